@@ -1,0 +1,20 @@
+// Module entry: exports only. See cgroup_handle.h for the primitives.
+#include <napi.h>
+
+#include "cgroup_handle.h"
+
+namespace cgfreeze {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("CgroupHandle", CgroupHandle::Define(env));
+  exports.Set("abiVersion", Napi::Number::New(env, 1));
+  return exports;
+}
+
+}  // namespace cgfreeze
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  return cgfreeze::Init(env, exports);
+}
+
+NODE_API_MODULE(cgfreeze, InitModule)

@@ -1,0 +1,84 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { CgfreezeError } from './errors.js';
+
+/** Raw states returned by {@link NativeCgroupHandle.readState}. */
+export const RAW_THAWED = 0;
+export const RAW_FREEZING = 1;
+export const RAW_FROZEN = 2;
+export type RawState = typeof RAW_THAWED | typeof RAW_FREEZING | typeof RAW_FROZEN;
+
+/**
+ * The open freezer files of one cgroup (native/cgroup_handle.cc). Every
+ * method throws an Error carrying `errno`, `syscall` and `path` on failure.
+ */
+export interface NativeCgroupHandle {
+  /** 1 for the v1 freezer controller, 2 for cgroup2. */
+  readonly version: 1 | 2;
+  /** `st_dev:st_ino` of the cgroup directory, to tell a recreated cgroup apart. */
+  readonly identity: string;
+  readonly path: string;
+  readonly closed: boolean;
+  /** v1: FROZEN/THAWED to freezer.state; v2: 1/0 to cgroup.freeze. */
+  writeState(frozen: boolean): void;
+  /** v1: freezer.state; v2: the `frozen` key of cgroup.events (0 or 2, never 1). */
+  readState(): RawState;
+  /** v1: freezer.self_freezing; v2: cgroup.freeze. */
+  readSelf(): boolean;
+  /** v1 only: freezer.parent_freezing. */
+  readParentFreezing(): boolean;
+  /**
+   * Blocks up to `timeoutUs`. v2: wakes early when cgroup.events signals a
+   * change (POLLPRI) and returns true; v1: a plain sleep, returns false.
+   */
+  wait(timeoutUs: number): boolean;
+  /** v2 only: calls `callback` on the event loop whenever cgroup.events changes. */
+  watch(callback: () => void): void;
+  unwatch(): void;
+  close(): void;
+}
+
+export interface NativeBinding {
+  CgroupHandle: new (mountPoint: string, relativePath: string) => NativeCgroupHandle;
+  readonly abiVersion: number;
+}
+
+const EXPECTED_ABI = 1;
+let cached: NativeBinding | undefined;
+
+/** The package root, where `build/Release/cgfreeze.node` lives. */
+export const packageRoot = dirname(__dirname);
+
+/**
+ * Loads the addon once. Resolution never needs it; only freezing does, so the
+ * loader runs on first use and a broken build fails with a remedy, not at import.
+ */
+export function loadNative(): NativeBinding {
+  if (cached !== undefined) return cached;
+  if (process.platform !== 'linux') {
+    throw new CgfreezeError('ERR_NATIVE_LOAD', `cgfreeze runs only on Linux (this is ${process.platform})`);
+  }
+  const require = createRequire(join(packageRoot, 'package.json'));
+  let binding: NativeBinding;
+  try {
+    const bindings = require('bindings') as (opts: { bindings: string; module_root: string }) => unknown;
+    binding = bindings({ bindings: 'cgfreeze', module_root: packageRoot }) as NativeBinding;
+  } catch (err) {
+    throw new CgfreezeError(
+      'ERR_NATIVE_LOAD',
+      'the cgfreeze native addon could not be loaded: ' +
+        (err instanceof Error ? err.message.split('\n')[0] : String(err)) +
+        '\nBuild it with `npm rebuild cgfreeze` (needs python3, make and g++),' +
+        ' or with `npm run build:cmake` inside the package (needs cmake).',
+      { cause: err },
+    );
+  }
+  if (binding.abiVersion !== EXPECTED_ABI || typeof binding.CgroupHandle !== 'function') {
+    throw new CgfreezeError(
+      'ERR_NATIVE_LOAD',
+      `the cgfreeze native addon is stale (abi ${String(binding.abiVersion)}, expected ${EXPECTED_ABI}); run \`npm rebuild cgfreeze\``,
+    );
+  }
+  cached = binding;
+  return binding;
+}

@@ -1,0 +1,141 @@
+import { CgfreezeError } from '../../errors.js';
+import type { Candidate, Entry, Source } from '../candidate.js';
+import { type Host, isRecord, num, str, stringMap } from '../host.js';
+import type { DockerRoots } from '../types.js';
+
+const DOCKER_ID = /^[0-9a-f]{64}$/;
+
+/** Docker daemons to read when the caller names none: daemon.json or the defaults, plus rootless daemons. */
+export function defaultDockerRoots(host: Host): DockerRoots[] {
+  const roots: DockerRoots[] = [];
+  let dataRoot = '/var/lib/docker';
+  let execRoot = '/var/run/docker';
+  let daemonJson: unknown;
+  try {
+    daemonJson = host.readJson('/etc/docker/daemon.json');
+  } catch {
+    // A broken daemon.json would stop dockerd too; fall back to the defaults.
+    daemonJson = undefined;
+  }
+  if (isRecord(daemonJson)) {
+    dataRoot = str(daemonJson['data-root']) ?? str(daemonJson['graph']) ?? dataRoot;
+    execRoot = str(daemonJson['exec-root']) ?? execRoot;
+  }
+  roots.push({ dataRoot, execRoot });
+  // Rootless daemons keep exec-root in $XDG_RUNTIME_DIR/docker and data-root in ~/.local/share/docker.
+  for (const uid of host.subdirs('/run/user')) {
+    if (!/^\d+$/.test(uid) || !host.isDir(`/run/user/${uid}/docker`)) continue;
+    const home = homeOf(host, uid);
+    if (home !== undefined) roots.push({ dataRoot: `${home}/.local/share/docker`, execRoot: `/run/user/${uid}/docker` });
+  }
+  return roots;
+}
+
+function homeOf(host: Host, uid: string): string | undefined {
+  let passwd: string | undefined;
+  try {
+    passwd = host.readState('/etc/passwd');
+  } catch {
+    return undefined;
+  }
+  for (const line of (passwd ?? '').split('\n')) {
+    const f = line.split(':');
+    if (f[2] === uid && f[5]?.startsWith('/')) return f[5];
+  }
+  return undefined;
+}
+
+export class DockerSource implements Source {
+  readonly label: string;
+  private readonly dataRoot: string;
+  private readonly execRoot: string;
+  private readonly namespace: string;
+  private cachedEntries: Entry[] | undefined;
+
+  constructor(
+    private readonly host: Host,
+    roots: DockerRoots,
+  ) {
+    this.dataRoot = host.resolveDir(roots.dataRoot);
+    this.execRoot = host.resolveDir(roots.execRoot ?? '/var/run/docker');
+    this.namespace = roots.namespace ?? 'moby';
+    this.label = `docker:${roots.dataRoot}`;
+  }
+
+  entries(): Entry[] {
+    this.cachedEntries ??= this.host
+      .subdirs(`${this.dataRoot}/containers`)
+      .filter((id) => DOCKER_ID.test(id))
+      .map((id) => ({ id, key: id }));
+    return this.cachedEntries;
+  }
+
+  byName(name: string): string[] {
+    // Names are [A-Za-z0-9_.-], so this JSON fragment needs no escaping; a cheap
+    // substring test avoids parsing every config of a big host.
+    const needle = `"Name":"/${name}"`;
+    const keys: string[] = [];
+    for (const { key } of this.entries()) {
+      let text: string | undefined;
+      try {
+        text = this.host.readState(this.configPath(key));
+      } catch {
+        continue;
+      }
+      if (text === undefined || !text.includes(needle)) continue;
+      const loaded = this.load(key);
+      if (loaded?.names.includes(name)) keys.push(key);
+    }
+    return keys;
+  }
+
+  private configPath(id: string): string {
+    return `${this.dataRoot}/containers/${id}/config.v2.json`;
+  }
+
+  load(id: string): Candidate | undefined {
+    const base: Candidate = {
+      engine: 'docker',
+      instance: this.label,
+      id,
+      names: [],
+      labels: {},
+      running: false,
+      pausedByEngine: false,
+      pid: 0,
+      runtimeDirs: this.runtimeDirs(id),
+      stateFile: this.configPath(id),
+    };
+    try {
+      const config = this.host.readJson(this.configPath(id));
+      if (config === undefined) return undefined;
+      if (!isRecord(config)) throw new CgfreezeError('ERR_STATE_FILE', `${this.configPath(id)} is not a JSON object`, { path: this.configPath(id) });
+      if (config['ID'] !== id) {
+        throw new CgfreezeError('ERR_STATE_FILE', `${this.configPath(id)} names container ${String(config['ID']).slice(0, 80)}, not ${id}`, {
+          path: this.configPath(id),
+        });
+      }
+      const name = str(config['Name']);
+      const state = isRecord(config['State']) ? config['State'] : {};
+      const cfg = isRecord(config['Config']) ? config['Config'] : {};
+      return {
+        ...base,
+        names: name !== undefined && name.length > 1 ? [name.replace(/^\//, '')] : [],
+        labels: stringMap(cfg['Labels']),
+        running: state['Running'] === true,
+        pausedByEngine: state['Running'] === true && state['Paused'] === true,
+        pid: num(state['Pid']) ?? 0,
+      };
+    } catch (err) {
+      if (!(err instanceof CgfreezeError)) throw err;
+      return { ...base, error: err };
+    }
+  }
+
+  /** runc (and crun under Docker) keep state in <exec-root>/runtime-<name>/<namespace>/<id>. */
+  private runtimeDirs(id: string): string[] {
+    const runtimes = this.host.subdirs(this.execRoot).filter((d) => d.startsWith('runtime-'));
+    const ordered = ['runtime-runc', ...runtimes.filter((d) => d !== 'runtime-runc')];
+    return ordered.map((d) => `${this.execRoot}/${d}/${this.namespace}/${id}`);
+  }
+}

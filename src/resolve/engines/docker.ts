@@ -71,18 +71,16 @@ export class DockerSource implements Source {
   }
 
   byName(name: string): string[] {
-    // Names are [A-Za-z0-9_.-], so this JSON fragment needs no escaping; a cheap
-    // substring test avoids parsing every config of a big host.
+    // Docker names have at least two characters.
+    if (name.length < 2) return [];
+    // Names are [A-Za-z0-9_.-], so this JSON fragment needs no escaping. Peeking
+    // at the head of each config avoids reading and parsing every file of a big host.
     const needle = `"Name":"/${name}"`;
     const keys: string[] = [];
     for (const { key } of this.entries()) {
-      let text: string | undefined;
-      try {
-        text = this.host.readState(this.configPath(key));
-      } catch {
-        continue;
-      }
-      if (text === undefined || !text.includes(needle)) continue;
+      const head = this.host.peek(this.configPath(key));
+      // A config longer than the peek (a huge Config.Env) is read in full.
+      if (!head.includes(needle) && head.length < 64 * 1024) continue;
       const loaded = this.load(key);
       if (loaded?.names.includes(name)) keys.push(key);
     }

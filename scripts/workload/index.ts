@@ -72,7 +72,7 @@ export function workloadBinary(name: 'worker' | 'fuse-stall'): string {
 
 // Synchronous last-resort teardown when the test process exits with things
 // still running. If the process is killed instead, PR_SET_PDEATHSIG in the C
-// programs ends them and the next run sweeps the files (sweepStale).
+// programs ends them and the next run sweeps the files (sweepStaleWorkloadFiles).
 const exitCleanups = new Set<() => void>();
 let exitHookInstalled = false;
 
@@ -110,8 +110,11 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** Removes counter files and FUSE mount points left by dead runs (pid in the name). */
-function sweepStale(): void {
+/**
+ * Removes counter files and FUSE mount points left by runs that were killed
+ * (pid in the name no longer alive). Runs on every start; exported for tests.
+ */
+export function sweepStaleWorkloadFiles(): void {
   const sweep = (dir: string, pattern: RegExp, remove: (path: string) => void): void => {
     let names: string[];
     try {
@@ -268,7 +271,7 @@ export async function startWorkload(cgroupDir: string, options: WorkloadOptions 
   if (!Number.isInteger(tasks) || tasks < 1) throw new Error(`tasks must be a positive integer, got ${tasks}`);
   const version = cgroupVersionOf(cgroupDir);
   const binary = workloadBinary('worker');
-  sweepStale();
+  sweepStaleWorkloadFiles();
   const counterFile = join(COUNTER_DIR, `${PREFIX}-${uniqueName()}.counter`);
   const child = spawn(binary, ['--cgroup', cgroupDir, '--tasks', String(tasks), '--mode', mode, '--counter', counterFile], {
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -422,7 +425,7 @@ export async function startStuckTask(cgroupDir: string, options: { timeoutMs?: n
   const timeoutMs = options.timeoutMs ?? 10_000;
   cgroupVersionOf(cgroupDir);
   const binary = workloadBinary('fuse-stall');
-  sweepStale();
+  sweepStaleWorkloadFiles();
   const mountDir = join(FUSE_PARENT, `${PREFIX}-fuse-${uniqueName()}`);
   mkdirSync(mountDir);
   const server = spawn(binary, ['--mount', mountDir, '--cgroup', cgroupDir], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -41,11 +41,11 @@ function mtimeMs(path: string): number | undefined {
 }
 
 /**
- * Path of a compiled helper (`worker` or `fuse-stall`), compiling it with
+ * Path of a compiled helper (`worker`, `fuse-stall` or `scenario`), compiling it with
  * `cc -O2` when missing or older than its source. Parallel test processes may
  * race here, so each compiles to a private name and renames into place.
  */
-export function workloadBinary(name: 'worker' | 'fuse-stall'): string {
+export function workloadBinary(name: 'worker' | 'fuse-stall' | 'scenario'): string {
   const cached = built.get(name);
   if (cached !== undefined) return cached;
   const source = join(sourceDir, `${name}.c`);

@@ -147,6 +147,16 @@ describe.each(versions)('idle worker in a v%i cgroup', (version) => {
   });
 });
 
+describe('startWorkload failures', () => {
+  it('rejects with the reason the worker gives and leaves nothing behind', async () => {
+    const dir = scratch.make(2);
+    await expect(startWorkload(dir, { tasks: 100_001 })).rejects.toThrow(/exit status 2.*--tasks must be 1\.\.100000/s);
+    await expect(startWorkload('/tmp')).rejects.toThrow(/neither a v1 freezer cgroup nor/);
+    expect(readProcs(dir)).toEqual([]);
+    expect(leftovers()).toEqual([]);
+  });
+});
+
 describe('stuck task (FUSE request never answered)', () => {
   it('blocks in request_wait_answer inside the cgroup while the server stays outside', async () => {
     const dir = scratch.make(2);

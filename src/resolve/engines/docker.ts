@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { CgfreezeError } from '../../errors.js';
 import type { Candidate, Entry, Source } from '../candidate.js';
 import { type Host, isRecord, num, str, stringMap } from '../host.js';
@@ -5,14 +6,15 @@ import type { DockerRoots } from '../types.js';
 
 const DOCKER_ID = /^[0-9a-f]{64}$/;
 
-/** Docker daemons to read when the caller names none: daemon.json or the defaults, plus rootless daemons. */
+/** Docker daemons to read when the caller names none: the running dockerd's flags, daemon.json or the defaults, plus rootless daemons. */
 export function defaultDockerRoots(host: Host): DockerRoots[] {
   const roots: DockerRoots[] = [];
+  const flags = dockerdFlags(host, '/var/run/docker.pid');
   let dataRoot = '/var/lib/docker';
   let execRoot = '/var/run/docker';
   let daemonJson: unknown;
   try {
-    daemonJson = host.readJson('/etc/docker/daemon.json');
+    daemonJson = host.readJson(flags.get('--config-file') ?? '/etc/docker/daemon.json');
   } catch {
     // A broken daemon.json would stop dockerd too; fall back to the defaults.
     daemonJson = undefined;
@@ -21,7 +23,8 @@ export function defaultDockerRoots(host: Host): DockerRoots[] {
     dataRoot = str(daemonJson['data-root']) ?? str(daemonJson['graph']) ?? dataRoot;
     execRoot = str(daemonJson['exec-root']) ?? execRoot;
   }
-  roots.push({ dataRoot, execRoot });
+  // Command-line flags win over daemon.json, as in dockerd.
+  roots.push({ dataRoot: flags.get('--data-root') ?? flags.get('--graph') ?? dataRoot, execRoot: flags.get('--exec-root') ?? execRoot });
   // Rootless daemons keep exec-root in $XDG_RUNTIME_DIR/docker and data-root in ~/.local/share/docker.
   for (const uid of host.subdirs('/run/user')) {
     if (!/^\d+$/.test(uid) || !host.isDir(`/run/user/${uid}/docker`)) continue;
@@ -29,6 +32,30 @@ export function defaultDockerRoots(host: Host): DockerRoots[] {
     if (home !== undefined) roots.push({ dataRoot: `${home}/.local/share/docker`, execRoot: `/run/user/${uid}/docker` });
   }
   return roots;
+}
+
+/** The path flags of the dockerd whose pid is in `pidFile` (`--data-root`, `--exec-root`, `--config-file`). */
+function dockerdFlags(host: Host, pidFile: string): Map<string, string> {
+  const flags = new Map<string, string>();
+  let argv: string[];
+  try {
+    const pid = host.readPid(pidFile);
+    if (pid === 0) return flags;
+    argv = readFileSync(host.path(`/proc/${pid}/cmdline`), 'utf8').split('\0');
+  } catch {
+    return flags;
+  }
+  if (!(argv[0] ?? '').endsWith('dockerd')) return flags;
+  const aliases: Record<string, string> = { '-g': '--graph' };
+  for (let i = 1; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const eq = arg.indexOf('=');
+    const key = aliases[eq < 0 ? arg : arg.slice(0, eq)] ?? (eq < 0 ? arg : arg.slice(0, eq));
+    if (!['--data-root', '--graph', '--exec-root', '--config-file'].includes(key)) continue;
+    const value = eq < 0 ? argv[++i] : arg.slice(eq + 1);
+    if (value?.startsWith('/') === true) flags.set(key, value);
+  }
+  return flags;
 }
 
 function homeOf(host: Host, uid: string): string | undefined {

@@ -139,7 +139,7 @@ envinfo() {
    "image":"docker.io/library/bb:local"},
  "podman":{"root":"$ROOT/podman","runroot":"$RUN/podman","tmpdir":"$RUN/podman-tmp","conf":"$ROOT/containers.conf",
    "image":"localhost/bb:local"},
- "busyboxTar":"$ROOT/bb.tar"}
+ "busyboxTar":"$ROOT/bb.tar","imageArchive":"$ROOT/bb-save.tar"}
 EOF
 }
 

@@ -51,6 +51,8 @@ export interface LabEnv {
   };
   podman: { root: string; runroot: string; tmpdir: string; conf: string; image: string };
   busyboxTar: string;
+  /** `docker save` of the image, for importing it into further ctr namespaces. */
+  imageArchive: string;
 }
 
 export type Engine = 'docker' | 'ctr' | 'podman';
@@ -180,17 +182,19 @@ function run(argv: string[], env?: NodeJS.ProcessEnv, timeoutMs = 120_000): Prom
   });
 }
 
-function labScript(args: string[], timeoutMs: number): string {
+/** Runs lab.sh; `name` overrides the lab name (default cgfl-<mode>), e.g. for a scratch lab. */
+export function labScript(args: string[], timeoutMs: number, name?: string): string {
   return execFileSync('bash', [LAB_SCRIPT, ...args], {
+    env: name === undefined ? process.env : { ...process.env, LAB: name },
     encoding: 'utf8',
     timeout: timeoutMs,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
 }
 
-export function labIsUp(mode: LabMode): boolean {
+export function labIsUp(mode: LabMode, name?: string): boolean {
   try {
-    labScript(['status', mode], 30_000);
+    labScript(['status', mode], 30_000, name);
     return true;
   } catch {
     return false;
@@ -198,17 +202,9 @@ export function labIsUp(mode: LabMode): boolean {
 }
 
 /** Brings the lab up if needed (apt install included on a fresh machine) and reads its env. */
-export function ensureLab(mode: LabMode): LabEnv {
-  if (!labIsUp(mode)) labScript(['up', mode], 15 * 60_000);
-  return JSON.parse(labScript(['env', mode], 30_000)) as LabEnv;
-}
-
-/** Registers `holderPid` as a user of the lab (brings it up); `releaseLab` brings it down after the last user. */
-export function leaseLab(mode: LabMode, holderPid: number): void {
-  labScript(['lease', mode, String(holderPid)], 15 * 60_000);
-}
-export function releaseLab(mode: LabMode, holderPid: number): void {
-  labScript(['release', mode, String(holderPid)], 5 * 60_000);
+export function ensureLab(mode: LabMode, name?: string): LabEnv {
+  if (!labIsUp(mode, name)) labScript(['up', mode], 15 * 60_000, name);
+  return JSON.parse(labScript(['env', mode], 30_000, name)) as LabEnv;
 }
 
 function randomName(): string {
@@ -435,9 +431,18 @@ export function makeLab(env: LabEnv): Lab {
     return describeRunning('docker', id, name, pid, state, [...parent, id], remove, 'moby');
   }
 
+  const namespacesWithImage = new Set([env.containerd.namespace, 'k8s.io']);
+  async function ensureCtrImage(ns: string): Promise<void> {
+    if (namespacesWithImage.has(ns)) return;
+    const have = (await sh([...ctrCli(ns), 'images', 'ls', '-q'])).split('\n');
+    if (!have.includes(env.containerd.image)) await sh([...ctrCli(ns), 'images', 'import', env.imageArchive]);
+    namespacesWithImage.add(ns);
+  }
+
   async function ctrTask(opts: CtrOpts, chainSuffix?: (id: string) => string[]): Promise<LabContainer> {
     const ns = opts.namespace ?? env.containerd.namespace;
     const id = opts.id ?? randomName();
+    await ensureCtrImage(ns);
     const args = ['run', '-d', '--runc-root', env.containerd.runcRoot, ...kv('--label', opts.labels), ...kv('--annotation', opts.annotations)];
     // ctr's default cpu-shares 1024 needs cpu.weight, which v2 here lacks (cpu is bound to v1)
     if (env.mode === 'v2') args.push('--cpu-shares', '0');

@@ -4,8 +4,11 @@
 // concurrent runs (several worktrees) share one lab without tearing it down under each other.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { LAB_MODES, LAB_SCRIPT, type LabMode } from './helpers/lab.js';
 
+// Not imported from helpers/lab.ts: that module imports vitest, which a globalSetup must not.
+type LabMode = 'host' | 'v2';
+const LAB_MODES: LabMode[] = ['host', 'v2'];
+const LAB_SCRIPT = join(__dirname, '..', 'scripts', 'lab', 'lab.sh');
 const INSTALL_SCRIPT = join(__dirname, '..', 'scripts', 'lab', 'install.sh');
 
 function bash(args: string[], timeoutMs: number): Promise<void> {

@@ -29,6 +29,12 @@ PODMAN="podman --root $ROOT/podman --runroot $RUN/podman --tmpdir $RUN/podman-tm
 export CONTAINERS_CONF=$ROOT/containers.conf
 KEEP='trap "exit 0" TERM; while :; do sleep 1; done'   # sh as PID 1 ignores SIGTERM otherwise
 UNIFIED=/sys/fs/cgroup/unified             # cgroup2 as the host namespace sees it
+SUBTREE_ORIG=/run/lock/cgfl-unified-subtree.orig
+other_v2_labs() {  # other cgfl-style labs in v2 mode that are up
+  local m; for m in /run/*/mode; do
+    [ "$m" != $RUN/mode ] && [ "$(cat $m 2>/dev/null)" = v2 ] && [ -f "${m%/mode}/ready" ] && echo "${m%/mode}"
+  done; true
+}
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 log() { echo "[lab $LAB] $*" >&2; }
 cpid() { cat $RUN/containerd.pid 2>/dev/null || true; }
@@ -110,7 +116,8 @@ up() {
   if is_up; then return 0; fi
   if [ -d $RUN ] || [ -d $ROOT ]; then log "stale lab found; cleaning it first"; down; fi
   mkdir -p $RUN
-  cat $UNIFIED/cgroup.subtree_control > $RUN/subtree.orig 2>/dev/null || true
+  # the unified root's subtree_control before any v2 lab touched it (kept while one is up)
+  [ $CG = v2 ] && [ -z "$(other_v2_labs)" ] && [ ! -f $SUBTREE_ORIG ] && cat $UNIFIED/cgroup.subtree_control > $SUBTREE_ORIG
   write_configs; echo $CG > $RUN/mode
   local t; t=$(date +%s%N)
   # 9>&-: the daemons must not inherit the lock
@@ -226,16 +233,15 @@ down() {
       [ -d "$h$sub" ] && { find "$h$sub" -depth -type d -exec rmdir {} \; 2>/dev/null || true; }
     done
   done
-  # runc (v2 mode) wrote +hugetlb into subtree_control of the unified root and its parents: undo it when no
-  # other cgfl v2 lab is up (the walk covers the whole shared tree, children first)
-  if [ $CG = v2 ] && [ -f $RUN/subtree.orig ] && ! grep -q hugetlb $RUN/subtree.orig; then
-    local other=""
-    for m in /run/*/mode; do [ "$m" != $RUN/mode ] && [ "$(cat $m 2>/dev/null)" = v2 ] && [ -f "$(dirname $m)/ready" ] && other=1; done
-    if [ -z "$other" ]; then
+  # runc (v2 mode) wrote +hugetlb into subtree_control of the unified root and its parents: undo it when
+  # the last cgfl v2 lab goes (the walk covers the whole shared tree, children first)
+  if [ $CG = v2 ] && [ -z "$(other_v2_labs)" ] && [ -f $SUBTREE_ORIG ]; then
+    if ! grep -q hugetlb $SUBTREE_ORIG; then
       find $UNIFIED -depth -type d 2>/dev/null | while read -r d; do
         grep -q hugetlb $d/cgroup.subtree_control 2>/dev/null && { echo -hugetlb > $d/cgroup.subtree_control; } 2>/dev/null || true
       done || true
     fi
+    rm -f $SUBTREE_ORIG
   fi
   rm -rf --one-file-system $ROOT $RUN
   [ -d $ROOT ] || [ -d $RUN ] && log "WARN could not remove all of $ROOT $RUN"

@@ -9,8 +9,6 @@ import { afterAll } from 'vitest';
 export type LabMode = 'host' | 'v2';
 
 export const LAB_SCRIPT = join(__dirname, '..', '..', 'scripts', 'lab', 'lab.sh');
-/** The lab modes a full test run needs (global setup brings these up). */
-export const LAB_MODES: readonly LabMode[] = ['host', 'v2'];
 
 /** What `lab.sh env <mode>` prints. */
 export interface LabEnv {

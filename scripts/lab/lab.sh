@@ -11,13 +11,13 @@
 # Modes: host = this machine's layout as is (hybrid: v1 controllers + cgroup2 at /sys/fs/cgroup/unified);
 #        v2   = private mount namespace with cgroup2 mounted over /sys/fs/cgroup (daemons live in it).
 # Each lab has its own dockerd, containerd, runc roots, sockets and podman roots; name LAB (default
-# cgfl-<mode>). Everything lives under /var/lib/$LAB and /run/$LAB; only PIDs recorded there are killed.
+# <prefix>-<mode>, prefix CGFL_LAB_PREFIX or cgfl). Everything lives under /var/lib/$LAB and /run/$LAB; only PIDs recorded there are killed.
 # Shared by nature: the v1 hierarchies (docker containers land in /docker/<id>, podman in
 # /libpod_parent), podman's runc root /run/runc, shim sockets in /run/containerd/s (hash-named).
 set -euo pipefail
 CMD=${1:-}; CG=${2:-}
 case "$CG" in host|v2) ;; *) echo "usage: $0 up|down|env|status|lease|release host|v2 [PID]" >&2; exit 2 ;; esac
-LAB=${LAB:-cgfl-$CG}
+LAB=${LAB:-${CGFL_LAB_PREFIX:-cgfl}-$CG}      # CGFL_LAB_PREFIX: a separate pair of labs (e.g. per worktree)
 [[ "$LAB" =~ ^[a-z0-9][a-z0-9_.-]*$ ]] || { echo "bad LAB name: $LAB" >&2; exit 2; }
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=/var/lib/$LAB; RUN=/run/$LAB

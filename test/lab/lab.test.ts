@@ -255,7 +255,7 @@ function cgroupDirsNamed(needles: string[]): string[] {
 describe('lab lifecycle', () => {
   for (const mode of MODES) {
     it(`${mode}: down removes containers, daemons, mounts and cgroups, also with a frozen container; twice is fine`, async () => {
-      const name = `cgfl-lt-${mode}`;
+      const name = `${process.env['CGFL_LAB_PREFIX'] ?? 'cgfl'}-lt-${mode}`;
       labScript(['down', mode], 5 * 60_000, name); // leftovers of an earlier crashed run
       const lab = makeLab(ensureLab(mode, name));
       const d = await lab.docker({ name: `${name}-d` });

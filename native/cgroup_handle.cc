@@ -69,7 +69,8 @@ struct CgroupHandle::Watch {
   Napi::AsyncContext* context;
   CgroupHandle* owner;
 
-  static void OnEvent(uv_poll_t* handle, int status, int events) {
+  // An error status needs no special path: the re-read reports it with errno.
+  static void OnEvent(uv_poll_t* handle, int /*status*/, int /*events*/) {
     Watch* watch = static_cast<Watch*>(handle->data);
     if (watch->owner == nullptr) return;
     Napi::Env env(watch->env);

@@ -4,11 +4,10 @@
 // through the lab helper), and frozen through cgfreeze by path, proven by observation.
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { freeze, thaw } from '../../src/index.js';
 import { CgfreezeError } from '../../src/errors.js';
 import { type ResolveOptions, listSync, resolveSync } from '../../src/resolve/index.js';
-import { setup, teardown } from '../global-setup.js';
 import { type Lab, type LabContainer, type LabMode, getLab, kernelFreezerState, readProgress } from '../helpers/lab.js';
 
 const rand = (): string => randomBytes(3).toString('hex');
@@ -60,9 +59,6 @@ async function proveFreeze(dir: string, c: LabContainer): Promise<void> {
 }
 
 export function liveSuite(mode: LabMode): void {
-  beforeAll(setup, 15 * 60_000);
-  afterAll(teardown, 5 * 60_000);
-
   describe(`live resolution in the ${mode} lab`, () => {
     let lab: Lab;
     let opts: ResolveOptions;

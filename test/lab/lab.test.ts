@@ -23,6 +23,9 @@ beforeAll(setup, 15 * 60_000);
 afterAll(teardown, 5 * 60_000);
 
 const MODES: LabMode[] = ['host', 'v2'];
+// engines on a loaded 2-core machine take seconds per container; these bound hangs, they check no speed
+const ENGINE_TIMEOUT = 180_000;
+const LIFECYCLE_TIMEOUT = 600_000;
 
 function cli(argv: string[], env: NodeJS.ProcessEnv = process.env): string {
   const [file, ...args] = argv;
@@ -82,7 +85,7 @@ for (const mode of MODES) {
   describe(`lab ${mode}`, () => {
     const lab = getLab(mode);
 
-    it('docker: container runs in its cgroup; pause/unpause flip the kernel freezer', async () => {
+    it('docker: container runs in its cgroup; pause/unpause flip the kernel freezer', { timeout: ENGINE_TIMEOUT }, async () => {
       const c = await lab.docker({ labels: { 'cgfl.test': 'lab' } });
       expectLayout(lab, c);
       expect(c.cgroupPath).toBe(`/docker/${c.id}`);
@@ -95,7 +98,7 @@ for (const mode of MODES) {
       expect(existsSync(c.cgroupDir)).toBe(false);
     });
 
-    it('ctr: task runs in /<ns>/<id>; task pause/resume flip the kernel freezer', async () => {
+    it('ctr: task runs in /<ns>/<id>; task pause/resume flip the kernel freezer', { timeout: ENGINE_TIMEOUT }, async () => {
       const c = await lab.ctr({ labels: { 'cgfl.test': 'lab' } });
       expectLayout(lab, c);
       expect(c.cgroupPath).toBe(`/${lab.env.containerd.namespace}/${c.id}`);
@@ -108,7 +111,7 @@ for (const mode of MODES) {
       expect(existsSync(c.cgroupDir)).toBe(false);
     });
 
-    it('podman: container runs in /libpod_parent/libpod-<id>; pause/unpause flip the kernel freezer', async () => {
+    it('podman: container runs in /libpod_parent/libpod-<id>; pause/unpause flip the kernel freezer', { timeout: ENGINE_TIMEOUT }, async () => {
       const c = await lab.podman({ labels: { 'cgfl.test': 'lab' } });
       expectLayout(lab, c);
       expect(c.cgroupPath).toBe(`/libpod_parent/libpod-${c.id}`);
@@ -120,7 +123,7 @@ for (const mode of MODES) {
       expect(existsSync(c.cgroupDir)).toBe(false);
     });
 
-    it('docker --cgroup-parent: absolute, relative and slice forms; remove() takes the parents along', async () => {
+    it('docker --cgroup-parent: absolute, relative and slice forms; remove() takes the parents along', { timeout: ENGINE_TIMEOUT }, async () => {
       const tag = randomBytes(3).toString('hex');
       const abs = await lab.docker({ cgroupParent: `/cgfl-abs-${tag}/sub` });
       const rel = await lab.docker({ cgroupParent: `cgfl-rel-${tag}` });
@@ -137,7 +140,7 @@ for (const mode of MODES) {
       expect(existsSync(join(hostRoot, slice.cgroupPath, '..'))).toBe(false);
     });
 
-    it('docker final states: created, exited, paused', async () => {
+    it('docker final states: created, exited, paused', { timeout: ENGINE_TIMEOUT }, async () => {
       const created = await lab.docker({ state: 'created' });
       const exited = await lab.docker({ state: 'exited' });
       const paused = await lab.docker({ state: 'paused' });
@@ -154,7 +157,7 @@ for (const mode of MODES) {
       expect(existsSync(paused.cgroupDir)).toBe(false);
     });
 
-    it('ctr: custom namespace, absolute/relative/literal --cgroup, annotations in the bundle', async () => {
+    it('ctr: custom namespace, absolute/relative/literal --cgroup, annotations in the bundle', { timeout: ENGINE_TIMEOUT }, async () => {
       const tag = randomBytes(3).toString('hex');
       const ns = `cgfl-ns-${tag}`;
       const a = await lab.ctr({ namespace: ns, cgroup: `/cgfl-c-${tag}/x`, annotations: { 'cgfl.note': 'abs' } });
@@ -176,7 +179,7 @@ for (const mode of MODES) {
       expect(existsSync(`${hostRoot}/cgfl-c-${tag}`)).toBe(false);
     });
 
-    it('k8s-shaped pod: k8s.io namespace, CRI annotations, kubepods cgroupfs paths', async () => {
+    it('k8s-shaped pod: k8s.io namespace, CRI annotations, kubepods cgroupfs paths', { timeout: ENGINE_TIMEOUT }, async () => {
       const pod = await lab.k8sPod({ qos: 'burstable', containers: ['app', 'side'] });
       const all = [pod.sandbox, ...Object.values(pod.containers)];
       for (const c of all) {
@@ -202,7 +205,7 @@ for (const mode of MODES) {
       expect(existsSync(pod.podDir)).toBe(false);
     });
 
-    it('counter workload: progress grows while running and stands still while paused', async () => {
+    it('counter workload: progress grows while running and stands still while paused', { timeout: ENGINE_TIMEOUT }, async () => {
       const c = await lab.docker({ workload: 'counter' });
       const p0 = readProgress(c);
       await until('progress to grow', () => readProgress(c) > p0);
@@ -254,7 +257,7 @@ function cgroupDirsNamed(needles: string[]): string[] {
 
 describe('lab lifecycle', () => {
   for (const mode of MODES) {
-    it(`${mode}: down removes containers, daemons, mounts and cgroups, also with a frozen container; twice is fine`, async () => {
+    it(`${mode}: down removes containers, daemons, mounts and cgroups, also with a frozen container; twice is fine`, { timeout: LIFECYCLE_TIMEOUT }, async () => {
       const name = `${process.env['CGFL_LAB_PREFIX'] ?? 'cgfl'}-lt-${mode}`;
       labScript(['down', mode], 5 * 60_000, name); // leftovers of an earlier crashed run
       const lab = makeLab(ensureLab(mode, name));

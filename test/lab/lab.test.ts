@@ -4,8 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setup, teardown } from '../global-setup.js';
+import { describe, expect, it } from 'vitest';
 import {
   type Lab,
   type LabContainer,
@@ -18,9 +17,8 @@ import {
   readProgress,
 } from '../helpers/lab.js';
 
-// Until vitest.config.ts lists test/global-setup.ts, this file takes its own lease.
-beforeAll(setup, 15 * 60_000);
-afterAll(teardown, 5 * 60_000);
+// getLab brings the shared labs up when needed; only the global setup's teardown brings them down
+// (a test file must not: other files may be using them).
 
 const MODES: LabMode[] = ['host', 'v2'];
 // engines on a loaded 2-core machine take seconds per container; these bound hangs, they check no speed
@@ -63,7 +61,7 @@ function expectKernel(c: LabContainer, state: 'frozen' | 'thawed'): void {
   }
 }
 
-function expectLayout(lab: Lab, c: LabContainer): void {
+async function expectLayout(lab: Lab, c: LabContainer): Promise<void> {
   expect(c.pid).toBeGreaterThan(1);
   expect(existsSync(c.cgroupDir)).toBe(true);
   expect(readFileSync(join(c.cgroupDir, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(c.pid));
@@ -76,8 +74,8 @@ function expectLayout(lab: Lab, c: LabContainer): void {
     expect(c.cgroupDir).toBe(`/sys/fs/cgroup/unified${c.cgroupPath}`);
     expect(c.labDir).toBe(`/sys/fs/cgroup${c.cgroupPath}`);
     // the lab view really is pure cgroup2, and shows the same directory
-    expect(cli([...lab.env.nsenter, 'stat', '-fc', '%T', '/sys/fs/cgroup']).trim()).toBe('cgroup2fs');
-    expect(cli([...lab.env.nsenter, 'cat', join(c.labDir, 'cgroup.procs')]).split('\n')).toContain(String(c.pid));
+    expect((await lab.exec(['stat', '-fc', '%T', '/sys/fs/cgroup'])).trim()).toBe('cgroup2fs');
+    expect((await lab.exec(['cat', join(c.labDir, 'cgroup.procs')])).split('\n')).toContain(String(c.pid));
   }
 }
 
@@ -87,7 +85,7 @@ for (const mode of MODES) {
 
     it('docker: container runs in its cgroup; pause/unpause flip the kernel freezer', { timeout: ENGINE_TIMEOUT }, async () => {
       const c = await lab.docker({ labels: { 'cgfl.test': 'lab' } });
-      expectLayout(lab, c);
+      await expectLayout(lab, c);
       expect(c.cgroupPath).toBe(`/docker/${c.id}`);
       expectKernel(c, 'thawed');
       cli([...dockerCli(lab), 'pause', c.id]);
@@ -100,7 +98,7 @@ for (const mode of MODES) {
 
     it('ctr: task runs in /<ns>/<id>; task pause/resume flip the kernel freezer', { timeout: ENGINE_TIMEOUT }, async () => {
       const c = await lab.ctr({ labels: { 'cgfl.test': 'lab' } });
-      expectLayout(lab, c);
+      await expectLayout(lab, c);
       expect(c.cgroupPath).toBe(`/${lab.env.containerd.namespace}/${c.id}`);
       expect(existsSync(join(lab.env.containerd.runcRoot, lab.env.containerd.namespace, c.id, 'state.json'))).toBe(true);
       cli([...ctrCli(lab, lab.env.containerd.namespace), 'task', 'pause', c.id]);
@@ -113,7 +111,7 @@ for (const mode of MODES) {
 
     it('podman: container runs in /libpod_parent/libpod-<id>; pause/unpause flip the kernel freezer', { timeout: ENGINE_TIMEOUT }, async () => {
       const c = await lab.podman({ labels: { 'cgfl.test': 'lab' } });
-      expectLayout(lab, c);
+      await expectLayout(lab, c);
       expect(c.cgroupPath).toBe(`/libpod_parent/libpod-${c.id}`);
       cli([...podmanCli(lab), 'pause', c.id], podmanEnv(lab));
       expectKernel(c, 'frozen');
@@ -132,7 +130,7 @@ for (const mode of MODES) {
       // cgroupfs driver: relative parents hang below runc's own cgroup (the root here), slices are plain names
       expect(rel.cgroupPath.endsWith(`/cgfl-rel-${tag}/${rel.id}`)).toBe(true);
       expect(slice.cgroupPath.endsWith(`/cgfl-${tag}.slice/${slice.id}`)).toBe(true);
-      for (const c of [abs, rel, slice]) expectLayout(lab, c);
+      for (const c of [abs, rel, slice]) await expectLayout(lab, c);
       const hostRoot = lab.mode === 'host' ? lab.env.cgroup.hostFreezer : lab.env.cgroup.hostCgroup2;
       for (const c of [abs, rel, slice]) await c.remove();
       expect(existsSync(`${hostRoot}/cgfl-abs-${tag}`)).toBe(false);
@@ -166,7 +164,7 @@ for (const mode of MODES) {
       expect(a.cgroupPath).toBe(`/cgfl-c-${tag}/x`);
       expect(lit.cgroupPath).toBe(`/cgfl-${tag}.slice:p:n`);
       expect(rel.cgroupPath.endsWith(`/cgfl-r-${tag}/y`)).toBe(true);
-      for (const c of [a, lit, rel]) expectLayout(lab, c);
+      for (const c of [a, lit, rel]) await expectLayout(lab, c);
       const spec = JSON.parse(readFileSync(join(lab.env.containerd.taskDir, ns, a.id, 'config.json'), 'utf8')) as {
         annotations?: Record<string, string>;
         linux?: { cgroupsPath?: string };
@@ -179,13 +177,16 @@ for (const mode of MODES) {
       expect(existsSync(`${hostRoot}/cgfl-c-${tag}`)).toBe(false);
     });
 
-    it('k8s-shaped pod: k8s.io namespace, CRI annotations, kubepods cgroupfs paths', { timeout: ENGINE_TIMEOUT }, async () => {
-      const pod = await lab.k8sPod({ qos: 'burstable', containers: ['app', 'side'] });
+    it('k8s-shaped pod: k8s.io namespace, CRI annotations, kubepods cgroupfs paths (burstable / guaranteed)', { timeout: ENGINE_TIMEOUT }, async () => {
+      // one QoS form per mode: burstable /kubepods/burstable/pod<uid>, guaranteed /kubepods/pod<uid>
+      const qos = mode === 'host' ? 'burstable' : 'guaranteed';
+      const pod = await lab.k8sPod({ qos, containers: ['app', 'side'] });
+      expect(pod.podCgroupPath).toBe(qos === 'burstable' ? `/kubepods/burstable/pod${pod.uid}` : `/kubepods/pod${pod.uid}`);
       const all = [pod.sandbox, ...Object.values(pod.containers)];
       for (const c of all) {
-        expectLayout(lab, c);
+        await expectLayout(lab, c);
         expect(c.id).toMatch(/^[0-9a-f]{64}$/);
-        expect(c.cgroupPath).toBe(`/kubepods/burstable/pod${pod.uid}/${c.id}`);
+        expect(c.cgroupPath).toBe(`${pod.podCgroupPath}/${c.id}`);
         expect(join(c.cgroupDir, '..')).toBe(pod.podDir);
       }
       const app = pod.containers['app'];

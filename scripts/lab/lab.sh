@@ -159,8 +159,25 @@ killpid() {   # TERM, wait, KILL - only a PID we recorded
 
 # init PIDs of every task this lab's containerd runs (all namespaces: moby, $LAB, k8s.io, ...) and of podman
 lab_pids() {
-  { cat $RUN/containerd/io.containerd.runtime.v2.task/*/*/init.pid 2>/dev/null | tr -s ' ' '\n'; echo;
-    cat $RUN/podman/overlay-containers/*/userdata/pidfile 2>/dev/null; echo; } | grep -E '^[0-9]+$' || true
+  # awk, not cat: init.pid has no trailing newline
+  awk 1 $RUN/containerd/io.containerd.runtime.v2.task/*/*/init.pid $RUN/podman/overlay-containers/*/userdata/pidfile \
+    2>/dev/null | grep -E '^[0-9]+$' || true
+}
+
+cg_mounts() {  # the host's cgroup mount points (v1 hierarchies and cgroup2)
+  awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i+1) == "cgroup" || $(i+1) == "cgroup2") print $5; break } }' \
+    /proc/self/mountinfo 2>/dev/null || true
+}
+
+task_cgroups() {  # "<mount>:<path>" of every hierarchy the given PIDs are in (their container dirs)
+  local pid ctrl rel m
+  for pid in "$@"; do
+    while IFS=: read -r _ ctrl rel; do
+      [ -z "$rel" ] || [ "$rel" = / ] && continue
+      if [ -z "$ctrl" ]; then m=$UNIFIED; else m=/sys/fs/cgroup/${ctrl#name=}; fi
+      [ -d "$m" ] && echo "$m:$rel"
+    done < /proc/$pid/cgroup 2>/dev/null || true
+  done | sort -u
 }
 
 thaw_lab() {  # a frozen task cannot die: thaw every frozen cgroup on the path of each lab task
@@ -186,7 +203,7 @@ down() {
   [ -d $RUN ] || [ -d $ROOT ] || return 0
   local t; t=$(date +%s%N)
   thaw_lab
-  local leftover; leftover=$(lab_pids)
+  local leftover cgdirs; leftover=$(lab_pids); cgdirs=$(task_cgroups $leftover)
   if [ -n "$(cpid)" ] && kill -0 "$(cpid)" 2>/dev/null; then
     local ids; ids=$(timeout 60 $DOCKER ps -aq 2>/dev/null || true)
     [ -n "$ids" ] && { timeout 120 $DOCKER rm -f $ids >/dev/null 2>&1 || true; }
@@ -225,14 +242,24 @@ down() {
     done
   fi
   log "processes gone: $(ms $t) ms"
-  # cgroups: the ctr namespace parents (/$LAB, /k8s.io), and shared parents when empty (rmdir fails otherwise)
-  local h
-  for h in /sys/fs/cgroup/*/ $UNIFIED/; do
-    [ -d "$h" ] || continue
-    for sub in "$LAB" k8s.io kubepods libpod_parent docker; do
-      [ -d "$h$sub" ] && { find "$h$sub" -depth -type d -exec rmdir {} \; 2>/dev/null || true; }
+  # cgroups: each lab task's own dirs and then their parents while empty (rmdir fails on a used one, so
+  # shared parents like /docker stay while anything else is in them), then the fixed lab parents
+  local line h
+  for line in $cgdirs; do
+    h=${line%%:*}; rel=${line#*:}
+    # runc usually removed the leaf already: walk up through missing dirs, stop at the first one in use
+    while [ -n "$rel" ] && [ "$rel" != / ] && [ "$rel" != . ]; do
+      if [ -d "$h$rel" ]; then rmdir "$h$rel" 2>/dev/null || break; fi
+      rel=$(dirname "$rel")
     done
   done
+  for h in $(cg_mounts); do
+    [ -d "$h/$LAB" ] && { find "$h/$LAB" -depth -type d -exec rmdir {} + 2>/dev/null || true; }
+    for sub in kubepods/burstable kubepods/besteffort kubepods libpod_parent/conmon libpod_parent docker; do
+      rmdir "$h/$sub" 2>/dev/null || true
+    done
+  done
+  log "cgroups removed: $(ms $t) ms"
   # runc (v2 mode) wrote +hugetlb into subtree_control of the unified root and its parents: undo it when
   # the last cgfl v2 lab goes (the walk covers the whole shared tree, children first)
   if [ $CG = v2 ] && [ -z "$(other_v2_labs)" ] && [ -f $SUBTREE_ORIG ]; then

@@ -259,8 +259,8 @@ function cgroupDirsNamed(needles: string[]): string[] {
 describe('lab lifecycle', () => {
   for (const mode of MODES) {
     it(`${mode}: down removes containers, daemons, mounts and cgroups, also with a frozen container; twice is fine`, { timeout: LIFECYCLE_TIMEOUT }, async () => {
-      const name = `${process.env['CGFL_LAB_PREFIX'] ?? 'cgfl'}-lt-${mode}`;
-      labScript(['down', mode], 5 * 60_000, name); // leftovers of an earlier crashed run
+      // unique: several worktrees run this file at once
+      const name = `${process.env['CGFL_LAB_PREFIX'] ?? 'cgfl'}-lt-${mode}-${randomBytes(3).toString('hex')}`;
       const lab = makeLab(ensureLab(mode, name));
       const d = await lab.docker({ name: `${name}-d` });
       const k = await lab.ctr({ id: `${name}-k` });

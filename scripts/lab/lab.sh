@@ -180,21 +180,19 @@ task_cgroups() {  # "<mount>:<path>" of every hierarchy the given PIDs are in (t
   done | sort -u
 }
 
-thaw_lab() {  # a frozen task cannot die: thaw every frozen cgroup on the path of each lab task
-  local pid rel d
-  for pid in $(lab_pids); do
-    [ -r /proc/$pid/cgroup ] || continue
-    rel=$(awk -F: '$2=="freezer"{print $3}' /proc/$pid/cgroup 2>/dev/null || true)
-    d=/sys/fs/cgroup/freezer$rel
-    while [ -n "$rel" ] && [ "$rel" != / ] && [ -f $d/freezer.state ]; do
-      [ "$(cat $d/freezer.state)" = THAWED ] || echo THAWED > $d/freezer.state 2>/dev/null || true
-      rel=$(dirname "$rel"); d=/sys/fs/cgroup/freezer$rel
-    done
-    rel=$(sed -n 's/^0:://p' /proc/$pid/cgroup 2>/dev/null || true)
-    d=$UNIFIED$rel
-    while [ -n "$rel" ] && [ "$rel" != / ] && [ -f $d/cgroup.freeze ]; do
-      [ "$(cat $d/cgroup.freeze)" = 0 ] || echo 0 > $d/cgroup.freeze 2>/dev/null || true
-      rel=$(dirname "$rel"); d=$UNIFIED$rel
+thaw_cgroups() {  # a frozen task cannot die: thaw every frozen cgroup on the path of each "<mount>:<path>" in $1
+  local line m rel st
+  for line in $1; do
+    m=${line%%:*}; rel=${line#*:}
+    while [ -n "$rel" ]; do                    # builtins only: this runs before anything can be removed
+      if [ -f "$m$rel/freezer.state" ]; then
+        st=; read -r st < "$m$rel/freezer.state" 2>/dev/null || true
+        [ "$st" = THAWED ] || { echo THAWED > "$m$rel/freezer.state"; } 2>/dev/null || true
+      elif [ -f "$m$rel/cgroup.freeze" ]; then
+        st=; read -r st < "$m$rel/cgroup.freeze" 2>/dev/null || true
+        [ "$st" = 0 ] || { echo 0 > "$m$rel/cgroup.freeze"; } 2>/dev/null || true
+      fi
+      rel=${rel%/*}
     done
   done
 }
@@ -202,8 +200,8 @@ thaw_lab() {  # a frozen task cannot die: thaw every frozen cgroup on the path o
 down() {
   [ -d $RUN ] || [ -d $ROOT ] || return 0
   local t; t=$(date +%s%N)
-  thaw_lab
   local leftover cgdirs; leftover=$(lab_pids); cgdirs=$(task_cgroups $leftover)
+  thaw_cgroups "$cgdirs"
   if [ -n "$(cpid)" ] && kill -0 "$(cpid)" 2>/dev/null; then
     local ids; ids=$(timeout 60 $DOCKER ps -aq 2>/dev/null || true)
     [ -n "$ids" ] && { timeout 120 $DOCKER rm -f $ids >/dev/null 2>&1 || true; }
@@ -244,21 +242,19 @@ down() {
   log "processes gone: $(ms $t) ms"
   # cgroups: each lab task's own dirs and then their parents while empty (rmdir fails on a used one, so
   # shared parents like /docker stay while anything else is in them), then the fixed lab parents
-  local line h
+  local line m rel cands=() labdirs=()
   for line in $cgdirs; do
-    h=${line%%:*}; rel=${line#*:}
-    # runc usually removed the leaf already: walk up through missing dirs, stop at the first one in use
-    while [ -n "$rel" ] && [ "$rel" != / ] && [ "$rel" != . ]; do
-      if [ -d "$h$rel" ]; then rmdir "$h$rel" 2>/dev/null || break; fi
-      rel=$(dirname "$rel")
-    done
+    m=${line%%:*}; rel=${line#*:}
+    while [ -n "$rel" ]; do cands+=("$m$rel"); rel=${rel%/*}; done
   done
-  for h in $(cg_mounts); do
-    [ -d "$h/$LAB" ] && { find "$h/$LAB" -depth -type d -exec rmdir {} + 2>/dev/null || true; }
-    for sub in kubepods/burstable kubepods/besteffort kubepods libpod_parent/conmon libpod_parent docker; do
-      rmdir "$h/$sub" 2>/dev/null || true
-    done
+  for m in $(cg_mounts); do
+    for rel in kubepods/burstable kubepods/besteffort kubepods libpod_parent/conmon libpod_parent docker; do cands+=("$m/$rel"); done
+    [ -d "$m/$LAB" ] && labdirs+=("$m/$LAB")
   done
+  # one rmdir for all, deepest first; it goes on past the ones that are missing or in use
+  printf '%s\n' "${cands[@]}" | sort -u | awk -F/ '{print NF "\t" $0}' | sort -t"$(printf '\t')" -k1,1rn | cut -f2 |
+    xargs -r -d '\n' rmdir 2>/dev/null || true
+  [ ${#labdirs[@]} -eq 0 ] || find "${labdirs[@]}" -depth -type d -exec rmdir {} + 2>/dev/null || true
   log "cgroups removed: $(ms $t) ms"
   # runc (v2 mode) wrote +hugetlb into subtree_control of the unified root and its parents: undo it when
   # the last cgfl v2 lab goes (the walk covers the whole shared tree, children first)

@@ -197,6 +197,19 @@ thaw_cgroups() {  # a frozen task cannot die: thaw every frozen cgroup on the pa
   done
 }
 
+kill_ours() {  # one grep over all command lines: shims name our containerd socket, conmon/podman our podman dirs
+  local f pid
+  for f in $(grep -lasF -e "$CSOCK" -e "$ROOT/podman/" -e "$RUN/podman" /proc/[0-9]*/cmdline 2>/dev/null || true); do
+    pid=${f#/proc/}; pid=${pid%/cmdline}; [ "$pid" = $$ ] || kill -KILL $pid 2>/dev/null || true
+  done
+}
+
+unmount_ours() {  # host-namespace mounts (overlay, podman's private bind of its store, netns), deepest first
+  findmnt -rn -o TARGET | grep -E "^($ROOT|$RUN)(/|$)" | sort -r | while read -r m; do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done || true
+}
+
 down() {
   [ -d $RUN ] || [ -d $ROOT ] || return 0
   local t; t=$(date +%s%N)
@@ -223,12 +236,7 @@ down() {
   for pid in $leftover; do
     grep -qE ':/(docker|libpod_parent|kubepods|'"$LAB"')(/|$)|/[0-9a-f]{64}$' /proc/$pid/cgroup 2>/dev/null && kill -KILL $pid 2>/dev/null || true
   done
-  # one grep over all command lines: shims name our containerd socket, conmon our podman dirs
-  for f in $(grep -lasF -e "$CSOCK" -e "$ROOT/podman/" -e "$RUN/podman" /proc/[0-9]*/cmdline 2>/dev/null || true); do
-    pid=${f#/proc/}; pid=${pid%/cmdline}; [ "$pid" = $$ ] || kill -KILL $pid 2>/dev/null || true
-  done
-  # host-namespace mounts (overlay, podman's private bind of its store, netns); the v2 ns dies with its last process
-  findmnt -rn -o TARGET | grep -E "^($ROOT|$RUN)(/|$)" | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done || true
+  kill_ours; unmount_ours
   if [ $CG = v2 ] && [ -f $RUN/mntns ]; then
     local ns; ns=$(cat $RUN/mntns)
     local ino=${ns//[^0-9]/} alive=""
@@ -261,13 +269,18 @@ down() {
   if [ $CG = v2 ] && [ -z "$(other_v2_labs)" ] && [ -f $SUBTREE_ORIG ]; then
     if ! grep -q hugetlb $SUBTREE_ORIG; then
       find $UNIFIED -depth -type d 2>/dev/null | while read -r d; do
-        grep -q hugetlb $d/cgroup.subtree_control 2>/dev/null && { echo -hugetlb > $d/cgroup.subtree_control; } 2>/dev/null || true
+        sc=; read -r sc < $d/cgroup.subtree_control 2>/dev/null || true
+        [[ "$sc" == *hugetlb* ]] && { echo -hugetlb > $d/cgroup.subtree_control; } 2>/dev/null || true
       done || true
     fi
     rm -f $SUBTREE_ORIG
   fi
-  rm -rf --one-file-system $ROOT $RUN
-  [ -d $ROOT ] || [ -d $RUN ] && log "WARN could not remove all of $ROOT $RUN"
+  # conmon's exit command (`podman container cleanup`) can start late and mount the store again: retry
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    rm -rf --one-file-system $ROOT $RUN 2>/dev/null && break
+    sleep 0.5; kill_ours; unmount_ours
+  done
+  if [ -d $ROOT ] || [ -d $RUN ]; then log "could not remove all of $ROOT $RUN"; return 1; fi
   log "down: $(ms $t) ms"
 }
 

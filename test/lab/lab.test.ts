@@ -258,7 +258,7 @@ function cgroupDirsNamed(needles: string[]): string[] {
 
 describe('lab lifecycle', () => {
   for (const mode of MODES) {
-    it(`${mode}: down removes containers, daemons, mounts and cgroups, also with a frozen container; twice is fine`, { timeout: LIFECYCLE_TIMEOUT }, async () => {
+    it(`${mode}: down removes containers, daemons, mounts and cgroups, also with frozen containers${mode === 'v2' ? ' after the daemons crashed' : ''}; twice is fine`, { timeout: LIFECYCLE_TIMEOUT }, async () => {
       // unique: several worktrees run this file at once
       const name = `${process.env['CGFL_LAB_PREFIX'] ?? 'cgfl'}-lt-${mode}-${randomBytes(3).toString('hex')}`;
       const lab = makeLab(ensureLab(mode, name));
@@ -275,6 +275,11 @@ describe('lab lifecycle', () => {
       }
       const ids = [d.id, k.id, p.id, pod.sandbox.id, ...Object.values(pod.containers).map((c) => c.id)];
       const pids = [d.pid, k.pid, p.pid, pod.sandbox.pid];
+      if (mode === 'v2') {
+        // the crash path: both daemons die, containers, shims and conmon live on
+        process.kill(lab.env.pids.dockerd, 'SIGKILL');
+        process.kill(lab.env.pids.containerd, 'SIGKILL');
+      }
       labScript(['down', mode], 5 * 60_000, name);
       expect(procsMentioning([lab.env.run, lab.env.root])).toEqual([]);
       for (const pid of pids) expect(existsSync(`/proc/${pid}`)).toBe(false);

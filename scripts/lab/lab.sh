@@ -104,8 +104,8 @@ build_image() {   # offline busybox image from the static busybox; docker import
   nsx $PODMAN import -q $ROOT/bb.tar localhost/bb:local >/dev/null & podman_import=$!   # slowest: in parallel
   $DOCKER import -c 'ENV PATH=/bin' $ROOT/bb.tar bb:local >/dev/null
   $DOCKER save -o $ROOT/bb-save.tar bb:local
-  # the plain lab namespace and the Kubernetes-shaped one
   log "docker import+save $(ms $t) ms"
+  # the plain lab namespace and the Kubernetes-shaped one
   for ns in $LAB k8s.io; do $CTR -n $ns images import $ROOT/bb-save.tar >/dev/null; done
   log "ctr import $(ms $t) ms"
   wait $podman_import || { log "podman import failed"; return 1; }
@@ -122,14 +122,13 @@ up() {
   local t; t=$(date +%s%N)
   # 9>&-: the daemons must not inherit the lock
   if [ $CG = host ]; then setsid -w bash $ROOT/inner.sh 9>&-; else setsid -w unshare -m --propagation private bash $ROOT/inner.sh 9>&-; fi
-  for i in $(seq 600); do curl -sf --unix-socket $DSOCK http://localhost/_ping >/dev/null 2>&1 && break; sleep 0.05; done
+  local deadline=$(( $(date +%s) + 180 ))    # dockerd needs ~0.5 s idle, 15 s and more on a loaded VM
+  until curl -sf --unix-socket $DSOCK http://localhost/_ping >/dev/null 2>&1 || [ $(date +%s) -gt $deadline ]; do sleep 0.05; done
   curl -sf --unix-socket $DSOCK http://localhost/_ping >/dev/null || { log "dockerd not ready"; tail -20 $ROOT/log/dockerd.log >&2; exit 1; }
   log "containerd+dockerd ready: $(ms $t) ms"
   t=$(date +%s%N); build_image; log "image build+import: $(ms $t) ms"
   touch $RUN/ready
 }
-
-json_str() { printf '"%s"' "$1"; }
 
 envinfo() {
   is_up || { log "not up"; exit 1; }

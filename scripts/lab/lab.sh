@@ -196,11 +196,26 @@ thaw_cgroups() {  # a frozen task cannot die: thaw every frozen cgroup on the pa
   done
 }
 
-kill_ours() {  # one grep over all command lines: shims name our containerd socket, conmon/podman our podman dirs
-  local f pid
+our_pids() {  # shims name our containerd socket, conmon/podman our podman dirs; v2: anything in our mount ns
+  local f pid ino=""
   for f in $(grep -lasF -e "$CSOCK" -e "$ROOT/podman/" -e "$RUN/podman" /proc/[0-9]*/cmdline 2>/dev/null || true); do
-    pid=${f#/proc/}; pid=${pid%/cmdline}; [ "$pid" = $$ ] || kill -KILL $pid 2>/dev/null || true
+    pid=${f#/proc/}; pid=${pid%/cmdline}; [ "$pid" = $$ ] || echo $pid
   done
+  if [ $CG = v2 ] && [ -f $RUN/mntns ]; then
+    ino=$(cat $RUN/mntns); ino=${ino//[^0-9]/}
+    stat -L -c '%i %n' /proc/[0-9]*/ns/mnt 2>/dev/null | awk -v i=$ino '$1==i{split($2,a,"/"); print a[3]}' || true
+  fi
+}
+
+settle() {  # late processes (conmon's exit command, shim children) can appear after a pass: kill until quiet
+  local quiet=0 i found=""
+  for i in $(seq 150); do
+    found=$(our_pids | sort -u | tr '\n' ' ')
+    if [ -z "${found// }" ]; then quiet=$((quiet+1)); [ $quiet -ge 5 ] && return 0
+    else quiet=0; kill -KILL $found 2>/dev/null || true; fi
+    sleep 0.1
+  done
+  log "processes keep appearing: $found"; return 1
 }
 
 unmount_ours() {  # host-namespace mounts (overlay, podman's private bind of its store, netns), deepest first
@@ -235,17 +250,7 @@ down() {
   for pid in $leftover; do
     grep -qE ':/(docker|libpod_parent|kubepods|'"$LAB"')(/|$)|/[0-9a-f]{64}$' /proc/$pid/cgroup 2>/dev/null && kill -KILL $pid 2>/dev/null || true
   done
-  kill_ours; unmount_ours
-  if [ $CG = v2 ] && [ -f $RUN/mntns ]; then
-    local ns; ns=$(cat $RUN/mntns)
-    local ino=${ns//[^0-9]/} alive=""
-    for i in $(seq 50); do
-      alive=$(stat -L -c '%i %n' /proc/[0-9]*/ns/mnt 2>/dev/null | awk -v i=$ino '$1==i{split($2,a,"/"); print a[3]}' || true)
-      [ -z "$alive" ] && break
-      [ $i = 50 ] && { log "WARN still in the lab mount ns: $alive; killing"; for p in $alive; do kill -KILL $p 2>/dev/null || true; done; }
-      sleep 0.1
-    done
-  fi
+  local settled=0; settle || settled=1; unmount_ours
   log "processes gone: $(ms $t) ms"
   # cgroups: each lab task's own dirs and then their parents while empty (rmdir fails on a used one, so
   # shared parents like /docker stay while anything else is in them), then the fixed lab parents
@@ -277,9 +282,10 @@ down() {
   # conmon's exit command (`podman container cleanup`) can start late and mount the store again: retry
   for i in 1 2 3 4 5 6 7 8 9 10; do
     rm -rf --one-file-system $ROOT $RUN 2>/dev/null && break
-    sleep 0.5; kill_ours; unmount_ours
+    sleep 0.5; settle || true; unmount_ours
   done
   if [ -d $ROOT ] || [ -d $RUN ]; then log "could not remove all of $ROOT $RUN"; return 1; fi
+  [ $settled = 0 ] || return 1
   log "down: $(ms $t) ms"
 }
 

@@ -29,6 +29,13 @@ export const ERROR_CODES = [
   'ERR_STATE_FILE',
   // Installation.
   'ERR_NATIVE_LOAD',
+  // The sidecar (cgfreeze serve) and its client.
+  'ERR_POLICY_DENIED',
+  'ERR_UNAUTHENTICATED',
+  'ERR_PROTECTED_CGROUP',
+  'ERR_BODY_TOO_LARGE',
+  'ERR_BUSY',
+  'ERR_SIDECAR',
 ] as const;
 
 export type CgfreezeErrorCode = (typeof ERROR_CODES)[number] | SystemErrorCode;

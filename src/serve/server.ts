@@ -37,6 +37,8 @@ export interface ServeOptions {
   /** JSON Lines audit log; default stderr. */
   auditLog?: string;
   backend: Backend;
+  /** Where the host's filesystem is seen (a sidecar with the host at /host); cgroup paths are host paths. */
+  hostRoot?: string;
   maxBodyBytes?: number;
   /** Requests served at once; more get 503 ERR_BUSY. */
   maxConcurrent?: number;
@@ -143,6 +145,7 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
   const socketPath = options.socketPath ?? DEFAULTS.socketPath;
   const policy = options.policy ?? DEFAULT_POLICY;
   const backend = options.backend;
+  const hostRoot = (options.hostRoot ?? '').replace(/\/+$/, '');
   const limits = {
     body: options.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
     concurrent: options.maxConcurrent ?? DEFAULTS.maxConcurrent,
@@ -284,7 +287,7 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
       if (info instanceof CgfreezeError) failed.set(i, info);
       else if (op === 'pause') {
         try {
-          assertFreezable(info.cgroupDir, info.target);
+          assertFreezable(hostRoot + info.cgroupDir, info.target);
         } catch (err) {
           failed.set(i, err as CgfreezeError);
         }

@@ -101,7 +101,14 @@ export function readJson(req: IncomingMessage, limit: number): Promise<unknown> 
     req.on('error', (err) => {
       if (!done) {
         done = true;
-        reject(err);
+        reject(new CgfreezeError('ECONNRESET', `the request body did not arrive: ${err.message}`, { cause: err }));
+      }
+    });
+    // A client that goes away mid-body must not hold a request slot forever.
+    req.on('close', () => {
+      if (!done) {
+        done = true;
+        reject(new CgfreezeError('ECONNRESET', 'the client closed the connection before sending the whole body'));
       }
     });
     req.on('end', () => {

@@ -305,6 +305,18 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
       for (const { i } of todo) fail(i, new CgfreezeError('ERR_ATOMIC_ROLLBACK', 'not paused: another target of this atomic request failed', { target: p.targets[i] as string }));
       todo = [];
     }
+    // Audited while the targets are still locked, so the log's order is the order the kernel saw.
+    const finish = (): void => {
+      const codes = [...new Set(results.flatMap((r) => (r.ok ? [] : [r.error.code])))];
+      record({
+        action: op,
+        targets: p.targets,
+        outcome: codes.length === 0 ? 'ok' : 'error',
+        peer: auditPeer(caller),
+        ...(p.ttlText !== undefined ? { ttl: p.ttlText } : {}),
+        ...(codes.length > 0 ? { codes } : {}),
+      });
+    };
     const owner = caller.transport === 'unix' ? `uid:${caller.uid}` : 'tcp';
     const dirs = todo.map((t) => t.info.cgroupDir);
     if (todo.length > 0) {
@@ -354,18 +366,12 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
             results[i] = { target: info.target, ok: true, ...o.result, lease: leaseOf(info.cgroupDir) };
           }
         });
+        finish();
       });
+    } else {
+      finish();
     }
     const ok = results.every((r) => r.ok);
-    const codes = [...new Set(results.flatMap((r) => (r.ok ? [] : [r.error.code])))];
-    record({
-      action: op,
-      targets: p.targets,
-      outcome: ok ? 'ok' : 'error',
-      peer: auditPeer(caller),
-      ...(p.ttlText !== undefined ? { ttl: p.ttlText } : {}),
-      ...(codes.length > 0 ? { codes } : {}),
-    });
     // One target: the status says how it went. Several: 200 when all went well, else the first failure's status.
     const firstFailure = results.find((r) => !r.ok);
     const status = firstFailure === undefined || firstFailure.ok ? 200 : statusFor(firstFailure.error.code);
@@ -547,7 +553,9 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
     return server;
   };
 
-  const unixServer = configure(createServer({ maxHeaderSize: 8 * 1024 }, handle));
+  // Slow clients are checked this often against requestTimeout.
+  const serverOptions = { maxHeaderSize: 8 * 1024, connectionsCheckingInterval: 500 };
+  const unixServer = configure(createServer(serverOptions, handle));
   unixServer.on('connection', (socket: Socket) => {
     try {
       const cred = peerCredentials(socket);
@@ -581,7 +589,7 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
 
   let tcpServer: Server | undefined;
   if (options.tcp !== undefined) {
-    const server = configure(createServer({ maxHeaderSize: 8 * 1024 }, handle));
+    const server = configure(createServer(serverOptions, handle));
     const { host = '127.0.0.1', port } = options.tcp;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -61,6 +61,8 @@ export class LeaseStore {
   private writing: Promise<void> | undefined;
   private pending: Promise<void> | undefined;
   private closed = false;
+  /** Expiries already handed to `onExpire`, so a thaw in progress is not requested again. */
+  private readonly notified = new Map<string, number>();
 
   constructor(
     readonly file: string | undefined,
@@ -106,6 +108,7 @@ export class LeaseStore {
   }
 
   async delete(cgroupDir: string): Promise<void> {
+    this.notified.delete(cgroupDir);
     if (!this.records.delete(cgroupDir)) return;
     this.arm();
     await this.persist();
@@ -123,12 +126,18 @@ export class LeaseStore {
     this.timer = undefined;
     if (this.closed) return;
     let next = Infinity;
-    for (const r of this.records.values()) if (r.expiresAt !== null && r.expiresAt < next) next = r.expiresAt;
+    for (const r of this.records.values()) {
+      if (r.expiresAt !== null && r.expiresAt < next && this.notified.get(r.cgroupDir) !== r.expiresAt) next = r.expiresAt;
+    }
     if (next === Infinity) return;
     const delay = Math.min(Math.max(0, next - this.now()), MAX_TIMER_MS);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      for (const r of this.expired()) this.onExpire(r);
+      for (const r of this.expired()) {
+        if (this.notified.get(r.cgroupDir) === r.expiresAt) continue;
+        this.notified.set(r.cgroupDir, r.expiresAt as number);
+        this.onExpire(r);
+      }
       this.arm();
     }, delay);
     // The server keeps the process alive; a lease alone must not.

@@ -1,4 +1,7 @@
+import { locateCgroup } from '../cgroup/location.js';
+import { type CgroupMount, cgroupMounts } from '../cgroup/mountinfo.js';
 import { CgfreezeError, fromSystemError } from '../errors.js';
+import { checkHostRoot, isCgroupPath } from '../freezer/targets.js';
 import { freeze, state, thaw } from '../index.js';
 import type { GroupItem } from '../index.js';
 import type { Backend, Outcome, TargetInfo } from './backend.js';
@@ -18,12 +21,25 @@ function spread(dirs: string[], err: unknown): Outcome[] {
   });
 }
 
+const MOUNTS_TTL_MS = 10_000;
+
 /** The real thing: cgfreeze's freezer API on cgroup directories, seen through `hostRoot`. */
 export function freezerBackend(opts: { hostRoot?: string } = {}): Backend {
   const base = opts.hostRoot === undefined ? {} : { hostRoot: opts.hostRoot };
+  const root = checkHostRoot(opts.hostRoot);
+  // The cgroup mounts do not change under a running sidecar; re-reading mountinfo per request costs more than the freeze.
+  let mounts: { at: number; list: CgroupMount[] } | undefined;
+  const currentMounts = (): CgroupMount[] => {
+    if (mounts === undefined || Date.now() - mounts.at > MOUNTS_TTL_MS) mounts = { at: Date.now(), list: cgroupMounts() };
+    return mounts.list;
+  };
   return {
     resolve(target: string): TargetInfo {
-      // Validates the path (or resolves the reference) and tells its host cgroup directory.
+      if (isCgroupPath(target)) {
+        // Normalized, on a freezer mount, no symlinks, not the root: what the policy globs match against.
+        const location = locateCgroup(root + target, currentMounts());
+        return { target, cgroupDir: location.dir.slice(root.length), labels: {} };
+      }
       const s = state(target, base);
       return { target, cgroupDir: s.cgroupDir, labels: {} };
     },

@@ -49,8 +49,12 @@ function comm(pid: number, procRoot: string): string | undefined {
  * Refuses a cgroup whose subtree (a freeze reaches every descendant) holds
  * PID 1, this sidecar or its ancestors, or a host engine process.
  */
-export function assertFreezable(cgroupDir: string, target: string, procRoot = '/proc'): void {
-  const mine = new Set(selfAndAncestors(procRoot));
+export function assertFreezable(
+  cgroupDir: string,
+  target: string,
+  mine: ReadonlySet<number> = new Set(selfAndAncestors()),
+  procRoot = '/proc',
+): void {
   const stack = [cgroupDir];
   let seen = 0;
   while (stack.length > 0) {

@@ -100,18 +100,27 @@ export class LeaseStore {
     return this.records.size;
   }
 
-  /** Records (or replaces) a lease and waits until it is on disk. */
-  async put(record: LeaseRecord): Promise<void> {
+  /**
+   * Records (or replaces) a lease. `durable` waits until it is on disk (an
+   * fsync); otherwise the write happens in the background.
+   */
+  async put(record: LeaseRecord, durable: boolean): Promise<void> {
     this.records.set(record.cgroupDir, record);
     this.arm();
-    await this.persist();
+    await this.write(durable);
   }
 
-  async delete(cgroupDir: string): Promise<void> {
+  async delete(cgroupDir: string, durable: boolean): Promise<void> {
     this.notified.delete(cgroupDir);
     if (!this.records.delete(cgroupDir)) return;
     this.arm();
-    await this.persist();
+    await this.write(durable);
+  }
+
+  private async write(durable: boolean): Promise<void> {
+    const done = this.persist();
+    if (durable) return done;
+    done.catch((err: unknown) => process.stderr.write(`cgfreeze serve: cannot write ${this.file ?? ''}: ${String(err)}\n`));
   }
 
   /** Leases whose time has come. */

@@ -14,6 +14,7 @@ import type {
 } from '../client/protocol.js';
 import { type AuditEntry, type AuditSink, auditPeer, auditSink } from './audit.js';
 import type { Backend, Outcome, TargetInfo } from './backend.js';
+import { selfAndAncestors } from '../cgroup/membership.js';
 import { assertFreezable } from './guard.js';
 import { parseDuration, readJson, sendError, sendJson, statusFor, toWireError } from './http.js';
 import { type LeaseRecord, LeaseStore } from './leases.js';
@@ -161,6 +162,8 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
   const metrics = new Metrics();
   const lock = new KeyedLock();
   const startedAt = Date.now();
+  // Our own ancestry does not change while we run (an orphan is re-parented to PID 1, protected anyway).
+  const protectedPids: ReadonlySet<number> = new Set(selfAndAncestors());
   const callers = new WeakMap<Socket, Caller>();
   let inflight = 0;
   let closing = false;
@@ -190,7 +193,8 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
       if (outcome?.ok === true) metrics.observeResume(outcome.result.elapsedMs);
       const gone = code === 'ERR_CGROUP_GONE' || code === 'ENOENT' || code === 'ERR_NOT_A_CGROUP';
       if (code === undefined || gone) {
-        await store.delete(r.cgroupDir);
+        // Not waited for: a crash before the write only means one redundant thaw at the next start.
+        await store.delete(r.cgroupDir, false);
       } else if (reason === 'expired') {
         current.expiresAt = Date.now() + EXPIRY_RETRY_MS;
         store.arm();
@@ -211,6 +215,7 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
   // A crash must never leave a container frozen forever: thaw what expired while we were down.
   store.load();
   await Promise.all(store.expired().map((r) => release(r, 'expired')));
+  await store.persist();
   store.arm();
 
   const parseTargets = (body: Record<string, unknown>): string[] => {
@@ -287,7 +292,7 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
       if (info instanceof CgfreezeError) failed.set(i, info);
       else if (op === 'pause') {
         try {
-          assertFreezable(hostRoot + info.cgroupDir, info.target);
+          assertFreezable(hostRoot + info.cgroupDir, info.target, protectedPids);
         } catch (err) {
           failed.set(i, err as CgfreezeError);
         }
@@ -323,7 +328,10 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
       await lock.run(dirs, async () => {
         let outcomes: Outcome[];
         if (op === 'pause') {
-          // Write ahead: the lease is on disk before the freeze, so a crash in between still thaws.
+          // Write ahead: a lease is on disk before the freeze, so a crash in between still thaws.
+          // A pause without TTL is recorded in the background: if a crash loses it, the target
+          // stays frozen, which is what that pause asked for.
+          const durable = p.ttlMs !== undefined;
           const now = Date.now();
           const previous = new Map(todo.map((t) => [t.info.cgroupDir, store.get(t.info.cgroupDir)]));
           await Promise.all(
@@ -334,7 +342,7 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
                 expiresAt: p.ttlMs === undefined ? null : now + p.ttlMs,
                 owner,
                 createdAt: previous.get(t.info.cgroupDir)?.createdAt ?? now,
-              }),
+              }, durable),
             ),
           );
           outcomes = await backend.freeze(dirs, { atomic: p.atomic, timeoutMs: p.timeoutMs });
@@ -342,15 +350,15 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
           const undo = todo.filter((_t, k) => outcomes[k]?.ok !== true);
           for (const t of undo) {
             const before = previous.get(t.info.cgroupDir);
-            if (before === undefined) await store.delete(t.info.cgroupDir);
-            else await store.put(before);
+            if (before === undefined) await store.delete(t.info.cgroupDir, false);
+            else await store.put(before, false);
           }
         } else {
           outcomes = await backend.thaw(dirs, { timeoutMs: p.timeoutMs });
           for (const [k, t] of todo.entries()) {
             const o = outcomes[k];
             const code = o === undefined || o.ok ? undefined : o.error.code;
-            if (code === undefined || code === 'ERR_CGROUP_GONE' || code === 'ENOENT') await store.delete(t.info.cgroupDir);
+            if (code === undefined || code === 'ERR_CGROUP_GONE' || code === 'ENOENT') await store.delete(t.info.cgroupDir, false);
           }
         }
         todo.forEach(({ i, info }, k) => {

@@ -57,8 +57,9 @@ describe('lease store', () => {
     const store = new LeaseStore(file, () => undefined);
     expect(store.load()).toEqual([]);
     const record = { cgroupDir: '/sys/fs/cgroup/freezer/x', target: 'x', expiresAt: null, owner: 'uid:0', createdAt: 1 };
-    await Promise.all([store.put(record), store.put({ ...record, cgroupDir: '/sys/fs/cgroup/freezer/y' }), store.delete('/nope')]);
-    await store.delete('/sys/fs/cgroup/freezer/y');
+    await Promise.all([store.put(record, true), store.put({ ...record, cgroupDir: '/sys/fs/cgroup/freezer/y' }, false), store.delete('/nope', true)]);
+    await store.delete('/sys/fs/cgroup/freezer/y', false);
+    await store.persist();
     store.close();
     expect(readdirSync(dirname(file))).toEqual(['leases.json']);
     const again = new LeaseStore(file, () => undefined);
@@ -68,8 +69,8 @@ describe('lease store', () => {
   it('calls the expiry callback for due leases and refuses a damaged file', async () => {
     const due: string[] = [];
     const store = new LeaseStore(undefined, (r) => due.push(r.cgroupDir));
-    await store.put({ cgroupDir: '/a', target: 'a', expiresAt: Date.now() + 30, owner: 'uid:0', createdAt: 0 });
-    await store.put({ cgroupDir: '/b', target: 'b', expiresAt: null, owner: 'uid:0', createdAt: 0 });
+    await store.put({ cgroupDir: '/a', target: 'a', expiresAt: Date.now() + 30, owner: 'uid:0', createdAt: 0 }, true);
+    await store.put({ cgroupDir: '/b', target: 'b', expiresAt: null, owner: 'uid:0', createdAt: 0 }, true);
     await new Promise((r) => setTimeout(r, 300));
     expect(due).toEqual(['/a']);
     store.close();

@@ -29,7 +29,7 @@ for lib in $( { ldd "$node_bin"; ldd build/Release/cgfreeze.node; } | awk '/=> \
 done
 
 app="$root/app"
-mkdir -p "$app/build/Release" "$app/node_modules" "$root/run/cgfreeze" "$root/var/lib/cgfreeze" "$root/tmp" "$root/host"
+mkdir -p "$app/build/Release" "$app/node_modules" "$root/etc" "$root/run/cgfreeze" "$root/var/lib/cgfreeze" "$root/tmp" "$root/host"
 cp package.json "$app/"
 cp -r dist "$app/dist"
 cp build/Release/cgfreeze.node "$app/build/Release/"

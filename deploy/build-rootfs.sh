@@ -5,11 +5,14 @@
 # addon, runtime node_modules), imported with `docker import`. Run from the
 # repository root after `npm install` (which builds dist/ and the addon).
 # With OUT_TAR only the rootfs tar is written (for `ctr`/podman import).
+# DOCKER (default `docker`) is the CLI to import with, e.g. "docker -H unix:///run/lab/docker.sock";
+# DIST (default dist) is the built TypeScript.
 set -euo pipefail
 ref=${1:?usage: build-rootfs.sh IMAGE_REF [OUT_TAR]}
 out=${2:-}
 cd "$(dirname "$0")/.."
-[ -f dist/serve/main.js ] || { echo "dist/serve/main.js missing: run npm run build:ts" >&2; exit 1; }
+dist=${DIST:-dist}
+[ -f "$dist/serve/main.js" ] || { echo "$dist/serve/main.js missing: run npm run build:ts" >&2; exit 1; }
 [ -f build/Release/cgfreeze.node ] || { echo "the addon is not built: run npm run build:native" >&2; exit 1; }
 
 root=$(mktemp -d /tmp/cgfs-rootfs.XXXXXX)
@@ -31,7 +34,7 @@ done
 app="$root/app"
 mkdir -p "$app/build/Release" "$app/node_modules" "$root/etc" "$root/run/cgfreeze" "$root/var/lib/cgfreeze" "$root/tmp" "$root/host"
 cp package.json "$app/"
-cp -r dist "$app/dist"
+cp -r "$dist" "$app/dist"
 cp build/Release/cgfreeze.node "$app/build/Release/"
 # Runtime dependencies only: bindings and its one dependency.
 for dep in bindings file-uri-to-path; do cp -r "node_modules/$dep" "$app/node_modules/"; done
@@ -44,7 +47,7 @@ if [ -n "$out" ]; then
   echo "$out"
   exit 0
 fi
-tar -C "$root" -c . | docker import \
+tar -C "$root" -c . | ${DOCKER:-docker} import \
   --change 'ENTRYPOINT ["/usr/bin/node", "/app/dist/serve/main.js"]' \
   --change 'CMD ["--socket", "/run/cgfreeze/cgfreeze.sock", "--lease-file", "/var/lib/cgfreeze/leases.json", "--host-root", "/host"]' \
   - "$ref"

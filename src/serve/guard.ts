@@ -47,15 +47,17 @@ function comm(pid: number, procRoot: string): string | undefined {
 
 /**
  * Refuses a cgroup whose subtree (a freeze reaches every descendant) holds
- * PID 1, this sidecar or its ancestors, or a host engine process.
+ * PID 1, this sidecar or its ancestors, or a host engine process. The
+ * directory is read at `hostRoot + cgroupDir`; messages name the host path.
  */
 export function assertFreezable(
   cgroupDir: string,
   target: string,
   mine: ReadonlySet<number> = new Set(selfAndAncestors()),
+  hostRoot = '',
   procRoot = '/proc',
 ): void {
-  const stack = [cgroupDir];
+  const stack = [hostRoot + cgroupDir];
   let seen = 0;
   while (stack.length > 0) {
     const dir = stack.pop() as string;
@@ -72,7 +74,9 @@ export function assertFreezable(
       else if (mine.has(pid)) why = pid === process.pid ? 'the sidecar itself' : `pid ${pid}, an ancestor of the sidecar`;
       else if (name !== undefined && (PROTECTED_COMMS.has(name) || name.startsWith('containerd-shim'))) why = `${name} (pid ${pid})`;
       if (why !== undefined) {
-        throw new CgfreezeError('ERR_PROTECTED_CGROUP', `refusing to freeze ${cgroupDir}: it holds ${why}`, { target, path: dir });
+        const where = dir.slice(hostRoot.length);
+        const inside = where === cgroupDir ? '' : ` (in ${where})`;
+        throw new CgfreezeError('ERR_PROTECTED_CGROUP', `refusing to freeze ${cgroupDir}: it holds ${why}${inside}`, { target, path: where });
       }
     }
     let children: string[] = [];

@@ -20,6 +20,8 @@ interface LeaseFile {
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Background writes within this window share one write. */
+const LAZY_WRITE_MS = 50;
 
 function isLeaseRecord(value: unknown): value is LeaseRecord {
   if (typeof value !== 'object' || value === null) return false;
@@ -61,6 +63,8 @@ export class LeaseStore {
   private writing: Promise<void> | undefined;
   private pending: Promise<void> | undefined;
   private closed = false;
+  private lazyTimer: NodeJS.Timeout | undefined;
+  private syncWanted = false;
   /** Expiries already handed to `onExpire`, so a thaw in progress is not requested again. */
   private readonly notified = new Map<string, number>();
 
@@ -118,9 +122,16 @@ export class LeaseStore {
   }
 
   private async write(durable: boolean): Promise<void> {
-    const done = this.persist();
-    if (durable) return done;
-    done.catch((err: unknown) => process.stderr.write(`cgfreeze serve: cannot write ${this.file ?? ''}: ${String(err)}\n`));
+    if (durable) return this.persist();
+    // Background writes are batched and skip fsync: a rename is atomic against a crash of this
+    // process; only a power cut could lose them, and only TTL leases need to survive that.
+    if (this.lazyTimer === undefined && this.file !== undefined) {
+      this.lazyTimer = setTimeout(() => {
+        this.lazyTimer = undefined;
+        this.flush(false).catch((err: unknown) => process.stderr.write(`cgfreeze serve: cannot write ${this.file ?? ''}: ${String(err)}\n`));
+      }, LAZY_WRITE_MS);
+      this.lazyTimer.unref();
+    }
   }
 
   /** Leases whose time has come. */
@@ -158,14 +169,24 @@ export class LeaseStore {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    // The caller flushes with persist(); a pending background write would only repeat it.
+    if (this.lazyTimer !== undefined) clearTimeout(this.lazyTimer);
+    this.lazyTimer = undefined;
   }
 
-  /** Resolves once everything changed so far is on disk. */
+  /** Resolves once everything changed so far is on disk and fsynced. */
   persist(): Promise<void> {
+    return this.flush(true);
+  }
+
+  private flush(sync: boolean): Promise<void> {
     if (this.file === undefined) return Promise.resolve();
+    if (sync) this.syncWanted = true;
     if (this.pending !== undefined) return this.pending;
     if (this.writing === undefined) {
-      this.writing = this.writeNow().finally(() => {
+      const withSync = this.syncWanted;
+      this.syncWanted = false;
+      this.writing = this.writeNow(withSync).finally(() => {
         this.writing = undefined;
       });
       return this.writing;
@@ -174,12 +195,12 @@ export class LeaseStore {
     const after = this.writing.catch(() => undefined);
     this.pending = after.then(() => {
       this.pending = undefined;
-      return this.persist();
+      return this.flush(this.syncWanted);
     });
     return this.pending;
   }
 
-  private async writeNow(): Promise<void> {
+  private async writeNow(sync: boolean): Promise<void> {
     const file = this.file as string;
     const doc: LeaseFile = { version: 1, leases: this.all() };
     const tmp = `${file}.${process.pid}.tmp`;
@@ -187,7 +208,7 @@ export class LeaseStore {
     const handle = await open(tmp, 'w', 0o600);
     try {
       await handle.writeFile(JSON.stringify(doc, null, 1) + '\n');
-      await handle.sync();
+      if (sync) await handle.sync();
     } finally {
       await handle.close();
     }
@@ -197,6 +218,7 @@ export class LeaseStore {
       await unlink(tmp).catch(() => undefined);
       throw err;
     }
+    if (!sync) return;
     // The rename itself must survive a power cut too.
     const dir = await open(dirname(file), 'r');
     try {

@@ -292,7 +292,7 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
       if (info instanceof CgfreezeError) failed.set(i, info);
       else if (op === 'pause') {
         try {
-          assertFreezable(hostRoot + info.cgroupDir, info.target, protectedPids);
+          assertFreezable(info.cgroupDir, info.target, protectedPids, hostRoot);
         } catch (err) {
           failed.set(i, err as CgfreezeError);
         }

@@ -9,6 +9,7 @@
  * Not a test: numbers belong to the issue note, not to assertions.
  */
 import { request, Agent } from 'node:http';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { CgfreezeClient } from '../../src/client/index.js';
 import { freeze, thaw } from '../../src/index.js';
@@ -30,23 +31,30 @@ function summary(samples: number[]): { median: number; p99: number } {
   return { median: Number(at(0.5).toFixed(3)), p99: Number(at(0.99).toFixed(3)) };
 }
 
-async function measure(pause: () => Promise<unknown>, resume: () => Promise<unknown>): Promise<Record<string, { median: number; p99: number }>> {
-  const p: number[] = [];
-  const r: number[] = [];
+interface Path {
+  name: string;
+  pause: () => Promise<unknown>;
+  resume: () => Promise<unknown>;
+  samples: { pause: number[]; resume: number[] };
+}
+
+/** Interleaves the paths cycle by cycle, so a noisy machine hits them all alike. */
+async function measure(paths: Path[]): Promise<void> {
   for (let i = 0; i < n + 10; i++) {
-    let t = performance.now();
-    await pause();
-    const pt = performance.now() - t;
-    t = performance.now();
-    await resume();
-    const rt = performance.now() - t;
-    // The first cycles warm connections and handles.
-    if (i >= 10) {
-      p.push(pt);
-      r.push(rt);
+    for (const path of paths) {
+      let t = performance.now();
+      await path.pause();
+      const pt = performance.now() - t;
+      t = performance.now();
+      await path.resume();
+      const rt = performance.now() - t;
+      // The first cycles warm connections and handles.
+      if (i >= 10) {
+        path.samples.pause.push(pt);
+        path.samples.resume.push(rt);
+      }
     }
   }
-  return { pause: summary(p), resume: summary(r) };
 }
 
 const docker = values.docker;
@@ -63,22 +71,25 @@ function dockerPost(path: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const out: Record<string, unknown> = { n };
+  const paths: Path[] = [];
+  const add = (name: string, pause: () => Promise<unknown>, resume: () => Promise<unknown>): void => {
+    paths.push({ name, pause, resume, samples: { pause: [], resume: [] } });
+  };
+  const client = values.sidecar === undefined ? undefined : new CgfreezeClient({ socketPath: values.sidecar });
   if (values.cgroup !== undefined) {
-    const target = { cgroup: values.cgroup };
-    out.direct = await measure(() => freeze(target), () => thaw(target));
-  }
-  if (values.sidecar !== undefined && values.cgroup !== undefined) {
-    const client = new CgfreezeClient({ socketPath: values.sidecar });
-    const target = values.cgroup;
-    out.sidecar = await measure(() => client.pause(target), () => client.unpause(target));
-    client.close();
+    const cgroup = values.cgroup;
+    add('direct', () => freeze({ cgroup }), () => thaw({ cgroup }));
+    if (client !== undefined) add('sidecar', () => client.pause(cgroup), () => client.unpause(cgroup));
   }
   if (docker !== undefined && values.container !== undefined) {
     const id = values.container;
-    out.dockerEngineApi = await measure(() => dockerPost(`/containers/${id}/pause`), () => dockerPost(`/containers/${id}/unpause`));
-    dockerAgent.destroy();
+    add('dockerEngineApi', () => dockerPost(`/containers/${id}/pause`), () => dockerPost(`/containers/${id}/unpause`));
   }
+  await measure(paths);
+  client?.close();
+  dockerAgent.destroy();
+  const out: Record<string, unknown> = { n, loadavg: os.loadavg().map((l) => Number(l.toFixed(1))) };
+  for (const p of paths) out[p.name] = { pause: summary(p.samples.pause), resume: summary(p.samples.resume) };
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 

@@ -41,11 +41,11 @@ function mtimeMs(path: string): number | undefined {
 }
 
 /**
- * Path of a compiled helper (`worker` or `fuse-stall`), compiling it with
+ * Path of a compiled helper (`worker`, `fuse-stall` or `scenario`), compiling it with
  * `cc -O2` when missing or older than its source. Parallel test processes may
  * race here, so each compiles to a private name and renames into place.
  */
-export function workloadBinary(name: 'worker' | 'fuse-stall'): string {
+export function workloadBinary(name: 'worker' | 'fuse-stall' | 'scenario'): string {
   const cached = built.get(name);
   if (cached !== undefined) return cached;
   const source = join(sourceDir, `${name}.c`);
@@ -282,8 +282,17 @@ export async function startWorkload(cgroupDir: string, options: WorkloadOptions 
   let pids: number[] = [leader];
   let counterFd: number | undefined;
 
-  const emergency = (): void => {
+  // While Node has not reaped the leader, its pid (and so our group id) cannot
+  // be reused: one group-wide kill is safe and takes every task at once.
+  const killAll = (): void => {
+    if (child.exitCode === null && child.signalCode === null) {
+      signal(-leader, 'SIGKILL');
+      child.kill('SIGKILL');
+    }
     killGroupMembers(pids, leader);
+  };
+  const emergency = (): void => {
+    killAll();
     if (counterFd !== undefined) closeSync(counterFd);
     try {
       unlinkSync(counterFile);
@@ -337,7 +346,7 @@ export async function startWorkload(cgroupDir: string, options: WorkloadOptions 
   const stop = async (timeoutMs = 10_000): Promise<void> => {
     // The cgroup may be gone already (scratch cleanup ran first).
     if (existsSync(cgroupDir) && isSelfFrozen(cgroupDir, version)) thawCgroup(cgroupDir, version);
-    killGroupMembers(pids, leader);
+    killAll();
     const alive = await waitDead(pids, leader, timeoutMs);
     unregister();
     closeSync(fd);

@@ -196,6 +196,27 @@ export function sweepStaleScratch(): string[] {
   return swept;
 }
 
+// One exit listener for all live scratches: tear down what a test left behind.
+const liveScratches = new Set<() => void>();
+let exitHookInstalled = false;
+
+function onExit(teardown: () => void): () => void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const fn of liveScratches) {
+        try {
+          fn();
+        } catch {
+          // Best effort: the process is going away; the next run sweeps the rest.
+        }
+      }
+    });
+  }
+  liveScratches.add(teardown);
+  return () => liveScratches.delete(teardown);
+}
+
 /** Creates the per-run parents (sweeping dead runs' first). Throws if a hierarchy is missing. */
 export function createScratch(): Scratch {
   for (const mount of [FREEZER_V1_MOUNT, CGROUP2_MOUNT]) {
@@ -214,11 +235,10 @@ export function createScratch(): Scratch {
   }
 
   let cleaned: Promise<void> | undefined;
-  const exitHook = (): void => {
+  const unregister = onExit(() => {
     removeCgroupTreeSync(v1Root, 1);
     removeCgroupTreeSync(v2Root, 2);
-  };
-  process.once('exit', exitHook);
+  });
   let next = 0;
   const root = (version: CgroupVersion): string => (version === 1 ? v1Root : v2Root);
 
@@ -241,7 +261,7 @@ export function createScratch(): Scratch {
     },
     cleanup() {
       cleaned ??= (async () => {
-        process.off('exit', exitHook);
+        unregister();
         const errors = [...(await removeCgroupTree(v1Root, 1)), ...(await removeCgroupTree(v2Root, 2))];
         if (errors.length > 0) throw new Error(`scratch cleanup of ${name}: ${errors.join('; ')}`);
       })();

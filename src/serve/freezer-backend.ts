@@ -4,6 +4,7 @@ import { CgfreezeError, fromSystemError } from '../errors.js';
 import { checkHostRoot, isCgroupPath } from '../freezer/targets.js';
 import { freeze, state, thaw } from '../index.js';
 import type { GroupItem } from '../index.js';
+import { type ListedContainer, type ResolveOptions, listSync, resolveSync } from '../resolve/index.js';
 import type { Backend, Outcome, TargetInfo } from './backend.js';
 
 function toOutcome(item: GroupItem): Outcome {
@@ -23,10 +24,40 @@ function spread(dirs: string[], err: unknown): Outcome[] {
 
 const MOUNTS_TTL_MS = 10_000;
 
-/** The real thing: cgfreeze's freezer API on cgroup directories, seen through `hostRoot`. */
-export function freezerBackend(opts: { hostRoot?: string } = {}): Backend {
+/** How long a listing of the engines' containers (for labels) is reused. */
+const LIST_TTL_MS = 2_000;
+
+function fromListed(c: ListedContainer & { cgroupDir: string }, target: string): TargetInfo {
+  return {
+    target,
+    cgroupDir: c.cgroupDir,
+    id: c.id,
+    engine: c.engine,
+    labels: c.labels,
+    ...(c.name !== undefined ? { name: c.name } : {}),
+  };
+}
+
+/**
+ * The real thing: container references resolved from the engines' state
+ * (src/resolve), and cgfreeze's freezer API on cgroup directories, all seen
+ * through `hostRoot`. `resolve` carries the engine roots when they are not
+ * the defaults.
+ */
+export function freezerBackend(opts: { hostRoot?: string; resolve?: ResolveOptions } = {}): Backend {
   const base = opts.hostRoot === undefined ? {} : { hostRoot: opts.hostRoot };
+  const resolveOpts: ResolveOptions = { ...opts.resolve, ...base };
   const root = checkHostRoot(opts.hostRoot);
+  let listing: { at: number; items: ListedContainer[] } | undefined;
+  const listed = (fresh: boolean): ListedContainer[] => {
+    if (fresh || listing === undefined || Date.now() - listing.at > LIST_TTL_MS) listing = { at: Date.now(), items: listSync(resolveOpts) };
+    return listing.items;
+  };
+  /** Labels are in the listing only; a container started a moment ago needs a fresh one. */
+  const labelsOf = (engine: string, id: string): Record<string, string> => {
+    const find = (fresh: boolean): ListedContainer | undefined => listed(fresh).find((c) => c.engine === engine && c.id === id);
+    return (find(false) ?? find(true))?.labels ?? {};
+  };
   // The cgroup mounts do not change under a running sidecar; re-reading mountinfo per request costs more than the freeze.
   let mounts: { at: number; list: CgroupMount[] } | undefined;
   const currentMounts = (): CgroupMount[] => {
@@ -40,13 +71,20 @@ export function freezerBackend(opts: { hostRoot?: string } = {}): Backend {
         const location = locateCgroup(root + target, currentMounts());
         return { target, cgroupDir: location.dir.slice(root.length), labels: {} };
       }
-      const s = state(target, base);
-      return { target, cgroupDir: s.cgroupDir, labels: {} };
+      const r = resolveSync(target, resolveOpts);
+      return {
+        target,
+        cgroupDir: r.cgroupDir,
+        id: r.id,
+        engine: r.engine,
+        labels: labelsOf(r.engine, r.id),
+        ...(r.name !== undefined ? { name: r.name } : {}),
+      };
     },
     list(): TargetInfo[] {
-      // Engine listing comes with container references (src/resolve); until then the
-      // server lists the bare cgroups it holds frozen.
-      return [];
+      return listed(true).flatMap((c) =>
+        c.running && c.cgroupDir !== undefined ? [fromListed({ ...c, cgroupDir: c.cgroupDir }, c.name ?? c.id)] : [],
+      );
     },
     async freeze(cgroupDirs, { atomic, timeoutMs }) {
       try {

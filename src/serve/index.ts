@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CgfreezeError } from '../errors.js';
+import type { ResolveOptions } from '../resolve/index.js';
 import { freezerBackend } from './freezer-backend.js';
 import { loadPolicy } from './policy.js';
 import { DEFAULTS, type ServeOptions, type Sidecar, startServer } from './server.js';
@@ -26,6 +27,8 @@ resumes containers for the callers its policy allows.
   --audit-log FILE       JSON Lines audit log (default stderr)
   --on-sigterm MODE      leave (default) or thaw what this sidecar froze
   --host-root DIR        where the host filesystem is mounted (default /)
+  --resolve-options FILE JSON engine roots for container references (docker, containerd,
+                         storage, engines; see docs/references.md)
   --max-concurrent N     requests served at once (default ${DEFAULTS.maxConcurrent})
   --max-body BYTES       largest request body (default ${DEFAULTS.maxBodyBytes})
   --request-timeout MS   a request must arrive within this (default ${DEFAULTS.requestTimeoutMs})
@@ -40,6 +43,26 @@ function positiveInt(value: string | undefined, name: string): number | undefine
 export interface ServeCommand {
   options: Omit<ServeOptions, 'backend'>;
   onSigterm: 'leave' | 'thaw';
+  /** Engine roots for container references. */
+  resolve?: ResolveOptions;
+}
+
+function readResolveOptions(file: string): ResolveOptions {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new CgfreezeError('ERR_INVALID_ARG', `cannot read --resolve-options ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw new CgfreezeError('ERR_INVALID_ARG', `--resolve-options ${file} must hold a JSON object`);
+  }
+  const allowed = ['engines', 'docker', 'containerd', 'storage', 'mountinfo', 'cache'];
+  for (const key of Object.keys(doc)) {
+    if (!allowed.includes(key)) throw new CgfreezeError('ERR_INVALID_ARG', `--resolve-options: unknown key ${JSON.stringify(key)} (known: ${allowed.join(', ')})`);
+  }
+  // The resolver validates the values themselves when it uses them.
+  return doc as ResolveOptions;
 }
 
 /** Parses `cgfreeze serve` arguments; throws ERR_INVALID_ARG with a message fit for the terminal. */
@@ -61,6 +84,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'audit-log': { type: 'string' },
         'on-sigterm': { type: 'string' },
         'host-root': { type: 'string' },
+        'resolve-options': { type: 'string' },
         'max-concurrent': { type: 'string' },
         'max-body': { type: 'string' },
         'request-timeout': { type: 'string' },
@@ -98,7 +122,9 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     if (token === undefined || token === '') throw new CgfreezeError('ERR_INVALID_ARG', '--tcp needs a token: --token-file FILE or CGFREEZE_SERVE_TOKEN');
     options.tcp = { port: Number(m[2]), token, ...(m[1] !== undefined ? { host: m[1].replace(/^\[(.*)\]$/, '$1') } : {}) };
   }
-  return { options, onSigterm };
+  const command: ServeCommand = { options, onSigterm };
+  if (values['resolve-options'] !== undefined) command.resolve = readResolveOptions(values['resolve-options']);
+  return command;
 }
 
 /**
@@ -115,7 +141,11 @@ export async function runServe(argv: string[]): Promise<number> {
   try {
     const command = parseServeArgs(argv);
     onSigterm = command.onSigterm;
-    sidecar = await startServer({ ...command.options, backend: freezerBackend(command.options.hostRoot === undefined ? {} : { hostRoot: command.options.hostRoot }) });
+    const backend = freezerBackend({
+      ...(command.options.hostRoot !== undefined ? { hostRoot: command.options.hostRoot } : {}),
+      ...(command.resolve !== undefined ? { resolve: command.resolve } : {}),
+    });
+    sidecar = await startServer({ ...command.options, backend });
   } catch (err) {
     process.stderr.write(`cgfreeze serve: ${(err as Error).message}\n`);
     return err instanceof CgfreezeError && err.code === 'ERR_INVALID_ARG' ? 2 : 1;

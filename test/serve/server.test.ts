@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
@@ -9,6 +8,7 @@ import { CgfreezeError } from '../../src/errors.js';
 import { freezerBackend } from '../../src/serve/freezer-backend.js';
 import { assertFreezable } from '../../src/serve/guard.js';
 import { type Sidecar, startServer } from '../../src/serve/server.js';
+import { asUid } from './as-uid.js';
 import { ScratchCgroups, auditLines, removeTemp, sleep, stateOf, tempDir, until } from './helpers.js';
 
 const NOBODY = 65534;
@@ -23,31 +23,6 @@ function raw(socketPath: string, method: string, path: string, body?: string, he
     });
     req.on('error', reject);
     req.end(body);
-  });
-}
-
-/** Runs an HTTP request on the socket as another uid (a separate node process), returns status and body. */
-function asUid(uid: number, socketPath: string, path: string, body: string): Promise<{ status: number; text: string }> {
-  const script = `
-    const http = require('node:http');
-    const req = http.request({ socketPath: ${JSON.stringify(socketPath)}, method: 'POST', path: ${JSON.stringify(path)},
-      headers: { 'content-type': 'application/json' } }, (res) => {
-      let t = ''; res.on('data', (d) => t += d); res.on('end', () => { process.stdout.write(JSON.stringify({ status: res.statusCode, text: t })); });
-    });
-    req.on('error', (e) => { process.stdout.write(JSON.stringify({ status: 0, text: e.message })); });
-    req.end(${JSON.stringify(body)});`;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script], { uid, gid: uid, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('exit', () => {
-      try {
-        resolve(JSON.parse(out) as { status: number; text: string });
-      } catch {
-        reject(new Error(`no answer from the uid ${uid} client: ${out}`));
-      }
-    });
   });
 }
 

@@ -36,6 +36,8 @@ interface Path {
   pause: () => Promise<unknown>;
   resume: () => Promise<unknown>;
   samples: { pause: number[]; resume: number[] };
+  /** Cycles that failed (reported, not timed): dockerd under load sometimes answers "unable to freeze". */
+  failures: string[];
 }
 
 /** Interleaves the paths cycle by cycle, so a noisy machine hits them all alike. */
@@ -43,11 +45,19 @@ async function measure(paths: Path[]): Promise<void> {
   for (let i = 0; i < n + 10; i++) {
     for (const path of paths) {
       let t = performance.now();
-      await path.pause();
-      const pt = performance.now() - t;
-      t = performance.now();
-      await path.resume();
-      const rt = performance.now() - t;
+      let pt: number;
+      let rt: number;
+      try {
+        await path.pause();
+        pt = performance.now() - t;
+        t = performance.now();
+        await path.resume();
+        rt = performance.now() - t;
+      } catch (err) {
+        path.failures.push(String(err).slice(0, 200));
+        await path.resume().catch(() => undefined);
+        continue;
+      }
       // The first cycles warm connections and handles.
       if (i >= 10) {
         path.samples.pause.push(pt);
@@ -59,11 +69,29 @@ async function measure(paths: Path[]): Promise<void> {
 
 const docker = values.docker;
 const dockerAgent = new Agent({ keepAlive: true });
-function dockerPost(path: string): Promise<void> {
+/**
+ * dockerd records a pause when containerd's event arrives, after the API call
+ * returned; an unpause right behind it can hear "is not paused". Retried, and
+ * the retries count: that is what a caller of the Engine API waits.
+ */
+async function dockerPost(path: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await dockerPostOnce(path);
+      return;
+    } catch (err) {
+      if (attempt >= 1000 || !/is not paused|is already paused|is paused/.test(String(err))) throw err;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+}
+
+function dockerPostOnce(path: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = request({ socketPath: docker, method: 'POST', path, agent: dockerAgent }, (res) => {
-      res.resume();
-      res.on('end', () => (res.statusCode === 204 ? resolve() : reject(new Error(`docker ${path}: HTTP ${res.statusCode}`))));
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => (res.statusCode === 204 ? resolve() : reject(new Error(`docker ${path}: HTTP ${res.statusCode} ${body}`))));
     });
     req.on('error', reject);
     req.end();
@@ -73,7 +101,7 @@ function dockerPost(path: string): Promise<void> {
 async function main(): Promise<void> {
   const paths: Path[] = [];
   const add = (name: string, pause: () => Promise<unknown>, resume: () => Promise<unknown>): void => {
-    paths.push({ name, pause, resume, samples: { pause: [], resume: [] } });
+    paths.push({ name, pause, resume, samples: { pause: [], resume: [] }, failures: [] });
   };
   const client = values.sidecar === undefined ? undefined : new CgfreezeClient({ socketPath: values.sidecar });
   if (values.cgroup !== undefined) {
@@ -89,7 +117,9 @@ async function main(): Promise<void> {
   client?.close();
   dockerAgent.destroy();
   const out: Record<string, unknown> = { n, loadavg: os.loadavg().map((l) => Number(l.toFixed(1))) };
-  for (const p of paths) out[p.name] = { pause: summary(p.samples.pause), resume: summary(p.samples.resume) };
+  for (const p of paths) {
+    out[p.name] = { pause: summary(p.samples.pause), resume: summary(p.samples.resume), failed: p.failures.length, firstFailure: p.failures[0] };
+  }
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 

@@ -121,6 +121,9 @@ export function liveSuite(mode: LabMode): void {
       const r = resolve(c.name);
       expect(r).toMatchObject({ pausedByEngine: true, cgroupDir: c.cgroupDir });
       expect(kernelFreezerState(r.cgroupDir)).toBe('frozen');
+      // Thawing behind docker's back would wedge `docker unpause`: refused, and nothing changes.
+      await expect(thaw(c.name, opts)).rejects.toMatchObject({ code: 'ERR_PAUSED_BY_ENGINE' });
+      expect(kernelFreezerState(r.cgroupDir)).toBe('frozen');
     });
 
     it('ctr: ID, containerd://<ns>/<id>, custom --cgroup; freeze by the resolved dir', async () => {

@@ -7,6 +7,8 @@ export interface TargetInfo extends PolicySubject {
   /** The reference or path as the caller wrote it. */
   target: string;
   id?: string;
+  /** The engine paused it itself (Docker State.Paused): thawing behind its back would wedge its unpause. */
+  pausedByEngine?: boolean;
 }
 
 export interface Settled {

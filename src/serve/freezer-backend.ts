@@ -78,6 +78,7 @@ export function freezerBackend(opts: { hostRoot?: string; resolve?: ResolveOptio
         id: r.id,
         engine: r.engine,
         labels: labelsOf(r.engine, r.id),
+        pausedByEngine: r.pausedByEngine,
         ...(r.name !== undefined ? { name: r.name } : {}),
       };
     },

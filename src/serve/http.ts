@@ -27,6 +27,7 @@ export function statusFor(code: string): number {
     case 'ERR_CONTAINER_NOT_RUNNING':
     case 'ERR_CGROUP_MISMATCH':
     case 'ERR_ATOMIC_ROLLBACK':
+    case 'ERR_PAUSED_BY_ENGINE':
       return 409;
     case 'ERR_BODY_TOO_LARGE':
       return 413;

@@ -290,7 +290,9 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
     const failed = new Map<number, CgfreezeError>();
     infos.forEach((info, i) => {
       if (info instanceof CgfreezeError) failed.set(i, info);
-      else if (op === 'pause') {
+      else if (op === 'unpause' && info.pausedByEngine === true) {
+        failed.set(i, new CgfreezeError('ERR_PAUSED_BY_ENGINE', `${info.target} was paused by its engine; unpause it there`, { target: info.target }));
+      } else if (op === 'pause') {
         try {
           assertFreezable(info.cgroupDir, info.target, protectedPids, hostRoot);
         } catch (err) {

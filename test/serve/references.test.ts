@@ -64,6 +64,13 @@ describe('cgfreeze serve with lab containers', () => {
     await expect(client.pause(`cgfs-missing-${tag}`)).rejects.toMatchObject({ code: 'ERR_CONTAINER_NOT_FOUND' });
   });
 
+  it('refuses to unpause a container its engine paused', async () => {
+    const enginePaused = await lab.docker({ name: `cgfs-ep-${tag}`, state: 'paused' });
+    await expect(client.unpause(enginePaused.name)).rejects.toMatchObject({ code: 'ERR_PAUSED_BY_ENGINE' });
+    expect(stateOf(enginePaused.cgroupDir)).toBe('frozen');
+    await enginePaused.remove();
+  });
+
   it('lets another uid pause only containers with the label its rule names', async () => {
     const denied = await asUid(NOBODY, socketPath, '/v1/pause', JSON.stringify({ target: plain.name }));
     expect(denied.status).toBe(403);

@@ -35,6 +35,13 @@ export const ERROR_CODES = [
   'ERR_HEALTH_TIMEOUT',
   // Installation.
   'ERR_NATIVE_LOAD',
+  // The sidecar (cgfreeze serve) and its client.
+  'ERR_POLICY_DENIED',
+  'ERR_UNAUTHENTICATED',
+  'ERR_PROTECTED_CGROUP',
+  'ERR_BODY_TOO_LARGE',
+  'ERR_BUSY',
+  'ERR_SIDECAR',
 ] as const;
 
 export type CgfreezeErrorCode = (typeof ERROR_CODES)[number] | SystemErrorCode;

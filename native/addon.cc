@@ -9,7 +9,7 @@ namespace cgfreeze {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("CgroupHandle", CgroupHandle::Define(env));
   exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
-  exports.Set("abiVersion", Napi::Number::New(env, 1));
+  exports.Set("abiVersion", Napi::Number::New(env, 2));  // 2: peerCred
   return exports;
 }
 

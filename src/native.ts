@@ -52,7 +52,7 @@ export interface NativeBinding {
   readonly abiVersion: number;
 }
 
-const EXPECTED_ABI = 1;
+const EXPECTED_ABI = 2;
 let cached: NativeBinding | undefined;
 
 /** The package root, where `build/Release/cgfreeze.node` lives. */

@@ -1,0 +1,204 @@
+import { CgfreezeError, fromSystemError } from '../../errors.js';
+import { type CgroupStatus, type FreezeResult, freeze, state, thaw } from '../../index.js';
+import { durationOption, flag, type OptionSpecs, type Parsed, usageError } from '../args.js';
+import { type Command, type CommandContext, EXIT_FAILURE, EXIT_OK } from '../command.js';
+import { describeError } from '../messages.js';
+import { explicitSelections, requireSome, type Selection } from '../targets.js';
+
+type Action = 'pause' | 'unpause';
+
+export type Outcome =
+  | { label: string; ok: true; result: FreezeResult }
+  | { label: string; ok: false; error: CgfreezeError; status?: CgroupStatus };
+
+const COMMON_OPTIONS: OptionSpecs = {
+  cgroup: { type: 'string', multiple: true, arg: 'PATH', help: 'A cgroup directory to act on (repeatable)' },
+  atomic: { type: 'boolean', help: 'All or none: if any target fails, leave every target as it was' },
+  timeout: { type: 'string', arg: 'DURATION', help: 'How long to wait for the kernel to settle (default 10s)' },
+};
+
+/** How the noun reads in docker-style messages. */
+function noun(sel: Selection): string {
+  return typeof sel.target === 'string' && !sel.target.startsWith('/') ? `Container ${sel.label}` : `cgroup ${sel.label}`;
+}
+
+/**
+ * Docker refuses to pause a paused container and to unpause a running one;
+ * the freezer itself would accept both silently. Reads the state once.
+ */
+function precheck(action: Action, sel: Selection): CgroupStatus {
+  const status = state(sel.target);
+  if (action === 'pause' && status.self) {
+    throw new CgfreezeError('ERR_INVALID_ARG', `${noun(sel)} is already paused`, { target: sel.label });
+  }
+  if (action === 'unpause' && !status.self) {
+    if (status.byAncestor) {
+      throw new CgfreezeError('ERR_FROZEN_BY_ANCESTOR', `${sel.label} is frozen by an ancestor`, {
+        target: sel.label,
+        ...(status.ancestor === undefined ? {} : { ancestor: status.ancestor }),
+      });
+    }
+    throw new CgfreezeError('ERR_INVALID_ARG', `${noun(sel)} is not paused`, { target: sel.label });
+  }
+  return status;
+}
+
+interface ChangeOptions {
+  atomic: boolean;
+  timeoutMs?: number;
+  /** Set by the automatic unpause of `--for`, recorded in the audit line. */
+  reason?: string;
+  /** Skip the docker-style "already paused"/"not paused" refusal (the automatic unpause of `--for`). */
+  skipPrecheck?: boolean;
+}
+
+/** Applies one action to every selection, each independently unless atomic; audits each outcome. */
+export async function changeState(ctx: CommandContext, action: Action, selections: Selection[], opts: ChangeOptions): Promise<Outcome[]> {
+  const audit = ctx.audit();
+  const outcomes: Array<Outcome | undefined> = selections.map(() => undefined);
+  const statuses: Array<CgroupStatus | undefined> = selections.map(() => undefined);
+  selections.forEach((sel, i) => {
+    if (opts.skipPrecheck === true) return;
+    try {
+      statuses[i] = precheck(action, sel);
+    } catch (err) {
+      outcomes[i] = { label: sel.label, ok: false, error: fromSystemError(err, sel.label) };
+    }
+  });
+  const runnable = selections.map((_, i) => i).filter((i) => outcomes[i] === undefined);
+  if (opts.atomic && runnable.length < selections.length) {
+    for (const i of runnable) {
+      outcomes[i] = {
+        label: selections[i]?.label ?? '',
+        ok: false,
+        error: new CgfreezeError('ERR_ATOMIC_ROLLBACK', `${action} not attempted: --atomic and another target failed its check`),
+      };
+    }
+  } else if (runnable.length > 0) {
+    const fn = action === 'pause' ? freeze : thaw;
+    const group = await fn(
+      runnable.map((i) => selections[i]?.target ?? ''),
+      { atomic: opts.atomic, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }) },
+    );
+    group.results.forEach((r, k) => {
+      const i = runnable[k] ?? -1;
+      const label = selections[i]?.label ?? r.target;
+      outcomes[i] = r.ok ? { label, ok: true, result: r.result } : { label, ok: false, error: r.error };
+    });
+  }
+  const done = outcomes.map((o, i): Outcome => o ?? { label: selections[i]?.label ?? '', ok: false, error: new CgfreezeError('ERR_CANCELED', 'no result') });
+  done.forEach((o, i) => {
+    const status = statuses[i];
+    audit.record({
+      action,
+      target: o.label,
+      cgroupDir: o.ok ? o.result.cgroupDir : (status?.cgroupDir ?? null),
+      version: o.ok ? o.result.version : (status?.version ?? null),
+      result: o.ok ? 'ok' : 'error',
+      ...(o.ok ? { state: o.result.state } : { error: { code: o.error.code, message: describeError(o.error, o.label) } }),
+      latencyMs: o.ok ? o.result.elapsedMs : null,
+      ...(opts.reason === undefined ? {} : { reason: opts.reason }),
+    });
+  });
+  return done;
+}
+
+/** Docker's output: each success's reference on stdout, each failure as `Error: ...` on stderr. */
+export function printOutcomes(ctx: CommandContext, outcomes: Outcome[], printSuccess = true): void {
+  for (const o of outcomes) {
+    if (o.ok) {
+      if (printSuccess) ctx.out.out(o.label);
+    } else ctx.out.error(describeError(o.error, o.label));
+  }
+}
+
+export function outcomeJson(o: Outcome): unknown {
+  return o.ok
+    ? { target: o.label, ok: true, state: o.result.state, cgroupDir: o.result.cgroupDir, version: o.result.version, elapsedMs: o.result.elapsedMs }
+    : { target: o.label, ok: false, error: { code: o.error.code, message: describeError(o.error, o.label) } };
+}
+
+const HOLD_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * `pause --for`: hold the pause in the foreground, then unpause when the time
+ * is up or at once on SIGINT, SIGTERM or SIGHUP. The handlers are installed
+ * before the freeze, so a signal that arrives mid-freeze still leads to a thaw.
+ */
+async function pauseFor(ctx: CommandContext, selections: Selection[], holdMs: number, opts: ChangeOptions): Promise<number> {
+  let wake: (reason: string) => void = () => undefined;
+  const woken = new Promise<string>((resolve) => (wake = resolve));
+  const handlers = HOLD_SIGNALS.map((sig) => {
+    const handler = (): void => wake(sig);
+    process.on(sig, handler);
+    return [sig, handler] as const;
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const paused = await changeState(ctx, 'pause', selections, opts);
+    const held = paused.flatMap((o, i) => (o.ok ? [selections[i] as Selection] : []));
+    if (!ctx.json) printOutcomes(ctx, paused);
+    const started = performance.now();
+    let reason = 'none';
+    let unpaused: Outcome[] = [];
+    if (held.length > 0) {
+      ctx.out.note(`Paused ${held.map((s) => s.label).join(', ')} for ${formatMs(holdMs)}; press Ctrl-C to unpause now.`);
+      timer = setTimeout(() => wake('timer'), holdMs);
+      reason = await woken;
+      unpaused = await changeState(ctx, 'unpause', held, { atomic: false, reason, skipPrecheck: true, ...timeoutOf(opts) });
+      ctx.out.note(`Unpaused after ${formatMs(performance.now() - started)} (${reason === 'timer' ? 'time is up' : reason}).`);
+    }
+    const ok = paused.every((o) => o.ok) && unpaused.every((o) => o.ok);
+    if (ctx.json) {
+      ctx.out.json({ ok, reason, heldMs: Math.round(performance.now() - started), paused: paused.map(outcomeJson), unpaused: unpaused.map(outcomeJson) });
+    } else printOutcomes(ctx, unpaused, false);
+    return ok ? EXIT_OK : EXIT_FAILURE;
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+    for (const [sig, handler] of handlers) process.off(sig, handler);
+  }
+}
+
+function timeoutOf(opts: ChangeOptions): { timeoutMs?: number } {
+  return opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs };
+}
+
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = ms / 1000;
+  return s < 60 ? `${Number(s.toFixed(1))}s` : `${Math.floor(s / 60)}m${Math.round(s % 60)}s`;
+}
+
+function makeCommand(action: Action): Command {
+  const options: OptionSpecs =
+    action === 'pause'
+      ? { ...COMMON_OPTIONS, for: { type: 'string', arg: 'DURATION', help: 'Stay in the foreground and unpause after DURATION (or on Ctrl-C/SIGTERM)' } }
+      : { ...COMMON_OPTIONS };
+  return {
+    name: action,
+    summary: action === 'pause' ? 'Pause all processes within one or more containers or cgroups' : 'Unpause all processes within one or more containers or cgroups',
+    usage: `${action} [OPTIONS] CONTAINER [CONTAINER...]`,
+    options,
+    details:
+      action === 'pause'
+        ? 'Each target is handled on its own: its name is printed on success, an error line\non failure, and the exit status is 1 if any failed.\n\nExamples:\n  cgfreeze pause web db\n  cgfreeze pause --cgroup /sys/fs/cgroup/unified/batch\n  cgfreeze pause --for 30s web'
+        : 'Examples:\n  cgfreeze unpause web db\n  cgfreeze unpause --cgroup /sys/fs/cgroup/unified/batch',
+    async run(ctx: CommandContext, args: Parsed): Promise<number> {
+      const timeoutMs = durationOption(action, args.values, 'timeout');
+      const holdMs = action === 'pause' ? durationOption(action, args.values, 'for') : undefined;
+      if (holdMs !== undefined && holdMs <= 0) throw usageError(action, '--for needs a positive duration');
+      const selections = explicitSelections(args);
+      requireSome(action, selections);
+      const opts: ChangeOptions = { atomic: flag(args.values, 'atomic'), ...(timeoutMs === undefined ? {} : { timeoutMs }) };
+      if (holdMs !== undefined) return pauseFor(ctx, selections, holdMs, opts);
+      const outcomes = await changeState(ctx, action, selections, opts);
+      const ok = outcomes.every((o) => o.ok);
+      if (ctx.json) ctx.out.json({ ok, results: outcomes.map(outcomeJson) });
+      else printOutcomes(ctx, outcomes);
+      return ok ? EXIT_OK : EXIT_FAILURE;
+    },
+  };
+}
+
+export const pauseCommand = makeCommand('pause');
+export const unpauseCommand = makeCommand('unpause');

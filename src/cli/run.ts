@@ -89,6 +89,9 @@ export async function run(argv: string[], streams: CliStreams): Promise<number> 
     return await cmd.run(ctx, parsed);
   } catch (err) {
     const e = err instanceof CgfreezeError ? err : fromSystemError(err);
+    // CGFREEZE_DEBUG=1 shows where an unexpected error came from.
+    const debug = streams.env['CGFREEZE_DEBUG'];
+    if (debug !== undefined && debug !== '' && debug !== '0') out.err(String((err instanceof Error && err.stack) || err));
     if (json) out.json({ ok: false, error: { code: e.code, message: describeError(e) } });
     else out.error(describeError(e));
     return e.code === 'ERR_INVALID_ARG' ? EXIT_USAGE : EXIT_FAILURE;

@@ -11,9 +11,12 @@ export interface Selection {
  * Positional references (container references, or cgroup directories when they
  * look like `/a/b`) followed by every `--cgroup PATH`, in command-line order.
  */
-export function explicitSelections(args: Parsed): Selection[] {
+export function explicitSelections(command: string, args: Parsed): Selection[] {
   const fromRefs = args.positionals.map((ref): Selection => ({ label: ref, target: ref }));
-  const fromPaths = stringList(args.values, 'cgroup').map((path): Selection => ({ label: path, target: { cgroup: path } }));
+  const fromPaths = stringList(args.values, 'cgroup').map((path): Selection => {
+    if (!path.startsWith('/')) throw usageError(command, `--cgroup needs an absolute cgroup directory, such as /sys/fs/cgroup/unified/${path}`);
+    return { label: path, target: { cgroup: path } };
+  });
   return [...fromRefs, ...fromPaths];
 }
 

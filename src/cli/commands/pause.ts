@@ -187,7 +187,7 @@ function makeCommand(action: Action): Command {
       const timeoutMs = durationOption(action, args.values, 'timeout');
       const holdMs = action === 'pause' ? durationOption(action, args.values, 'for') : undefined;
       if (holdMs !== undefined && holdMs <= 0) throw usageError(action, '--for needs a positive duration');
-      const selections = explicitSelections(args);
+      const selections = explicitSelections(action, args);
       requireSome(action, selections);
       const opts: ChangeOptions = { atomic: flag(args.values, 'atomic'), ...(timeoutMs === undefined ? {} : { timeoutMs }) };
       if (holdMs !== undefined) return pauseFor(ctx, selections, holdMs, opts);

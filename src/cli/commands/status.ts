@@ -48,7 +48,7 @@ function makeStatus(name: 'status' | 'inspect'): Command {
     usage: `${name} [OPTIONS] CONTAINER [CONTAINER...]`,
     options: { cgroup: { type: 'string', multiple: true, arg: 'PATH', help: 'A cgroup directory to report on (repeatable)' } },
     async run(ctx: CommandContext, args: Parsed): Promise<number> {
-      const selections = explicitSelections(args);
+      const selections = explicitSelections(name, args);
       requireSome(name, selections);
       const reports: StatusReport[] = [];
       let failed = false;

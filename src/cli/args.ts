@@ -54,7 +54,7 @@ export function parseCommandArgs(command: string, args: string[], specs: OptionS
 function describeParseError(err: unknown): string {
   const code = (err as { code?: unknown }).code;
   const message = err instanceof Error ? err.message : String(err);
-  const flag = /'(-[^']*)'/.exec(message)?.[1];
+  const flag = /'(-[^' ]*)/.exec(message)?.[1];
   switch (code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
       return `unknown flag: ${flag ?? message}`;

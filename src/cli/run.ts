@@ -5,13 +5,14 @@ import { packageRoot } from '../native.js';
 import { flag, GLOBAL_OPTIONS, parseCommandArgs, stringValue, usageError } from './args.js';
 import { AuditLog } from './audit.js';
 import { type Command, type CommandContext, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './command.js';
+import { demoCommand } from './commands/demo.js';
 import { pauseCommand, unpauseCommand } from './commands/pause.js';
 import { inspectCommand, statusCommand } from './commands/status.js';
 import { commandHelp, mainHelp } from './help.js';
 import { Output, type CliStreams } from './output.js';
 import { describeError } from './messages.js';
 
-export const COMMANDS: Command[] = [pauseCommand, unpauseCommand, statusCommand, inspectCommand];
+export const COMMANDS: Command[] = [pauseCommand, unpauseCommand, statusCommand, inspectCommand, demoCommand];
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version?: unknown };

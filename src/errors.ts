@@ -28,6 +28,10 @@ export const ERROR_CODES = [
   'ERR_NO_DEDICATED_CGROUP',
   'ERR_CGROUP_MISMATCH',
   'ERR_STATE_FILE',
+  // Docker's pause/unpause refusals, as the CLI reports them.
+  'ERR_ALREADY_PAUSED',
+  'ERR_NOT_PAUSED',
+  'ERR_PAUSED_BY_ENGINE',
   // Installation.
   'ERR_NATIVE_LOAD',
 ] as const;

@@ -130,10 +130,7 @@ export function parseFilters(command: string, filters: string[]): LabelFilter[] 
   });
 }
 
-/** Docker semantics: every filter must match (AND); `label=k` matches any value. */
-export function labelsMatch(labels: Record<string, string> | undefined, filters: LabelFilter[]): boolean {
-  return filters.every((f) => {
-    const v = labels?.[f.key];
-    return v !== undefined && (f.value === undefined || v === f.value);
-  });
+/** The resolver's form: `KEY` or `KEY=VALUE`. */
+export function labelsFilterStrings(filters: LabelFilter[]): string[] {
+  return filters.map((f) => (f.value === undefined ? f.key : `${f.key}=${f.value}`));
 }

@@ -9,7 +9,7 @@ export function describeError(e: CgfreezeError, label?: string): string {
   const name = label ?? e.target ?? '';
   switch (e.code) {
     case 'ERR_CONTAINER_NOT_FOUND':
-      return `No such container: ${name}`;
+      return name === '' ? e.message : `No such container: ${name}`;
     case 'ERR_AMBIGUOUS_REF': {
       const list = e.candidates !== undefined && e.candidates.length > 0 ? ` (${e.candidates.join(', ')}); use more of the ID or the name` : '';
       return `Multiple IDs found with provided prefix: ${name}${list}`;

@@ -6,13 +6,14 @@ import { flag, GLOBAL_OPTIONS, parseCommandArgs, stringValue, usageError } from 
 import { AuditLog } from './audit.js';
 import { type Command, type CommandContext, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './command.js';
 import { demoCommand } from './commands/demo.js';
+import { lsCommand } from './commands/ls.js';
 import { pauseCommand, unpauseCommand } from './commands/pause.js';
 import { inspectCommand, statusCommand } from './commands/status.js';
 import { commandHelp, mainHelp } from './help.js';
 import { Output, type CliStreams } from './output.js';
 import { describeError } from './messages.js';
 
-export const COMMANDS: Command[] = [pauseCommand, unpauseCommand, statusCommand, inspectCommand, demoCommand];
+export const COMMANDS: Command[] = [pauseCommand, unpauseCommand, statusCommand, inspectCommand, lsCommand, demoCommand];
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version?: unknown };

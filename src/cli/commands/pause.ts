@@ -2,8 +2,9 @@ import { CgfreezeError, fromSystemError } from '../../errors.js';
 import { type CgroupStatus, type FreezeResult, freeze, state, thaw } from '../../index.js';
 import { durationOption, flag, type OptionSpecs, type Parsed, usageError } from '../args.js';
 import { type Command, type CommandContext, EXIT_FAILURE, EXIT_OK } from '../command.js';
+import { ENGINE_OPTIONS, hostRootOf, resolveOptionsOf } from '../engines.js';
 import { describeError } from '../messages.js';
-import { explicitSelections, requireSome, type Selection } from '../targets.js';
+import { selectTargets, type Selection } from '../targets.js';
 
 type Action = 'pause' | 'unpause';
 
@@ -13,23 +14,34 @@ export type Outcome =
 
 const COMMON_OPTIONS: OptionSpecs = {
   cgroup: { type: 'string', multiple: true, arg: 'PATH', help: 'A cgroup directory to act on (repeatable)' },
-  atomic: { type: 'boolean', help: 'All or none: if any target fails, leave every target as it was' },
+  filter: { type: 'string', short: 'f', multiple: true, arg: 'label=K[=V]', help: 'Also act on every running container with this label (all filters must match)' },
   timeout: { type: 'string', arg: 'DURATION', help: 'How long to wait for the kernel to settle (default 10s)' },
 };
 
 /** How the noun reads in docker-style messages. */
 function noun(sel: Selection): string {
-  return typeof sel.target === 'string' && !sel.target.startsWith('/') ? `Container ${sel.label}` : `cgroup ${sel.label}`;
+  return sel.container !== undefined ? `Container ${sel.label}` : `cgroup ${sel.label}`;
 }
 
 /**
  * Docker refuses to pause a paused container and to unpause a running one;
- * the freezer itself would accept both silently. Reads the state once.
+ * the freezer itself would accept both silently. A container the engine
+ * paused is left to the engine: thawing it behind Docker's back makes
+ * `docker unpause` fail. Reads the state once.
  */
-function precheck(action: Action, sel: Selection): CgroupStatus {
-  const status = state(sel.target);
-  if (action === 'pause' && status.self) {
-    throw new CgfreezeError('ERR_INVALID_ARG', `${noun(sel)} is already paused`, { target: sel.label });
+function precheck(action: Action, sel: Selection, hostRoot: { hostRoot?: string }): CgroupStatus {
+  if (sel.error !== undefined) throw sel.error;
+  const status = state(sel.target, hostRoot);
+  const engine = sel.container;
+  if (action === 'pause' && (status.self || engine?.pausedByEngine === true)) {
+    throw new CgfreezeError('ERR_ALREADY_PAUSED', `${noun(sel)} is already paused`, { target: sel.label });
+  }
+  if (action === 'unpause' && engine?.pausedByEngine === true) {
+    throw new CgfreezeError(
+      'ERR_PAUSED_BY_ENGINE',
+      `${noun(sel)} was paused by ${engine.engine}; unpause it with '${engine.engine} unpause ${sel.label}' so ${engine.engine} knows`,
+      { target: sel.label },
+    );
   }
   if (action === 'unpause' && !status.self) {
     if (status.byAncestor) {
@@ -38,7 +50,7 @@ function precheck(action: Action, sel: Selection): CgroupStatus {
         ...(status.ancestor === undefined ? {} : { ancestor: status.ancestor }),
       });
     }
-    throw new CgfreezeError('ERR_INVALID_ARG', `${noun(sel)} is not paused`, { target: sel.label });
+    throw new CgfreezeError('ERR_NOT_PAUSED', `${noun(sel)} is not paused`, { target: sel.label });
   }
   return status;
 }
@@ -46,6 +58,7 @@ function precheck(action: Action, sel: Selection): CgroupStatus {
 interface ChangeOptions {
   atomic: boolean;
   timeoutMs?: number;
+  hostRoot?: string;
   /** Set by the automatic unpause of `--for`, recorded in the audit line. */
   reason?: string;
   /** Skip the docker-style "already paused"/"not paused" refusal (the automatic unpause of `--for`). */
@@ -60,7 +73,7 @@ export async function changeState(ctx: CommandContext, action: Action, selection
   selections.forEach((sel, i) => {
     if (opts.skipPrecheck === true) return;
     try {
-      statuses[i] = precheck(action, sel);
+      statuses[i] = precheck(action, sel, hostRootOpt(opts));
     } catch (err) {
       outcomes[i] = { label: sel.label, ok: false, error: fromSystemError(err, sel.label) };
     }
@@ -77,8 +90,8 @@ export async function changeState(ctx: CommandContext, action: Action, selection
   } else if (runnable.length > 0) {
     const fn = action === 'pause' ? freeze : thaw;
     const group = await fn(
-      runnable.map((i) => selections[i]?.target ?? ''),
-      { atomic: opts.atomic, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }) },
+      runnable.map((i) => (selections[i] as Selection).target),
+      { atomic: opts.atomic, ...timeoutOf(opts), ...hostRootOpt(opts) },
     );
     group.results.forEach((r, k) => {
       const i = runnable[k] ?? -1;
@@ -145,7 +158,7 @@ async function pauseFor(ctx: CommandContext, selections: Selection[], holdMs: nu
       ctx.out.note(`Paused ${held.map((s) => s.label).join(', ')} for ${formatMs(holdMs)}; press Ctrl-C to unpause now.`);
       timer = setTimeout(() => wake('timer'), holdMs);
       reason = await woken;
-      unpaused = await changeState(ctx, 'unpause', held, { atomic: false, reason, skipPrecheck: true, ...timeoutOf(opts) });
+      unpaused = await changeState(ctx, 'unpause', held, { atomic: false, reason, skipPrecheck: true, ...timeoutOf(opts), ...hostRootOpt(opts) });
       ctx.out.note(`Unpaused after ${formatMs(performance.now() - started)} (${reason === 'timer' ? 'time is up' : reason}).`);
     }
     const ok = paused.every((o) => o.ok) && unpaused.every((o) => o.ok);
@@ -163,6 +176,10 @@ function timeoutOf(opts: ChangeOptions): { timeoutMs?: number } {
   return opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs };
 }
 
+function hostRootOpt(opts: ChangeOptions): { hostRoot?: string } {
+  return opts.hostRoot === undefined ? {} : { hostRoot: opts.hostRoot };
+}
+
 export function formatMs(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;
   const s = ms / 1000;
@@ -172,8 +189,13 @@ export function formatMs(ms: number): string {
 function makeCommand(action: Action): Command {
   const options: OptionSpecs =
     action === 'pause'
-      ? { ...COMMON_OPTIONS, for: { type: 'string', arg: 'DURATION', help: 'Stay in the foreground and unpause after DURATION (or on Ctrl-C/SIGTERM)' } }
-      : { ...COMMON_OPTIONS };
+      ? {
+          ...COMMON_OPTIONS,
+          atomic: { type: 'boolean', help: 'All or none: if any target fails, leave every target as it was' },
+          for: { type: 'string', arg: 'DURATION', help: 'Stay in the foreground and unpause after DURATION (or on Ctrl-C/SIGTERM)' },
+          ...ENGINE_OPTIONS,
+        }
+      : { ...COMMON_OPTIONS, ...ENGINE_OPTIONS };
   return {
     name: action,
     summary: action === 'pause' ? 'Pause all processes within one or more containers or cgroups' : 'Unpause all processes within one or more containers or cgroups',
@@ -187,9 +209,8 @@ function makeCommand(action: Action): Command {
       const timeoutMs = durationOption(action, args.values, 'timeout');
       const holdMs = action === 'pause' ? durationOption(action, args.values, 'for') : undefined;
       if (holdMs !== undefined && holdMs <= 0) throw usageError(action, '--for needs a positive duration');
-      const selections = explicitSelections(action, args);
-      requireSome(action, selections);
-      const opts: ChangeOptions = { atomic: flag(args.values, 'atomic'), ...(timeoutMs === undefined ? {} : { timeoutMs }) };
+      const selections = selectTargets(action, args, resolveOptionsOf(action, args.values));
+      const opts: ChangeOptions = { atomic: flag(args.values, 'atomic'), ...(timeoutMs === undefined ? {} : { timeoutMs }), ...hostRootOf(args.values) };
       if (holdMs !== undefined) return pauseFor(ctx, selections, holdMs, opts);
       const outcomes = await changeState(ctx, action, selections, opts);
       const ok = outcomes.every((o) => o.ok);

@@ -32,6 +32,7 @@ export const ERROR_CODES = [
   'ERR_ALREADY_PAUSED',
   'ERR_NOT_PAUSED',
   'ERR_PAUSED_BY_ENGINE',
+  'ERR_HEALTH_TIMEOUT',
   // Installation.
   'ERR_NATIVE_LOAD',
 ] as const;

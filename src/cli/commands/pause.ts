@@ -3,6 +3,7 @@ import { type CgroupStatus, type FreezeResult, freeze, state, thaw } from '../..
 import { durationOption, flag, type OptionSpecs, type Parsed, usageError } from '../args.js';
 import { type Command, type CommandContext, EXIT_FAILURE, EXIT_OK } from '../command.js';
 import { ENGINE_OPTIONS, hostRootOf, resolveOptionsOf } from '../engines.js';
+import { waitHealthy } from '../health.js';
 import { describeError } from '../messages.js';
 import { selectTargets, type Selection } from '../targets.js';
 
@@ -20,7 +21,7 @@ const COMMON_OPTIONS: OptionSpecs = {
 
 /** How the noun reads in docker-style messages. */
 function noun(sel: Selection): string {
-  return sel.container !== undefined ? `Container ${sel.label}` : `cgroup ${sel.label}`;
+  return typeof sel.target === 'object' && sel.container === undefined ? `cgroup ${sel.label}` : `Container ${sel.label}`;
 }
 
 /**
@@ -30,7 +31,13 @@ function noun(sel: Selection): string {
  * `docker unpause` fail. Reads the state once.
  */
 function precheck(action: Action, sel: Selection, hostRoot: { hostRoot?: string }): CgroupStatus {
-  if (sel.error !== undefined) throw sel.error;
+  if (sel.error !== undefined) {
+    // docker checks "paused" before "running": unpausing a stopped container says "is not paused".
+    if (action === 'unpause' && sel.error.code === 'ERR_CONTAINER_NOT_RUNNING') {
+      throw new CgfreezeError('ERR_NOT_PAUSED', `${noun(sel)} is not paused`, { target: sel.label, cause: sel.error });
+    }
+    throw sel.error;
+  }
   const status = state(sel.target, hostRoot);
   const engine = sel.container;
   if (action === 'pause' && (status.self || engine?.pausedByEngine === true)) {
@@ -195,7 +202,11 @@ function makeCommand(action: Action): Command {
           for: { type: 'string', arg: 'DURATION', help: 'Stay in the foreground and unpause after DURATION (or on Ctrl-C/SIGTERM)' },
           ...ENGINE_OPTIONS,
         }
-      : { ...COMMON_OPTIONS, ...ENGINE_OPTIONS };
+      : {
+          ...COMMON_OPTIONS,
+          'wait-healthy': { type: 'boolean', help: 'After the thaw, wait until docker reports each container healthy (bounded by --timeout, default 60s)' },
+          ...ENGINE_OPTIONS,
+        };
   return {
     name: action,
     summary: action === 'pause' ? 'Pause all processes within one or more containers or cgroups' : 'Unpause all processes within one or more containers or cgroups',
@@ -209,13 +220,37 @@ function makeCommand(action: Action): Command {
       const timeoutMs = durationOption(action, args.values, 'timeout');
       const holdMs = action === 'pause' ? durationOption(action, args.values, 'for') : undefined;
       if (holdMs !== undefined && holdMs <= 0) throw usageError(action, '--for needs a positive duration');
-      const selections = selectTargets(action, args, resolveOptionsOf(action, args.values));
+      const ropts = resolveOptionsOf(action, args.values);
+      const selections = selectTargets(action, args, ropts);
       const opts: ChangeOptions = { atomic: flag(args.values, 'atomic'), ...(timeoutMs === undefined ? {} : { timeoutMs }), ...hostRootOf(args.values) };
       if (holdMs !== undefined) return pauseFor(ctx, selections, holdMs, opts);
-      const outcomes = await changeState(ctx, action, selections, opts);
+      let outcomes = await changeState(ctx, action, selections, opts);
+      const health: Array<string | undefined> = outcomes.map(() => undefined);
+      if (flag(args.values, 'wait-healthy')) {
+        outcomes = await Promise.all(
+          outcomes.map(async (o, i): Promise<Outcome> => {
+            const container = selections[i]?.container;
+            if (!o.ok) return o;
+            if (container === undefined) {
+              health[i] = 'none';
+              return o;
+            }
+            try {
+              const waited = await waitHealthy(o.label, container, ropts, timeoutMs ?? 60_000);
+              health[i] = waited ? 'healthy' : 'none';
+              if (!waited && !ctx.json) ctx.out.err(`${o.label}: no health check${container.engine === 'docker' ? '' : ` cgfreeze can read (${container.engine})`}; not waiting`);
+              return o;
+            } catch (err) {
+              return { label: o.label, ok: false, error: fromSystemError(err, o.label) };
+            }
+          }),
+        );
+      }
       const ok = outcomes.every((o) => o.ok);
-      if (ctx.json) ctx.out.json({ ok, results: outcomes.map(outcomeJson) });
-      else printOutcomes(ctx, outcomes);
+      if (ctx.json) {
+        const results = outcomes.map((o, i) => ({ ...(outcomeJson(o) as object), ...(health[i] === undefined ? {} : { health: health[i] }) }));
+        ctx.out.json({ ok, results });
+      } else printOutcomes(ctx, outcomes);
       return ok ? EXIT_OK : EXIT_FAILURE;
     },
   };

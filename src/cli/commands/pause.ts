@@ -21,7 +21,7 @@ const COMMON_OPTIONS: OptionSpecs = {
 
 /** How the noun reads in docker-style messages. */
 function noun(sel: Selection): string {
-  return typeof sel.target === 'object' && sel.container === undefined ? `cgroup ${sel.label}` : `Container ${sel.label}`;
+  return sel.container === undefined && sel.error === undefined ? `cgroup ${sel.label}` : `Container ${sel.label}`;
 }
 
 /**

@@ -56,7 +56,7 @@ export function selectTargets(command: string, args: Parsed, ropts: ResolveOptio
   if (filters.length > 0) {
     const listed = listSync({ ...ropts, filter: { label: labelsFilterStrings(filters), running: true } });
     for (const c of listed) {
-      const label = c.name ?? c.id.slice(0, 12);
+      const label = c.name ?? c.id;
       if (c.cgroupDir === undefined) {
         fromFilter.push({ label, target: label, error: c.error ?? new CgfreezeError('ERR_CONTAINER_NOT_RUNNING', `Container ${label} is not running`) });
         continue;
@@ -69,7 +69,7 @@ export function selectTargets(command: string, args: Parsed, ropts: ResolveOptio
     }
     if (listed.length === 0) {
       fromFilter.push({
-        label: filters.map((f) => `label=${f.key}${f.value === undefined ? '' : '=' + f.value}`).join(' '),
+        label: '',
         target: '',
         error: new CgfreezeError('ERR_CONTAINER_NOT_FOUND', `no running container matches --filter ${stringList(args.values, 'filter').join(' --filter ')}`),
       });

@@ -27,6 +27,11 @@ export function toRow(c: ListedContainer): LsRow {
   return { engine: c.engine, name: c.name ?? null, id: c.id, freezer, engineState, mismatch, cgroupDir: c.cgroupDir ?? null, labels: c.labels };
 }
 
+/** Docker and Podman IDs are 64 hex digits, shown as 12 like docker ps; other IDs (containerd) in full. */
+export function shortId(id: string): string {
+  return /^[0-9a-f]{64}$/.test(id) ? id.slice(0, 12) : id;
+}
+
 const FREEZER_STYLE: Record<string, Style> = { frozen: 'cyan', freezing: 'yellow' };
 
 export const lsCommand: Command = {
@@ -54,10 +59,10 @@ export const lsCommand: Command = {
     });
     const rows = listed.map(toRow).sort((a, b) => a.engine.localeCompare(b.engine) || (a.name ?? a.id).localeCompare(b.name ?? b.id));
     if (ctx.json) ctx.out.json(rows);
-    else if (flag(args.values, 'quiet')) for (const r of rows) ctx.out.out(r.id.slice(0, 12));
+    else if (flag(args.values, 'quiet')) for (const r of rows) ctx.out.out(shortId(r.id));
     else if (format === 'json') for (const r of rows) ctx.out.out(JSON.stringify(r));
     else {
-      const cells = rows.map((r) => [r.engine, r.name ?? '', r.id.slice(0, 12), (r.freezer ?? '-') + (r.mismatch ? ' !' : ''), r.engineState]);
+      const cells = rows.map((r) => [r.engine, r.name ?? r.id, shortId(r.id), (r.freezer ?? '-') + (r.mismatch ? ' !' : ''), r.engineState]);
       const lines = formatTable(['ENGINE', 'NAME', 'CONTAINER ID', 'FREEZER', 'ENGINE STATE'], cells, (row, col, cell) => {
         const style = col === 3 ? (rows[row]?.mismatch === true ? 'yellow' : FREEZER_STYLE[rows[row]?.freezer ?? '']) : undefined;
         return style === undefined ? cell : ctx.out.paint(cell, style);

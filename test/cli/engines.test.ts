@@ -4,12 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getLab, kernelFreezerState, type Lab, type LabContainer, leaseLab, readProgress, releaseLab, type StoppedContainer } from '../helpers/lab.js';
+import { getLab, kernelFreezerState, type Lab, type LabContainer, readProgress, type StoppedContainer } from '../helpers/lab.js';
 import { CLI, cli, ensureBuilt, waitFor } from './helpers.js';
 
 // End to end against real engines in the host lab (hybrid cgroups: v1 freezer for the containers).
-// The lab's daemons use their own roots, so every cgfreeze call names them with the engine flags.
-leaseLab('host', process.pid);
+// test/global-setup.ts holds the lab up for the run. The lab's daemons use their own roots, so every cgfreeze call names them with the engine flags.
 const lab: Lab = getLab('host');
 const env = lab.env;
 const ROOTS = [
@@ -79,7 +78,6 @@ afterAll(async () => {
     }
     await lab.cleanup();
   } finally {
-    releaseLab('host', process.pid);
     rmSync(tmp, { recursive: true, force: true });
   }
 }, 300_000);

@@ -101,14 +101,18 @@ export function parseDuration(text: string): number | undefined {
   return text === '' || !Number.isFinite(total) ? undefined : total;
 }
 
-export function durationOption(command: string, values: ParsedValues, name: string): number | undefined {
-  const text = stringValue(values, name);
-  if (text === undefined) return undefined;
+/** `what` names the source in the error: `--timeout`, `CGFREEZE_TIMEOUT`. An unset or empty variable is no value. */
+export function durationValue(command: string, what: string, text: string | undefined): number | undefined {
+  if (text === undefined || (text === '' && !what.startsWith('--'))) return undefined;
   const ms = parseDuration(text);
   if (ms === undefined) {
-    throw usageError(command, `invalid duration for --${name}: ${JSON.stringify(text)}; use e.g. 30s, 1m30s, 500ms or a number of seconds`);
+    throw usageError(command, `invalid duration for ${what}: ${JSON.stringify(text)}; use e.g. 30s, 1m30s, 500ms or a number of seconds`);
   }
   return ms;
+}
+
+export function durationOption(command: string, values: ParsedValues, name: string): number | undefined {
+  return durationValue(command, `--${name}`, stringValue(values, name));
 }
 
 /** One `--filter` condition; only labels are supported, as `label=KEY` or `label=KEY=VALUE`. */

@@ -3,9 +3,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { getLab, kernelFreezerState, type Lab, type LabContainer, readProgress, type StoppedContainer } from '../helpers/lab.js';
 import { CLI, cli, ensureBuilt, waitFor } from './helpers.js';
+
+// Each step is a real process on a shared, often overloaded VM; allow for it.
+vi.setConfig({ testTimeout: 300_000 });
 
 // End to end against real engines in the host lab (hybrid cgroups: v1 freezer for the containers).
 // test/global-setup.ts holds the lab up for the run. The lab's daemons use their own roots, so every cgfreeze call names them with the engine flags.

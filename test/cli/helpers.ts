@@ -54,7 +54,8 @@ export interface CliResult {
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const key of ['CGFREEZE_AUDIT_LOG', 'CGFREEZE_AUDIT_SYSLOG', 'CGFREEZE_SYSLOG_SOCKET', 'NO_COLOR', 'FORCE_COLOR', 'CGFREEZE_DEBUG']) delete env[key];
-  return { ...env, ...extra };
+  // The test VM is shared and at times heavily loaded: give the kernel time to settle rather than fail on 10 s.
+  return { ...env, CGFREEZE_TIMEOUT: '60s', ...extra };
 }
 
 export function cli(args: string[], env: Record<string, string> = {}): CliResult {
@@ -73,7 +74,7 @@ export function cliSpawn(args: string[], env: Record<string, string> = {}): { ch
   return { child, done, stdout: () => stdout };
 }
 
-export async function waitFor(check: () => boolean, what: string, limitMs = 20_000): Promise<void> {
+export async function waitFor(check: () => boolean, what: string, limitMs = 60_000): Promise<void> {
   const end = Date.now() + limitMs;
   while (!check()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);

@@ -1,6 +1,6 @@
 import { CgfreezeError, fromSystemError } from '../../errors.js';
 import { type CgroupStatus, type FreezeResult, freeze, state, thaw } from '../../index.js';
-import { durationOption, flag, type OptionSpecs, type Parsed, usageError } from '../args.js';
+import { durationOption, durationValue, flag, type OptionSpecs, type Parsed, usageError } from '../args.js';
 import { type Command, type CommandContext, EXIT_FAILURE, EXIT_OK } from '../command.js';
 import { ENGINE_OPTIONS, hostRootOf, resolveOptionsOf } from '../engines.js';
 import { waitHealthy } from '../health.js';
@@ -217,7 +217,8 @@ function makeCommand(action: Action): Command {
         ? 'Each target is handled on its own: its name is printed on success, an error line\non failure, and the exit status is 1 if any failed.\n\nExamples:\n  cgfreeze pause web db\n  cgfreeze pause --cgroup /sys/fs/cgroup/unified/batch\n  cgfreeze pause --for 30s web'
         : 'Examples:\n  cgfreeze unpause web db\n  cgfreeze unpause --cgroup /sys/fs/cgroup/unified/batch',
     async run(ctx: CommandContext, args: Parsed): Promise<number> {
-      const timeoutMs = durationOption(action, args.values, 'timeout');
+      // CGFREEZE_TIMEOUT sets the default, for scripts on hosts that are known to be slow.
+      const timeoutMs = durationOption(action, args.values, 'timeout') ?? durationValue(action, 'CGFREEZE_TIMEOUT', ctx.env['CGFREEZE_TIMEOUT']);
       const holdMs = action === 'pause' ? durationOption(action, args.values, 'for') : undefined;
       if (holdMs !== undefined && holdMs <= 0) throw usageError(action, '--for needs a positive duration');
       const ropts = resolveOptionsOf(action, args.values);

@@ -3,7 +3,7 @@ import { describe } from '../cgroup/location.js';
 import { CgfreezeError } from '../errors.js';
 import { driveAsync, driveSync } from './drive.js';
 import { type CgroupEntry, openEntry, reopenEntry } from './handles.js';
-import { type Target, type TargetOptions, resolveTarget } from './targets.js';
+import { TARGET_OPTION_KEYS, type Target, type TargetOptions, resolveTarget } from './targets.js';
 import { Transition } from './transition.js';
 
 export interface FreezeOptions extends TargetOptions {
@@ -31,7 +31,7 @@ export interface FreezeResult {
 export const DEFAULT_FREEZE_TIMEOUT_MS = 10_000;
 export const DEFAULT_THAW_TIMEOUT_MS = 1_000;
 
-const OPTION_KEYS = new Set(['timeoutMs', 'signal', 'hostRoot', 'atomic']);
+const OPTION_KEYS = new Set<string>(['timeoutMs', 'signal', 'atomic', ...TARGET_OPTION_KEYS]);
 
 export function checkOptions(opts: unknown, allowSignal: boolean): FreezeOptions {
   if (opts === undefined) return {};

@@ -1,5 +1,6 @@
 import { describe } from '../cgroup/location.js';
 import { CgfreezeError } from '../errors.js';
+import { type ResolveOptions, resolveSync } from '../resolve/index.js';
 
 /**
  * What freeze/thaw/state accept: a cgroup directory, or a container
@@ -9,14 +10,16 @@ import { CgfreezeError } from '../errors.js';
  */
 export type Target = string | { cgroup: string };
 
-export interface TargetOptions {
-  /**
-   * Prefix for every path read and written, for processes that see the host
-   * under another root (a sidecar with the host at `/host`). Paths given and
-   * returned are host paths without it.
-   */
-  hostRoot?: string;
-}
+/**
+ * `hostRoot` prefixes every path read and written, for processes that see the
+ * host under another root (a sidecar with the host at `/host`); paths given and
+ * returned are host paths without it. The other options say where the engines
+ * keep their state, for container references (see the resolver).
+ */
+export type TargetOptions = ResolveOptions;
+
+/** Option names a target accepts, for the misspelling check. */
+export const TARGET_OPTION_KEYS = ['hostRoot', 'engines', 'docker', 'containerd', 'storage', 'mountinfo', 'cache'] as const;
 
 export interface ResolvedTarget {
   /** How the caller named it, for messages and results. */
@@ -51,9 +54,9 @@ export function resolveTarget(target: unknown, opts: TargetOptions = {}): Resolv
   } else if (typeof target === 'string' && isCgroupPath(target)) {
     path = target;
   } else if (typeof target === 'string' && target !== '') {
-    throw new CgfreezeError('ERR_CONTAINER_NOT_FOUND', `container references are not available in this build: ${target}`, {
-      target,
-    });
+    // Resolution checks that the container runs and that this cgroup is really its own.
+    const { cgroupDir } = resolveSync(target, opts);
+    return { label: target, cgroupDir, openDir: hostRoot + cgroupDir };
   } else {
     throw new CgfreezeError(
       'ERR_INVALID_ARG',

@@ -1,22 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CgfreezeError } from '../errors.js';
+import { defaultDockerRoots } from '../resolve/engines/docker.js';
+import { Host } from '../resolve/host.js';
 import type { ResolveOptions } from '../resolve/index.js';
 import type { EngineView } from './targets.js';
 
 export type HealthStatus = 'starting' | 'healthy' | 'unhealthy';
 
-/** Docker data roots to look in: the ones given, else daemon.json's data-root and the default. */
+/** Docker data roots to look in: the ones given, else those the resolver finds (running dockerd, daemon.json, defaults). */
 function dockerDataRoots(ropts: ResolveOptions): string[] {
-  if (ropts.docker !== undefined) return ropts.docker.map((d) => d.dataRoot);
-  const roots = ['/var/lib/docker'];
-  try {
-    const conf = JSON.parse(readFileSync(`${ropts.hostRoot ?? ''}/etc/docker/daemon.json`, 'utf8')) as { 'data-root'?: unknown };
-    if (typeof conf['data-root'] === 'string') roots.unshift(conf['data-root']);
-  } catch {
-    // No daemon.json (the common case) or unreadable: the default root.
-  }
-  return roots;
+  return (ropts.docker ?? defaultDockerRoots(new Host(ropts.hostRoot))).map((d) => d.dataRoot);
 }
 
 /**

@@ -67,7 +67,7 @@ beforeAll(async () => {
     lab.podman({ name: `${tag}-pod`, workload: 'counter' }),
     lab.docker({
       name: `${tag}-hc`,
-      extraArgs: ['--health-cmd', 'true', '--health-interval', '1s', '--health-retries', '1', '--health-timeout', '1s'],
+      extraArgs: ['--health-cmd', 'true', '--health-interval', '1s', '--health-retries', '1', '--health-timeout', '20s'],
     }),
     lab.docker({ name: `${tag}-stopped`, state: 'created' }),
   ]);
@@ -222,11 +222,11 @@ describe('ls', () => {
 
 describe('unpause --wait-healthy', () => {
   it('waits until docker reports the container healthy again after a freeze long enough to fail its probes', async () => {
-    await waitFor(() => docker(['inspect', '-f', '{{.State.Health.Status}}', healthy.name]).stdout === 'healthy\n', 'the first healthy probe', 30_000);
+    await waitFor(() => docker(['inspect', '-f', '{{.State.Health.Status}}', healthy.name]).stdout === 'healthy\n', 'the first healthy probe', 120_000);
     expect(cg(['pause', healthy.name]).status).toBe(0);
     // While frozen, docker's probe cannot exec and the status drops to unhealthy (retries 1).
-    await waitFor(() => docker(['inspect', '-f', '{{.State.Health.Status}}', healthy.name]).stdout === 'unhealthy\n', 'docker to see it unhealthy', 30_000);
-    const r = cg(['unpause', '--wait-healthy', '--timeout', '30s', '--json', healthy.name]);
+    await waitFor(() => docker(['inspect', '-f', '{{.State.Health.Status}}', healthy.name]).stdout === 'unhealthy\n', 'docker to see it unhealthy', 120_000);
+    const r = cg(['unpause', '--wait-healthy', '--timeout', '120s', '--json', healthy.name]);
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, results: [{ target: healthy.name, state: 'thawed', health: 'healthy' }] });
     expect(docker(['inspect', '-f', '{{.State.Health.Status}}', healthy.name]).stdout).toBe('healthy\n');

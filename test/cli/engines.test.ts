@@ -149,7 +149,13 @@ describe('the same situations through docker and through cgfreeze', () => {
     it(c.name, () => {
       const names = { web: web.name, stopped: stopped.name };
       const ids = { [web.id]: web.name, [stopped.id]: stopped.name };
-      const viaDocker = c.steps(names).map((argv) => docker(argv));
+      // runc itself gives up ("OCI runtime pause failed: unable to freeze") when the VM is overloaded;
+      // that is docker's flake, not the situation under test, so the reference run is retried.
+      let viaDocker = c.steps(names).map((argv) => docker(argv));
+      for (let attempt = 1; attempt < 4 && viaDocker.some((d) => d.stderr.includes('OCI runtime')); attempt++) {
+        docker(['unpause', web.name]);
+        viaDocker = c.steps(names).map((argv) => docker(argv));
+      }
       docker(['unpause', web.name]); // back to running (fails harmlessly when not paused)
       const viaCgfreeze = c.steps(names).map((argv) => cg(argv));
       if (kernelFreezerState(web.cgroupDir) === 'frozen') cg(['unpause', web.name]);

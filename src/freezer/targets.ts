@@ -28,6 +28,8 @@ export interface ResolvedTarget {
   cgroupDir: string;
   /** Where this process opens it: `hostRoot + cgroupDir`. */
   openDir: string;
+  /** For a container reference: the engine that paused it itself, if it did. */
+  pausedBy?: string;
 }
 
 export function isCgroupPath(target: string): boolean {
@@ -40,6 +42,15 @@ export function checkHostRoot(hostRoot: unknown): string {
     throw new CgfreezeError('ERR_INVALID_ARG', `hostRoot must be an absolute path without '..', got ${describe(hostRoot)}`);
   }
   return hostRoot.replace(/\/+$/, '');
+}
+
+/** Only the resolver's own options, so calls that differ in timeouts share its cache entries. */
+function resolverOptions(opts: TargetOptions): ResolveOptions {
+  const picked: Record<string, unknown> = {};
+  for (const key of TARGET_OPTION_KEYS) {
+    if (opts[key] !== undefined) picked[key] = opts[key];
+  }
+  return picked as ResolveOptions;
 }
 
 export function resolveTarget(target: unknown, opts: TargetOptions = {}): ResolvedTarget {
@@ -55,8 +66,8 @@ export function resolveTarget(target: unknown, opts: TargetOptions = {}): Resolv
     path = target;
   } else if (typeof target === 'string' && target !== '') {
     // Resolution checks that the container runs and that this cgroup is really its own.
-    const { cgroupDir } = resolveSync(target, opts);
-    return { label: target, cgroupDir, openDir: hostRoot + cgroupDir };
+    const { cgroupDir, pausedByEngine, engine } = resolveSync(target, resolverOptions(opts));
+    return { label: target, cgroupDir, openDir: hostRoot + cgroupDir, ...(pausedByEngine ? { pausedBy: engine } : {}) };
   } else {
     throw new CgfreezeError(
       'ERR_INVALID_ARG',

@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { CgfreezeError } from '../errors.js';
 import { readFreezerFiles } from '../cgroup/freezer-files.js';
 import type { Candidate, Source } from './candidate.js';
@@ -204,11 +204,15 @@ function findK8s(scan: Scan, parsed: Exclude<ParsedRef, { kind: 'plain' }>, ref:
 interface CacheEntry {
   found: Found;
   root: string;
+  /** An open /proc/<pid>/stat of the init process: re-reading it fails once that process is gone, even if the pid is reused. */
+  statFd: number;
   stateMtime?: number;
 }
 
 const cache = new Map<string, CacheEntry>();
-const CACHE_LIMIT = 4096;
+/** Bounded: each entry holds one file descriptor. */
+const CACHE_LIMIT = 256;
+const statBuf = Buffer.allocUnsafe(1024);
 
 function cacheKey(ref: string, opts: ResolveOptions): string {
   const { cache: _c, ...rest } = opts;
@@ -219,38 +223,65 @@ function under(root: string, path: string): string {
   return root === '/' || root === '' ? path : root + path;
 }
 
-function startTimeOf(root: string, pid: number): number | undefined {
+/** Start time from an open /proc/<pid>/stat (one pread), undefined once the process is gone. */
+function startTimeFromFd(fd: number): number | undefined {
   try {
-    const stat = readFileSync(under(root, `/proc/${pid}/stat`), 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    const n = readSync(fd, statBuf, 0, statBuf.length, 0);
+    const text = statBuf.toString('latin1', 0, n);
+    const value = Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[19]);
+    return Number.isSafeInteger(value) ? value : undefined;
   } catch {
     return undefined;
   }
 }
 
-function mtime(path: string): number | undefined {
-  try {
-    return statSync(path).mtimeMs;
-  } catch {
-    return undefined;
-  }
+function drop(key: string): void {
+  const entry = cache.get(key);
+  if (entry === undefined) return;
+  cache.delete(key);
+  closeSync(entry.statFd);
 }
 
-/** Cheap revalidation: the cgroup directory is the same inode, the init pid the same process, Docker's state unchanged. */
+/**
+ * Cheap revalidation, three syscalls: the cgroup directory is the same inode,
+ * the init process is the same one (pread on its held stat file), and
+ * Docker's config.v2.json is unchanged (so a `docker pause` is seen).
+ */
 function revalidate(entry: CacheEntry): boolean {
   const { found, root } = entry;
-  try {
-    if (statSync(under(root, found.resolved.cgroupDir)).ino !== found.located.inode) return false;
-  } catch {
-    return false;
-  }
-  if (startTimeOf(root, found.resolved.initPid) !== found.located.startTime) return false;
-  return found.stateFile === undefined || mtime(under(root, found.stateFile)) === entry.stateMtime;
+  if (statSync(under(root, found.resolved.cgroupDir), { throwIfNoEntry: false })?.ino !== found.located.inode) return false;
+  if (startTimeFromFd(entry.statFd) !== found.located.startTime) return false;
+  return found.stateFile === undefined || statSync(under(root, found.stateFile), { throwIfNoEntry: false })?.mtimeMs === entry.stateMtime;
 }
 
-/** Forgets every cached resolution (tests, or after a known engine change). */
+function remember(key: string, found: Found, host: Host): void {
+  let statFd: number;
+  try {
+    statFd = openSync(host.path(`/proc/${found.resolved.initPid}/stat`), 'r');
+  } catch {
+    return;
+  }
+  if (startTimeFromFd(statFd) !== found.located.startTime) {
+    closeSync(statFd);
+    return;
+  }
+  drop(key);
+  while (cache.size >= CACHE_LIMIT) {
+    const oldest = cache.keys().next().value;
+    if (oldest === undefined) break;
+    drop(oldest);
+  }
+  const entry: CacheEntry = { found, root: host.root, statFd };
+  if (found.stateFile !== undefined) {
+    const m = statSync(host.path(found.stateFile), { throwIfNoEntry: false })?.mtimeMs;
+    if (m !== undefined) entry.stateMtime = m;
+  }
+  cache.set(key, entry);
+}
+
+/** Forgets every cached resolution and closes the files the cache holds. */
 export function clearResolveCache(): void {
-  cache.clear();
+  for (const key of [...cache.keys()]) drop(key);
 }
 
 // ---- public API -----------------------------------------------------------
@@ -269,20 +300,12 @@ export function resolveSync(ref: string, opts: ResolveOptions = {}): Resolved {
     const hit = cache.get(key);
     if (hit !== undefined) {
       if (revalidate(hit)) return { ...hit.found.resolved };
-      cache.delete(key);
+      drop(key);
     }
   }
   const scan = new Scan(opts);
   const found = parsed.kind === 'plain' ? resolveCandidate(scan, findPlain(scan, parsed, ref), ref) : findK8s(scan, parsed, ref);
-  if (useCache) {
-    if (cache.size >= CACHE_LIMIT) cache.clear();
-    const entry: CacheEntry = { found, root: scan.host.root };
-    if (found.stateFile !== undefined) {
-      const m = mtime(scan.host.path(found.stateFile));
-      if (m !== undefined) entry.stateMtime = m;
-    }
-    cache.set(key, entry);
-  }
+  if (useCache) remember(key, found, scan.host);
   return { ...found.resolved };
 }
 

@@ -1,7 +1,7 @@
 // Live resolution tests against the real engines of a lab (scripts/lab): every reference form, the
 // --cgroup-parent variants, stopped and created containers, docker pause, ctr namespaces, Kubernetes-
 // shaped pods and Podman. Each resolved directory is checked against what the kernel says (/proc/<pid>/cgroup
-// through the lab helper), and frozen through cgfreeze by path, proven by observation.
+// through the lab helper), and frozen through cgfreeze by reference, proven by observation.
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -42,17 +42,18 @@ export function labOptions(lab: Lab): ResolveOptions {
   };
 }
 
-/** Freezes through cgfreeze by the resolved path and proves it: the kernel says frozen and the counter stops. */
-async function proveFreeze(dir: string, c: LabContainer): Promise<void> {
+/** Freezes through cgfreeze by reference and proves it: the kernel says frozen and the counter stops. */
+async function proveFreeze(ref: string, c: LabContainer, opts: ResolveOptions): Promise<void> {
   await until(`${c.name} makes progress`, () => readProgress(c) > 0);
-  await freeze(dir);
+  const frozen = await freeze(ref, opts);
   try {
+    expect(frozen).toMatchObject({ state: 'frozen', cgroupDir: c.cgroupDir });
     expect(kernelFreezerState(c.cgroupDir)).toBe('frozen');
     const before = readProgress(c);
     await sleep(300);
     expect(readProgress(c)).toBe(before);
   } finally {
-    await thaw(dir);
+    await thaw(ref, opts);
   }
   const after = readProgress(c);
   await until(`${c.name} runs again after thaw`, () => readProgress(c) > after);
@@ -75,7 +76,7 @@ export function liveSuite(mode: LabMode): void {
       for (const ref of [name, `/${name}`, `docker://${name}`, c.id, c.id.slice(0, 16)]) expect(resolve(ref), ref).toEqual(want);
       const listed = listSync({ ...opts, filter: { label: `cgfr.test=${name}` } });
       expect(listed.map((l) => [l.id, l.cgroupDir, l.freezer])).toEqual([[c.id, c.cgroupDir, 'thawed']]);
-      await proveFreeze(resolve(name).cgroupDir, c);
+      await proveFreeze(name, c, opts);
       expect(codeOf(() => resolve(name.toUpperCase()))).toBe('ERR_CONTAINER_NOT_FOUND');
       expect(codeOf(() => resolve(name.slice(0, -2)))).toBe('ERR_CONTAINER_NOT_FOUND');
     });
@@ -111,15 +112,17 @@ export function liveSuite(mode: LabMode): void {
       ['slice-looking', () => `cgfr-${rand()}.slice`],
     ])('docker --cgroup-parent %s', async (_kind, parent) => {
       const c = await lab.docker({ name: `cgfr-parent-${rand()}`, cgroupParent: parent(), workload: 'counter' });
-      const r = resolve(c.name);
-      expect(r.cgroupDir).toBe(c.cgroupDir);
-      await proveFreeze(r.cgroupDir, c);
+      expect(resolve(c.name).cgroupDir).toBe(c.cgroupDir);
+      await proveFreeze(c.name, c, opts);
     });
 
     it('docker pause: pausedByEngine, and the kernel agrees', async () => {
       const c = await lab.docker({ name: `cgfr-paused-${rand()}`, state: 'paused' });
       const r = resolve(c.name);
       expect(r).toMatchObject({ pausedByEngine: true, cgroupDir: c.cgroupDir });
+      expect(kernelFreezerState(r.cgroupDir)).toBe('frozen');
+      // Thawing behind docker's back would wedge `docker unpause`: refused, and nothing changes.
+      await expect(thaw(c.name, opts)).rejects.toMatchObject({ code: 'ERR_PAUSED_BY_ENGINE' });
       expect(kernelFreezerState(r.cgroupDir)).toBe('frozen');
     });
 
@@ -128,7 +131,7 @@ export function liveSuite(mode: LabMode): void {
       const ns = c.namespace ?? '';
       expect(resolve(c.id)).toMatchObject({ engine: 'containerd', id: c.id, cgroupDir: c.cgroupDir, initPid: c.pid });
       expect(resolve(`containerd://${ns}/${c.id}`).cgroupDir).toBe(c.cgroupDir);
-      await proveFreeze(resolve(c.id).cgroupDir, c);
+      await proveFreeze(`containerd://${ns}/${c.id}`, c, opts);
       const custom = await lab.ctr({ id: `cgfr-kc-${rand()}`, cgroup: `/cgfr-ctr-${rand()}/inner` });
       expect(resolve(custom.id).cgroupDir).toBe(custom.cgroupDir);
       expect(codeOf(() => resolve(`containerd://cgfr-nope/${c.id}`))).toBe('ERR_CONTAINER_NOT_FOUND');
@@ -156,14 +159,14 @@ export function liveSuite(mode: LabMode): void {
       expect(codeOf(() => resolve(`${pod.namespace}/${pod.name}/nope`))).toBe('ERR_CONTAINER_NOT_FOUND');
       // Freezing the pod cgroup freezes every member.
       await until('pod makes progress', () => readProgress(app) > 0);
-      await freeze(whole.cgroupDir);
+      await freeze(`k8s://${pod.namespace}/${pod.name}`, opts);
       try {
         for (const c of Object.values(pod.containers)) expect(kernelFreezerState(c.cgroupDir)).toBe('frozen');
         const before = readProgress(app);
         await sleep(300);
         expect(readProgress(app)).toBe(before);
       } finally {
-        await thaw(whole.cgroupDir);
+        await thaw(`k8s://${pod.namespace}/${pod.name}`, opts);
       }
     });
 
@@ -173,7 +176,7 @@ export function liveSuite(mode: LabMode): void {
       expect(resolve(c.name)).toMatchObject(want);
       expect(resolve(`podman://${c.name}`)).toMatchObject(want);
       expect(resolve(c.id.slice(0, 16))).toMatchObject(want);
-      await proveFreeze(c.cgroupDir, c);
+      await proveFreeze(c.name, c, opts);
     });
   });
 }

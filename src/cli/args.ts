@@ -1,0 +1,140 @@
+import { parseArgs } from 'node:util';
+import { CgfreezeError } from '../errors.js';
+
+/** An option as node:util parseArgs takes it, plus the text for --help. */
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  multiple?: boolean;
+  /** Shown in help after the flag, e.g. `DURATION`. */
+  arg?: string;
+  help: string;
+}
+export type OptionSpecs = Record<string, OptionSpec>;
+
+export type ParsedValues = Record<string, string | boolean | Array<string | boolean> | undefined>;
+
+/** Options every command accepts. */
+export const GLOBAL_OPTIONS: OptionSpecs = {
+  json: { type: 'boolean', help: 'Print the result as JSON on stdout' },
+  'audit-log': { type: 'string', arg: 'FILE', help: 'Append one JSON line per state change to FILE (or set CGFREEZE_AUDIT_LOG)' },
+  syslog: { type: 'boolean', help: 'Also send audit lines to syslog through logger(1) (or set CGFREEZE_AUDIT_SYSLOG=1)' },
+  help: { type: 'boolean', short: 'h', help: 'Show help for the command' },
+};
+
+/** The usage error every parse failure becomes: exit status 2. */
+export function usageError(command: string, message: string): CgfreezeError {
+  const see = command === '' ? "see 'cgfreeze --help'" : `see 'cgfreeze ${command} --help'`;
+  return new CgfreezeError('ERR_INVALID_ARG', `${message} (${see})`);
+}
+
+export interface Parsed {
+  values: ParsedValues;
+  positionals: string[];
+}
+
+/** parseArgs in strict mode, with its messages turned into short usage errors. */
+export function parseCommandArgs(command: string, args: string[], specs: OptionSpecs): Parsed {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
+  for (const [name, spec] of Object.entries({ ...GLOBAL_OPTIONS, ...specs })) {
+    options[name] = {
+      type: spec.type,
+      ...(spec.short === undefined ? {} : { short: spec.short }),
+      ...(spec.multiple === undefined ? {} : { multiple: spec.multiple }),
+    };
+  }
+  try {
+    const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
+    return { values: values as ParsedValues, positionals };
+  } catch (err) {
+    throw usageError(command, describeParseError(err));
+  }
+}
+
+function describeParseError(err: unknown): string {
+  const code = (err as { code?: unknown }).code;
+  const message = err instanceof Error ? err.message : String(err);
+  const flag = /'(-[^' ]*)/.exec(message)?.[1];
+  switch (code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown flag: ${flag ?? message}`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return /argument missing/.test(message) ? `flag needs an argument: ${flag ?? message}` : `flag takes no value: ${flag ?? message}`;
+    default:
+      return message;
+  }
+}
+
+export function stringValue(values: ParsedValues, name: string): string | undefined {
+  const v = values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function stringList(values: ParsedValues, name: string): string[] {
+  const v = values[name];
+  if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string');
+  return typeof v === 'string' ? [v] : [];
+}
+
+export function flag(values: ParsedValues, name: string): boolean {
+  return values[name] === true;
+}
+
+const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * Go/docker durations (`30s`, `1m30s`, `250ms`, `1.5h`) to milliseconds. A bare
+ * number means seconds, as in `docker stop --time 10`.
+ */
+export function parseDuration(text: string): number | undefined {
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
+  const part = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/y;
+  let total = 0;
+  let index = 0;
+  while (index < text.length) {
+    part.lastIndex = index;
+    const match = part.exec(text);
+    if (match === null) return undefined;
+    total += Number(match[1]) * (UNIT_MS[match[2] ?? ''] ?? NaN);
+    index = part.lastIndex;
+  }
+  return text === '' || !Number.isFinite(total) ? undefined : total;
+}
+
+/** `what` names the source in the error: `--timeout`, `CGFREEZE_TIMEOUT`. An unset or empty variable is no value. */
+export function durationValue(command: string, what: string, text: string | undefined): number | undefined {
+  if (text === undefined || (text === '' && !what.startsWith('--'))) return undefined;
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    throw usageError(command, `invalid duration for ${what}: ${JSON.stringify(text)}; use e.g. 30s, 1m30s, 500ms or a number of seconds`);
+  }
+  return ms;
+}
+
+export function durationOption(command: string, values: ParsedValues, name: string): number | undefined {
+  return durationValue(command, `--${name}`, stringValue(values, name));
+}
+
+/** One `--filter` condition; only labels are supported, as `label=KEY` or `label=KEY=VALUE`. */
+export interface LabelFilter {
+  key: string;
+  value?: string;
+}
+
+export function parseFilters(command: string, filters: string[]): LabelFilter[] {
+  return filters.map((text) => {
+    const eq = text.indexOf('=');
+    const kind = eq < 0 ? text : text.slice(0, eq);
+    if (kind !== 'label' || eq < 0 || text.length === eq + 1) {
+      throw usageError(command, `unsupported filter ${JSON.stringify(text)}; use --filter label=KEY or --filter label=KEY=VALUE`);
+    }
+    const rest = text.slice(eq + 1);
+    const eq2 = rest.indexOf('=');
+    return eq2 < 0 ? { key: rest } : { key: rest.slice(0, eq2), value: rest.slice(eq2 + 1) };
+  });
+}
+
+/** The resolver's form: `KEY` or `KEY=VALUE`. */
+export function labelsFilterStrings(filters: LabelFilter[]): string[] {
+  return filters.map((f) => (f.value === undefined ? f.key : `${f.key}=${f.value}`));
+}

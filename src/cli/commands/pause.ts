@@ -1,0 +1,261 @@
+import { CgfreezeError, fromSystemError } from '../../errors.js';
+import { type CgroupStatus, type FreezeResult, freeze, state, thaw } from '../../index.js';
+import { durationOption, durationValue, flag, type OptionSpecs, type Parsed, usageError } from '../args.js';
+import { type Command, type CommandContext, EXIT_FAILURE, EXIT_OK } from '../command.js';
+import { ENGINE_OPTIONS, hostRootOf, resolveOptionsOf } from '../engines.js';
+import { waitHealthy } from '../health.js';
+import { describeError } from '../messages.js';
+import { selectTargets, type Selection } from '../targets.js';
+
+type Action = 'pause' | 'unpause';
+
+export type Outcome =
+  | { label: string; ok: true; result: FreezeResult }
+  | { label: string; ok: false; error: CgfreezeError; status?: CgroupStatus };
+
+const COMMON_OPTIONS: OptionSpecs = {
+  cgroup: { type: 'string', multiple: true, arg: 'PATH', help: 'A cgroup directory to act on (repeatable)' },
+  filter: { type: 'string', short: 'f', multiple: true, arg: 'label=K[=V]', help: 'Also act on every running container with this label (all filters must match)' },
+  timeout: { type: 'string', arg: 'DURATION', help: 'How long to wait for the kernel to settle (default 10s)' },
+};
+
+/** How the noun reads in docker-style messages. */
+function noun(sel: Selection): string {
+  return sel.container === undefined && sel.error === undefined ? `cgroup ${sel.label}` : `Container ${sel.label}`;
+}
+
+/**
+ * Docker refuses to pause a paused container and to unpause a running one;
+ * the freezer itself would accept both silently. A container the engine
+ * paused is left to the engine: thawing it behind Docker's back makes
+ * `docker unpause` fail. Reads the state once.
+ */
+function precheck(action: Action, sel: Selection, hostRoot: { hostRoot?: string }): CgroupStatus {
+  if (sel.error !== undefined) {
+    // docker checks "paused" before "running": unpausing a stopped container says "is not paused".
+    if (action === 'unpause' && sel.error.code === 'ERR_CONTAINER_NOT_RUNNING') {
+      throw new CgfreezeError('ERR_NOT_PAUSED', `${noun(sel)} is not paused`, { target: sel.label, cause: sel.error });
+    }
+    throw sel.error;
+  }
+  const status = state(sel.target, hostRoot);
+  const engine = sel.container;
+  if (action === 'pause' && (status.self || engine?.pausedByEngine === true)) {
+    throw new CgfreezeError('ERR_ALREADY_PAUSED', `${noun(sel)} is already paused`, { target: sel.label });
+  }
+  if (action === 'unpause' && engine?.pausedByEngine === true) {
+    throw new CgfreezeError(
+      'ERR_PAUSED_BY_ENGINE',
+      `${noun(sel)} was paused by ${engine.engine}; unpause it with '${engine.engine} unpause ${sel.label}' so ${engine.engine} knows`,
+      { target: sel.label },
+    );
+  }
+  if (action === 'unpause' && !status.self) {
+    if (status.byAncestor) {
+      throw new CgfreezeError('ERR_FROZEN_BY_ANCESTOR', `${sel.label} is frozen by an ancestor`, {
+        target: sel.label,
+        ...(status.ancestor === undefined ? {} : { ancestor: status.ancestor }),
+      });
+    }
+    throw new CgfreezeError('ERR_NOT_PAUSED', `${noun(sel)} is not paused`, { target: sel.label });
+  }
+  return status;
+}
+
+interface ChangeOptions {
+  atomic: boolean;
+  timeoutMs?: number;
+  hostRoot?: string;
+  /** Set by the automatic unpause of `--for`, recorded in the audit line. */
+  reason?: string;
+  /** Skip the docker-style "already paused"/"not paused" refusal (the automatic unpause of `--for`). */
+  skipPrecheck?: boolean;
+}
+
+/** Applies one action to every selection, each independently unless atomic; audits each outcome. */
+export async function changeState(ctx: CommandContext, action: Action, selections: Selection[], opts: ChangeOptions): Promise<Outcome[]> {
+  const audit = ctx.audit();
+  const outcomes: Array<Outcome | undefined> = selections.map(() => undefined);
+  const statuses: Array<CgroupStatus | undefined> = selections.map(() => undefined);
+  selections.forEach((sel, i) => {
+    if (opts.skipPrecheck === true) return;
+    try {
+      statuses[i] = precheck(action, sel, hostRootOpt(opts));
+    } catch (err) {
+      outcomes[i] = { label: sel.label, ok: false, error: fromSystemError(err, sel.label) };
+    }
+  });
+  const runnable = selections.map((_, i) => i).filter((i) => outcomes[i] === undefined);
+  if (opts.atomic && runnable.length < selections.length) {
+    for (const i of runnable) {
+      outcomes[i] = {
+        label: selections[i]?.label ?? '',
+        ok: false,
+        error: new CgfreezeError('ERR_ATOMIC_ROLLBACK', `${action} not attempted: --atomic and another target failed its check`),
+      };
+    }
+  } else if (runnable.length > 0) {
+    const fn = action === 'pause' ? freeze : thaw;
+    const group = await fn(
+      runnable.map((i) => (selections[i] as Selection).target),
+      { atomic: opts.atomic, ...timeoutOf(opts), ...hostRootOpt(opts) },
+    );
+    group.results.forEach((r, k) => {
+      const i = runnable[k] ?? -1;
+      const label = selections[i]?.label ?? r.target;
+      outcomes[i] = r.ok ? { label, ok: true, result: r.result } : { label, ok: false, error: r.error };
+    });
+  }
+  const done = outcomes.map((o, i): Outcome => o ?? { label: selections[i]?.label ?? '', ok: false, error: new CgfreezeError('ERR_CANCELED', 'no result') });
+  done.forEach((o, i) => {
+    const status = statuses[i];
+    audit.record({
+      action,
+      target: o.label,
+      cgroupDir: o.ok ? o.result.cgroupDir : (status?.cgroupDir ?? null),
+      version: o.ok ? o.result.version : (status?.version ?? null),
+      result: o.ok ? 'ok' : 'error',
+      ...(o.ok ? { state: o.result.state } : { error: { code: o.error.code, message: describeError(o.error, o.label) } }),
+      latencyMs: o.ok ? o.result.elapsedMs : null,
+      ...(opts.reason === undefined ? {} : { reason: opts.reason }),
+    });
+  });
+  return done;
+}
+
+/** Docker's output: each success's reference on stdout, each failure as `Error: ...` on stderr. */
+export function printOutcomes(ctx: CommandContext, outcomes: Outcome[], printSuccess = true): void {
+  for (const o of outcomes) {
+    if (o.ok) {
+      if (printSuccess) ctx.out.out(o.label);
+    } else ctx.out.error(describeError(o.error, o.label));
+  }
+}
+
+export function outcomeJson(o: Outcome): unknown {
+  return o.ok
+    ? { target: o.label, ok: true, state: o.result.state, cgroupDir: o.result.cgroupDir, version: o.result.version, elapsedMs: o.result.elapsedMs }
+    : { target: o.label, ok: false, error: { code: o.error.code, message: describeError(o.error, o.label) } };
+}
+
+const HOLD_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * `pause --for`: hold the pause in the foreground, then unpause when the time
+ * is up or at once on SIGINT, SIGTERM or SIGHUP. The handlers are installed
+ * before the freeze, so a signal that arrives mid-freeze still leads to a thaw.
+ */
+async function pauseFor(ctx: CommandContext, selections: Selection[], holdMs: number, opts: ChangeOptions): Promise<number> {
+  let wake: (reason: string) => void = () => undefined;
+  const woken = new Promise<string>((resolve) => (wake = resolve));
+  const handlers = HOLD_SIGNALS.map((sig) => {
+    const handler = (): void => wake(sig);
+    process.on(sig, handler);
+    return [sig, handler] as const;
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const paused = await changeState(ctx, 'pause', selections, opts);
+    const held = paused.flatMap((o, i) => (o.ok ? [selections[i] as Selection] : []));
+    if (!ctx.json) printOutcomes(ctx, paused);
+    const started = performance.now();
+    let reason = 'none';
+    let unpaused: Outcome[] = [];
+    if (held.length > 0) {
+      ctx.out.note(`Paused ${held.map((s) => s.label).join(', ')} for ${formatMs(holdMs)}; press Ctrl-C to unpause now.`);
+      timer = setTimeout(() => wake('timer'), holdMs);
+      reason = await woken;
+      unpaused = await changeState(ctx, 'unpause', held, { atomic: false, reason, skipPrecheck: true, ...timeoutOf(opts), ...hostRootOpt(opts) });
+      ctx.out.note(`Unpaused after ${formatMs(performance.now() - started)} (${reason === 'timer' ? 'time is up' : reason}).`);
+    }
+    const ok = paused.every((o) => o.ok) && unpaused.every((o) => o.ok);
+    if (ctx.json) {
+      ctx.out.json({ ok, reason, heldMs: Math.round(performance.now() - started), paused: paused.map(outcomeJson), unpaused: unpaused.map(outcomeJson) });
+    } else printOutcomes(ctx, unpaused, false);
+    return ok ? EXIT_OK : EXIT_FAILURE;
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+    for (const [sig, handler] of handlers) process.off(sig, handler);
+  }
+}
+
+function timeoutOf(opts: ChangeOptions): { timeoutMs?: number } {
+  return opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs };
+}
+
+function hostRootOpt(opts: ChangeOptions): { hostRoot?: string } {
+  return opts.hostRoot === undefined ? {} : { hostRoot: opts.hostRoot };
+}
+
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = ms / 1000;
+  return s < 60 ? `${Number(s.toFixed(1))}s` : `${Math.floor(s / 60)}m${Math.round(s % 60)}s`;
+}
+
+function makeCommand(action: Action): Command {
+  const options: OptionSpecs =
+    action === 'pause'
+      ? {
+          ...COMMON_OPTIONS,
+          atomic: { type: 'boolean', help: 'All or none: if any target fails, leave every target as it was' },
+          for: { type: 'string', arg: 'DURATION', help: 'Stay in the foreground and unpause after DURATION (or on Ctrl-C/SIGTERM)' },
+          ...ENGINE_OPTIONS,
+        }
+      : {
+          ...COMMON_OPTIONS,
+          'wait-healthy': { type: 'boolean', help: 'After the thaw, wait until docker reports each container healthy (bounded by --timeout, default 60s)' },
+          ...ENGINE_OPTIONS,
+        };
+  return {
+    name: action,
+    summary: action === 'pause' ? 'Pause all processes within one or more containers or cgroups' : 'Unpause all processes within one or more containers or cgroups',
+    usage: `${action} [OPTIONS] CONTAINER [CONTAINER...]`,
+    options,
+    details:
+      action === 'pause'
+        ? 'Each target is handled on its own: its name is printed on success, an error line\non failure, and the exit status is 1 if any failed.\n\nExamples:\n  cgfreeze pause web db\n  cgfreeze pause --cgroup /sys/fs/cgroup/unified/batch\n  cgfreeze pause --for 30s web'
+        : 'Examples:\n  cgfreeze unpause web db\n  cgfreeze unpause --cgroup /sys/fs/cgroup/unified/batch',
+    async run(ctx: CommandContext, args: Parsed): Promise<number> {
+      // CGFREEZE_TIMEOUT sets the default, for scripts on hosts that are known to be slow.
+      const timeoutMs = durationOption(action, args.values, 'timeout') ?? durationValue(action, 'CGFREEZE_TIMEOUT', ctx.env['CGFREEZE_TIMEOUT']);
+      const holdMs = action === 'pause' ? durationOption(action, args.values, 'for') : undefined;
+      if (holdMs !== undefined && holdMs <= 0) throw usageError(action, '--for needs a positive duration');
+      const ropts = resolveOptionsOf(action, args.values);
+      const selections = selectTargets(action, args, ropts);
+      const opts: ChangeOptions = { atomic: flag(args.values, 'atomic'), ...(timeoutMs === undefined ? {} : { timeoutMs }), ...hostRootOf(args.values) };
+      if (holdMs !== undefined) return pauseFor(ctx, selections, holdMs, opts);
+      let outcomes = await changeState(ctx, action, selections, opts);
+      const health: Array<string | undefined> = outcomes.map(() => undefined);
+      if (flag(args.values, 'wait-healthy')) {
+        outcomes = await Promise.all(
+          outcomes.map(async (o, i): Promise<Outcome> => {
+            const container = selections[i]?.container;
+            if (!o.ok) return o;
+            if (container === undefined) {
+              health[i] = 'none';
+              return o;
+            }
+            try {
+              const waited = await waitHealthy(o.label, container, ropts, timeoutMs ?? 60_000);
+              health[i] = waited ? 'healthy' : 'none';
+              if (!waited && !ctx.json) ctx.out.err(`${o.label}: no health check${container.engine === 'docker' ? '' : ` cgfreeze can read (${container.engine})`}; not waiting`);
+              return o;
+            } catch (err) {
+              return { label: o.label, ok: false, error: fromSystemError(err, o.label) };
+            }
+          }),
+        );
+      }
+      const ok = outcomes.every((o) => o.ok);
+      if (ctx.json) {
+        const results = outcomes.map((o, i) => ({ ...(outcomeJson(o) as object), ...(health[i] === undefined ? {} : { health: health[i] }) }));
+        ctx.out.json({ ok, results });
+      } else printOutcomes(ctx, outcomes);
+      return ok ? EXIT_OK : EXIT_FAILURE;
+    },
+  };
+}
+
+export const pauseCommand = makeCommand('pause');
+export const unpauseCommand = makeCommand('unpause');

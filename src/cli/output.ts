@@ -1,0 +1,85 @@
+/** Where a command writes, and whether it may use colour. Tests pass their own. */
+export interface CliStreams {
+  stdout: { write(text: string): unknown; isTTY?: boolean };
+  stderr: { write(text: string): unknown; isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+}
+
+export type Style = 'red' | 'yellow' | 'cyan' | 'green' | 'bold' | 'dim';
+const SGR: Record<Style, [number, number]> = {
+  red: [31, 39],
+  yellow: [33, 39],
+  cyan: [36, 39],
+  green: [32, 39],
+  bold: [1, 22],
+  dim: [2, 22],
+};
+
+/**
+ * Colour only on a terminal, never with NO_COLOR (any non-empty value, per
+ * no-color.org) or TERM=dumb; FORCE_COLOR=1 overrides the terminal check.
+ */
+export function colorEnabled(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): boolean {
+  if (env['NO_COLOR'] !== undefined && env['NO_COLOR'] !== '') return false;
+  const force = env['FORCE_COLOR'];
+  if (force !== undefined && force !== '' && force !== '0') return true;
+  if (env['TERM'] === 'dumb') return false;
+  return stream.isTTY === true;
+}
+
+export class Output {
+  readonly outColor: boolean;
+  readonly errColor: boolean;
+
+  constructor(readonly streams: CliStreams) {
+    this.outColor = colorEnabled(streams.stdout, streams.env);
+    this.errColor = colorEnabled(streams.stderr, streams.env);
+  }
+
+  out(line: string): void {
+    this.streams.stdout.write(line + '\n');
+  }
+
+  err(line: string): void {
+    this.streams.stderr.write(line + '\n');
+  }
+
+  json(value: unknown): void {
+    this.out(JSON.stringify(value, null, 2));
+  }
+
+  /** Docker's shape: `Error: <message>` on stderr. */
+  error(message: string): void {
+    this.err(`${this.paint('Error:', 'red', this.errColor)} ${message}`);
+  }
+
+  warn(message: string): void {
+    this.err(`${this.paint('Warning:', 'yellow', this.errColor)} ${message}`);
+  }
+
+  /** Progress notes for a person watching; silent when stderr is not a terminal. */
+  note(message: string): void {
+    if (this.streams.stderr.isTTY === true) this.err(this.paint(message, 'dim', this.errColor));
+  }
+
+  paint(text: string, style: Style, enabled = this.outColor): string {
+    if (!enabled) return text;
+    const [on, off] = SGR[style];
+    return `\u001b[${on}m${text}\u001b[${off}m`;
+  }
+}
+
+/** Plain-text table with docker's spacing: columns padded to width, three spaces apart. */
+export function formatTable(header: string[], rows: string[][], paint?: (row: number, col: number, cell: string) => string): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[], row: number): string =>
+    cells
+      .map((cell, col) => {
+        const padded = col === cells.length - 1 ? cell : cell.padEnd(widths[col] ?? 0);
+        // Paint after padding so escape codes do not upset the widths.
+        return paint !== undefined && row >= 0 ? paint(row, col, cell) + padded.slice(cell.length) : padded;
+      })
+      .join('   ')
+      .trimEnd();
+  return [line(header, -1), ...rows.map((r, i) => line(r, i))];
+}

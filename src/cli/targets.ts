@@ -1,0 +1,83 @@
+import { CgfreezeError, fromSystemError } from '../errors.js';
+import type { Target } from '../index.js';
+import { type Engine, listSync, type ResolveOptions, resolveSync } from '../resolve/index.js';
+import { labelsFilterStrings, type Parsed, parseFilters, stringList, usageError } from './args.js';
+
+/** What the engine says about a selected container. */
+export interface EngineView {
+  engine: Engine;
+  id: string;
+  name?: string;
+  /** The engine paused it itself (Docker `State.Paused`). */
+  pausedByEngine: boolean;
+}
+
+/** One thing to act on, with the text that names it in output (the reference as typed). */
+export interface Selection {
+  label: string;
+  target: Target;
+  /** Present for container references. */
+  container?: EngineView;
+  /** The reference could not be resolved; reported as this target's failure. */
+  error?: CgfreezeError;
+}
+
+function isCgroupPath(text: string): boolean {
+  return text.startsWith('/') && text.indexOf('/', 1) > 0;
+}
+
+function fromRef(ref: string, ropts: ResolveOptions): Selection {
+  if (isCgroupPath(ref)) return { label: ref, target: ref };
+  try {
+    const r = resolveSync(ref, ropts);
+    return {
+      label: ref,
+      target: { cgroup: r.cgroupDir },
+      container: { engine: r.engine, id: r.id, ...(r.name === undefined ? {} : { name: r.name }), pausedByEngine: r.pausedByEngine },
+    };
+  } catch (err) {
+    return { label: ref, target: ref, error: fromSystemError(err, ref) };
+  }
+}
+
+/**
+ * Positional references (container references, or cgroup directories when they
+ * look like `/a/b`), then every `--cgroup PATH`, then the running containers
+ * that match every `--filter label=...`, in that order.
+ */
+export function selectTargets(command: string, args: Parsed, ropts: ResolveOptions): Selection[] {
+  const fromRefs = args.positionals.map((ref) => fromRef(ref, ropts));
+  const fromPaths = stringList(args.values, 'cgroup').map((path): Selection => {
+    if (!path.startsWith('/')) throw usageError(command, `--cgroup needs an absolute cgroup directory, such as /sys/fs/cgroup/unified/${path}`);
+    return { label: path, target: { cgroup: path } };
+  });
+  const filters = parseFilters(command, stringList(args.values, 'filter'));
+  const fromFilter: Selection[] = [];
+  if (filters.length > 0) {
+    const listed = listSync({ ...ropts, filter: { label: labelsFilterStrings(filters), running: true } });
+    for (const c of listed) {
+      const label = c.name ?? c.id;
+      if (c.cgroupDir === undefined) {
+        fromFilter.push({ label, target: label, error: c.error ?? new CgfreezeError('ERR_CONTAINER_NOT_RUNNING', `Container ${label} is not running`) });
+        continue;
+      }
+      fromFilter.push({
+        label,
+        target: { cgroup: c.cgroupDir },
+        container: { engine: c.engine, id: c.id, ...(c.name === undefined ? {} : { name: c.name }), pausedByEngine: c.pausedByEngine },
+      });
+    }
+    if (listed.length === 0) {
+      fromFilter.push({
+        label: '',
+        target: '',
+        error: new CgfreezeError('ERR_CONTAINER_NOT_FOUND', `no running container matches --filter ${stringList(args.values, 'filter').join(' --filter ')}`),
+      });
+    }
+  }
+  const all = [...fromRefs, ...fromPaths, ...fromFilter];
+  if (all.length === 0) {
+    throw usageError(command, `'cgfreeze ${command}' requires at least 1 CONTAINER argument, a --cgroup PATH or a --filter`);
+  }
+  return all;
+}

@@ -10,7 +10,7 @@ export interface CommandContext {
   audit(): AuditLog;
 }
 
-export interface Command {
+interface CommandBase {
   name: string;
   aliases?: string[];
   /** One line for `cgfreeze --help`. */
@@ -20,8 +20,14 @@ export interface Command {
   options: OptionSpecs;
   /** Extra help paragraphs: semantics, examples. */
   details?: string;
-  run(ctx: CommandContext, args: Parsed): Promise<number>;
 }
+
+export type Command = CommandBase &
+  (
+    | { run(ctx: CommandContext, args: Parsed): Promise<number>; runRaw?: never }
+    /** A command with a parser of its own (serve) gets its raw arguments. */
+    | { runRaw(argv: string[]): Promise<number>; run?: never }
+  );
 
 /** Exit statuses, as docs/cli.md documents them. */
 export const EXIT_OK = 0;

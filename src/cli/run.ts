@@ -6,6 +6,7 @@ import { flag, GLOBAL_OPTIONS, parseCommandArgs, stringValue, usageError } from 
 import { AuditLog } from './audit.js';
 import { type Command, type CommandContext, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './command.js';
 import { demoCommand } from './commands/demo.js';
+import { serveCommand } from './commands/serve.js';
 import { lsCommand } from './commands/ls.js';
 import { pauseCommand, unpauseCommand } from './commands/pause.js';
 import { inspectCommand, statusCommand } from './commands/status.js';
@@ -13,7 +14,7 @@ import { commandHelp, mainHelp } from './help.js';
 import { Output, type CliStreams } from './output.js';
 import { describeError } from './messages.js';
 
-export const COMMANDS: Command[] = [pauseCommand, unpauseCommand, statusCommand, inspectCommand, lsCommand, demoCommand];
+export const COMMANDS: Command[] = [pauseCommand, unpauseCommand, statusCommand, inspectCommand, lsCommand, serveCommand, demoCommand];
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version?: unknown };
@@ -66,6 +67,7 @@ export async function run(argv: string[], streams: CliStreams): Promise<number> 
     }
     const cmd = findCommand(name);
     if (cmd === undefined) throw usageError('', `unknown command: ${name}`);
+    if (cmd.runRaw !== undefined) return await cmd.runRaw([...before, ...rest]);
     const parsed = parseCommandArgs(cmd.name, [...before, ...rest], cmd.options);
     json = flag(parsed.values, 'json');
     if (flag(parsed.values, 'help')) {

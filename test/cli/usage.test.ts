@@ -30,6 +30,14 @@ describe('usage, help and version', () => {
     }
   });
 
+  it('serve is listed and hands its arguments to the sidecar, which has its own help', () => {
+    expect(cli(['--help']).stdout).toMatch(/^  serve +Run the privileged sidecar/m);
+    const help = cli(['serve', '--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: cgfreeze serve \[options\]/);
+    expect(cli(['serve', '--no-such-flag']).status).not.toBe(0);
+  });
+
   // docker 28.2.2, recorded on this machine:
   //   `docker pause`          -> rc 1, stderr "docker: 'docker pause' requires at least 1 argument\n\nUsage: ..."
   //   `docker pause --bogus x` -> rc 125, stderr "unknown flag: --bogus\n\nUsage: ..."

@@ -13,9 +13,13 @@
 //       freezeNs  write FROZEN/1, re-read until the kernel reports frozen
 //       thawNs    the write of THAWED/0 alone
 //       resumeNs  start of the thaw write until the counter moves again
-//       cpuNs     this process's CPU time over freeze + resume
+//       cpuNs     this process's CPU time in the freeze wait + thaw write
 //     The counter is observed with pread() on the file, the same way the
 //     Node harness observes it, so the observation cost is equal on both sides.
+//
+//   raw-loop spin <counter-file> <ntasks>
+//     The same workload inside a container (already in its cgroup): this
+//     process spins on the counter and forks ntasks-1 idle tasks.
 //
 //   raw-loop stuck <fuse-mountpoint>
 //     Serves FUSE_INIT on a new FUSE mount and then never answers, so any
@@ -117,6 +121,19 @@ static int workload(const char* dir, int ntasks, const char* counter_file) {
   return 0;
 }
 
+__attribute__((noreturn)) static void spin(const char* counter_file, int ntasks) {
+  volatile uint64_t* counter = map_counter(counter_file, 1);
+  for (int i = 1; i < ntasks; i++) {
+    pid_t pid = fork();
+    if (pid < 0) die("fork", NULL);
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      for (;;) pause();
+    }
+  }
+  for (;;) (*counter)++;
+}
+
 static uint64_t read_counter(int fd) {
   uint64_t v = 0;
   if (pread(fd, &v, sizeof v, 0) != (ssize_t)sizeof v) die("pread", "counter");
@@ -160,10 +177,10 @@ static int loop(const char* dir, const char* mode, const char* counter_file, int
     uint64_t t2 = now_ns(CLOCK_MONOTONIC);
     if (pwrite(wfd, off, strlen(off), 0) < 0) die("write", dir);
     uint64_t t3 = now_ns(CLOCK_MONOTONIC);
+    uint64_t cpu3 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
     while (read_counter(cfd) == c) {
     }
     uint64_t t4 = now_ns(CLOCK_MONOTONIC);
-    uint64_t cpu3 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
     printf("{\"freezeNs\":%" PRIu64 ",\"thawNs\":%" PRIu64 ",\"resumeNs\":%" PRIu64 ",\"cpuNs\":%" PRIu64 "}\n",
            t1 - t0, t3 - t2, t4 - t2, (cpu1 - cpu0) + (cpu3 - cpu2));
     spin_us((uint64_t)gap_us);
@@ -221,10 +238,12 @@ static int stuck(const char* mnt) {
 int main(int argc, char** argv) {
   if (argc == 5 && strcmp(argv[1], "workload") == 0) return workload(argv[2], atoi(argv[3]), argv[4]);
   if (argc == 7 && strcmp(argv[1], "loop") == 0) return loop(argv[2], argv[3], argv[4], atoi(argv[5]), atoi(argv[6]));
+  if (argc == 4 && strcmp(argv[1], "spin") == 0) spin(argv[2], atoi(argv[3]));
   if (argc == 3 && strcmp(argv[1], "stuck") == 0) return stuck(argv[2]);
   fprintf(stderr,
           "usage: raw-loop workload <cgroup-dir> <ntasks> <counter-file>\n"
           "       raw-loop loop <cgroup-dir> <v1|v2> <counter-file> <cycles> <gap-us>\n"
+          "       raw-loop spin <counter-file> <ntasks>\n"
           "       raw-loop stuck <fuse-mountpoint>\n");
   return 64;
 }

@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   'ERR_CGROUP_GONE',
   'ERR_CANCELED',
   'ERR_ATOMIC_ROLLBACK',
+  'ERR_KILL_TIMEOUT',
   'ABORT_ERR',
   // Container references.
   'ERR_CONTAINER_NOT_FOUND',
@@ -62,6 +63,8 @@ export interface CgfreezeErrorDetails {
   rolledBack?: boolean;
   /** ERR_AMBIGUOUS_REF: the matching candidates. */
   candidates?: string[];
+  /** ERR_ATOMIC_ROLLBACK: the targets that failed, each with its own error. */
+  failures?: Array<{ target: string; error: CgfreezeError }>;
   cause?: unknown;
 }
 
@@ -78,6 +81,7 @@ export class CgfreezeError extends Error {
   declare readonly culprits?: Culprit[];
   declare readonly rolledBack?: boolean;
   declare readonly candidates?: string[];
+  declare readonly failures?: Array<{ target: string; error: CgfreezeError }>;
 
   constructor(code: CgfreezeErrorCode, message: string, details: CgfreezeErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });

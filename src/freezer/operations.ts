@@ -1,0 +1,120 @@
+import type { FreezerState } from '../cgroup/freezer-files.js';
+import { describe } from '../cgroup/location.js';
+import { CgfreezeError } from '../errors.js';
+import { driveAsync, driveSync } from './drive.js';
+import { type CgroupEntry, openEntry, reopenEntry } from './handles.js';
+import { type Target, type TargetOptions, resolveTarget } from './targets.js';
+import { Transition } from './transition.js';
+
+export interface FreezeOptions extends TargetOptions {
+  /**
+   * How long to wait for the kernel to confirm, in ms. Freeze default 10000,
+   * thaw default 1000; 0 writes and returns without waiting (no rollback);
+   * Infinity waits as long as it takes.
+   */
+  timeoutMs?: number;
+  /** Aborting a pending freeze rolls it back; the promise rejects with ABORT_ERR. */
+  signal?: AbortSignal;
+}
+
+export interface FreezeResult {
+  /** The target as given (a path or a container reference). */
+  target: string;
+  /** Host path of the cgroup directory. */
+  cgroupDir: string;
+  version: 'v1' | 'v2';
+  /** `freezing` only when `timeoutMs: 0` returned before the kernel finished. */
+  state: FreezerState;
+  elapsedMs: number;
+}
+
+export const DEFAULT_FREEZE_TIMEOUT_MS = 10_000;
+export const DEFAULT_THAW_TIMEOUT_MS = 1_000;
+
+const OPTION_KEYS = new Set(['timeoutMs', 'signal', 'hostRoot', 'atomic']);
+
+export function checkOptions(opts: unknown, allowSignal: boolean): FreezeOptions {
+  if (opts === undefined) return {};
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+    throw new CgfreezeError('ERR_INVALID_ARG', `options must be an object, got ${describe(opts)}`);
+  }
+  for (const key of Object.keys(opts)) {
+    if (!OPTION_KEYS.has(key)) {
+      throw new CgfreezeError('ERR_INVALID_ARG', `unknown option ${JSON.stringify(key)} (known: ${[...OPTION_KEYS].join(', ')})`);
+    }
+  }
+  const { timeoutMs, signal } = opts as FreezeOptions;
+  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0)) {
+    throw new CgfreezeError('ERR_INVALID_ARG', `timeoutMs must be a number >= 0 (or Infinity), got ${describe(timeoutMs)}`);
+  }
+  if (signal !== undefined) {
+    if (!allowSignal) throw new CgfreezeError('ERR_INVALID_ARG', 'signal is only accepted by the Promise API');
+    if (!(signal instanceof AbortSignal)) {
+      throw new CgfreezeError('ERR_INVALID_ARG', `signal must be an AbortSignal, got ${describe(signal)}`);
+    }
+  }
+  return opts as FreezeOptions;
+}
+
+/** Opens the target and starts the transition, reopening once if a cached handle's cgroup was recreated. */
+function begin(target: Target, frozen: boolean, opts: FreezeOptions): { t: Transition; done: boolean; cgroupDir: string } {
+  const resolved = resolveTarget(target, opts);
+  const timeoutMs = opts.timeoutMs ?? (frozen ? DEFAULT_FREEZE_TIMEOUT_MS : DEFAULT_THAW_TIMEOUT_MS);
+  let entry: CgroupEntry = openEntry(resolved.openDir, resolved.label);
+  let t = new Transition(entry, frozen, timeoutMs, resolved.label);
+  let done: boolean;
+  try {
+    done = t.begin();
+  } catch (err) {
+    const error = t.failed(err);
+    if (error.code !== 'ERR_CGROUP_GONE') throw error;
+    // Our fds belonged to a removed cgroup; the path may hold a new one.
+    entry = reopenEntry(entry, resolved.label);
+    t = new Transition(entry, frozen, timeoutMs, resolved.label);
+    try {
+      done = t.begin();
+    } catch (err2) {
+      throw t.failed(err2);
+    }
+  }
+  return { t, done, cgroupDir: resolved.cgroupDir };
+}
+
+function result(t: Transition, cgroupDir: string): FreezeResult {
+  return {
+    target: t.target,
+    cgroupDir,
+    version: t.entry.version === 1 ? 'v1' : 'v2',
+    state: t.state,
+    elapsedMs: t.elapsedMs,
+  };
+}
+
+export function transitionSync(target: Target, frozen: boolean, opts: FreezeOptions): FreezeResult {
+  const { t, done, cgroupDir } = begin(target, frozen, opts);
+  if (done || t.timeoutMs === 0) return result(t, cgroupDir);
+  t.entry.busy++;
+  try {
+    driveSync(t);
+  } finally {
+    t.entry.busy--;
+  }
+  return result(t, cgroupDir);
+}
+
+export async function transitionAsync(target: Target, frozen: boolean, opts: FreezeOptions): Promise<FreezeResult> {
+  if (opts.signal?.aborted) {
+    throw new CgfreezeError('ABORT_ERR', `the ${frozen ? 'freeze' : 'thaw'} was aborted before it started`, {
+      cause: opts.signal.reason,
+    });
+  }
+  const { t, done, cgroupDir } = begin(target, frozen, opts);
+  if (done || t.timeoutMs === 0) return result(t, cgroupDir);
+  t.entry.busy++;
+  try {
+    await driveAsync(t, opts.signal);
+  } finally {
+    t.entry.busy--;
+  }
+  return result(t, cgroupDir);
+}

@@ -1,0 +1,193 @@
+import { type FreezerState, frozenV1Ancestor, frozenV2Ancestor } from '../cgroup/freezer-files.js';
+import { findCulprits } from '../cgroup/tasks.js';
+import { CgfreezeError, type Culprit, fromSystemError } from '../errors.js';
+import { RAW_FROZEN, RAW_THAWED, type RawState } from '../native.js';
+import type { CgroupEntry } from './handles.js';
+import { ACTIVE_MS, type Pace, pace } from './pacing.js';
+
+/** v1: after this many unsuccessful paced attempts, thaw briefly and freeze again (runc's storm remedy). */
+const V1_RETHAW_EVERY = 50;
+const V1_RETHAW_MS = 1;
+const ROLLBACK_CONFIRM_READS = 3;
+
+/**
+ * One freeze or thaw of one cgroup, as a state machine that the sync and
+ * async drivers advance: begin() writes and reads once, check() re-reads,
+ * next() says how long to wait, and the failure paths roll back.
+ */
+export class Transition {
+  readonly startedAt = performance.now();
+  private generation = 0;
+  private attempts = 0;
+  private last: RawState = RAW_THAWED;
+  /** v1 storm remedy in progress: THAWED was written, FROZEN is due next. */
+  private rethawed = false;
+
+  constructor(
+    readonly entry: CgroupEntry,
+    readonly frozen: boolean,
+    readonly timeoutMs: number,
+    readonly target: string,
+  ) {}
+
+  get elapsedMs(): number {
+    return performance.now() - this.startedAt;
+  }
+
+  get state(): FreezerState {
+    if (this.last === RAW_FROZEN) return 'frozen';
+    if (this.frozen) return 'freezing';
+    return this.last === RAW_THAWED ? 'thawed' : 'freezing';
+  }
+
+  /** Writes the new state and reads it back once. True when it is already reached. */
+  begin(): boolean {
+    this.generation = this.entry.setIntent(this.frozen);
+    this.entry.handle.writeState(this.frozen);
+    if (this.read()) return true;
+    if (!this.frozen) this.assertNoFrozenAncestor();
+    return false;
+  }
+
+  /** One more attempt. Throws ERR_CANCELED when another operation reversed ours. */
+  check(): boolean {
+    if (this.entry.generation !== this.generation) {
+      const verb = this.frozen ? 'freeze' : 'thaw';
+      throw new CgfreezeError('ERR_CANCELED', `the ${verb} of ${this.target} was superseded by an opposite operation`, {
+        target: this.target,
+        path: this.entry.location.dir,
+      });
+    }
+    if (this.frozen && this.entry.version === 1) {
+      if (this.rethawed) {
+        this.entry.handle.writeState(true);
+        this.rethawed = false;
+      } else if (this.elapsedMs >= ACTIVE_MS) {
+        // New tasks push a v1 cgroup back to FREEZING; re-asserting FROZEN
+        // (and, now and then, a brief thaw) gets a starved freeze through.
+        if (this.attempts % V1_RETHAW_EVERY === 0) {
+          this.entry.handle.writeState(false);
+          this.rethawed = true;
+          this.attempts++;
+          return false;
+        }
+        this.entry.handle.writeState(true);
+      }
+    }
+    return this.read();
+  }
+
+  /** How long to wait before the next check, or 'timeout' once the deadline has passed. */
+  next(): Pace | 'timeout' {
+    const elapsed = this.elapsedMs;
+    const remaining = this.timeoutMs - elapsed;
+    if (remaining <= 0) return 'timeout';
+    if (this.rethawed) return { kind: 'sleep', ms: Math.min(V1_RETHAW_MS, remaining) };
+    const p = pace(elapsed, this.entry.version);
+    return p.kind === 'spin' ? p : { kind: p.kind, ms: Math.min(p.ms, remaining) };
+  }
+
+  /** The deadline passed: name the culprits, roll a freeze back, and describe it. */
+  timeout(): CgfreezeError {
+    const { dir, version } = this.entry.location;
+    const culprits = safely(() => findCulprits(dir, version), []);
+    if (this.frozen) {
+      const rolledBack = this.rollback();
+      return new CgfreezeError(
+        'ERR_FREEZE_TIMEOUT',
+        `freezing ${this.target} did not complete within ${this.timeoutMs} ms` +
+          `${rolledBack ? '; rolled back to thawed' : '; ROLLBACK NOT CONFIRMED'}` +
+          describeCulprits(culprits),
+        { target: this.target, path: dir, culprits, rolledBack },
+      );
+    }
+    try {
+      this.assertNoFrozenAncestor();
+    } catch (err) {
+      return this.failed(err);
+    }
+    return new CgfreezeError(
+      'ERR_THAW_FAILED',
+      `thawing ${this.target} did not complete within ${this.timeoutMs} ms${describeCulprits(culprits)}`,
+      { target: this.target, path: dir, culprits },
+    );
+  }
+
+  /**
+   * Something failed after we wrote: a freeze is rolled back (unless another
+   * operation already took over), so it can never complete later.
+   */
+  failed(err: unknown): CgfreezeError {
+    const error = err instanceof CgfreezeError ? err : fromSystemError(err, this.target);
+    if (this.frozen && error.code !== 'ERR_CANCELED' && error.code !== 'ERR_FROZEN_BY_ANCESTOR') this.rollback();
+    return error;
+  }
+
+  /** The caller aborted: roll a freeze back and reject with ABORT_ERR. */
+  aborted(reason: unknown): CgfreezeError {
+    const rolledBack = this.frozen ? this.rollback() : false;
+    return new CgfreezeError(
+      'ABORT_ERR',
+      `the ${this.frozen ? 'freeze' : 'thaw'} of ${this.target} was aborted${rolledBack ? ' and rolled back' : ''}`,
+      { target: this.target, path: this.entry.location.dir, cause: reason, ...(this.frozen ? { rolledBack } : {}) },
+    );
+  }
+
+  private read(): boolean {
+    this.last = this.entry.handle.readState();
+    this.attempts++;
+    return this.frozen ? this.last === RAW_FROZEN : this.last === RAW_THAWED;
+  }
+
+  /**
+   * Writes thawed even when nothing reads frozen yet (a pending freeze must
+   * not complete later) and confirms that our own request is cleared.
+   */
+  private rollback(): boolean {
+    if (this.entry.generation !== this.generation) return false; // someone else owns the state now
+    const { handle } = this.entry;
+    try {
+      this.entry.setIntent(false);
+      handle.writeState(false);
+      for (let i = 0; i < ROLLBACK_CONFIRM_READS; i++) {
+        if (!handle.readSelf()) return true;
+        handle.wait(1000);
+      }
+    } catch {
+      // The cgroup is gone or unreadable: nothing of ours is left in it to undo.
+    }
+    return false;
+  }
+
+  /** A thaw cannot complete under a frozen ancestor: say which one instead of spinning. */
+  private assertNoFrozenAncestor(): void {
+    const { dir, version, mount } = this.entry.location;
+    const frozenAbove =
+      version === 1 ? this.entry.handle.readParentFreezing() : !this.entry.handle.readSelf() && this.last === RAW_FROZEN;
+    if (!frozenAbove) return;
+    const ancestor =
+      (version === 1 ? frozenV1Ancestor(dir, mount.mountPoint) : frozenV2Ancestor(dir, mount.mountPoint)) ?? mount.mountPoint;
+    throw new CgfreezeError('ERR_FROZEN_BY_ANCESTOR', `${this.target} stays frozen because its ancestor ${ancestor} is frozen`, {
+      target: this.target,
+      path: dir,
+      ancestor,
+    });
+  }
+}
+
+function describeCulprits(culprits: Culprit[]): string {
+  if (culprits.length === 0) return '';
+  const list = culprits
+    .slice(0, 5)
+    .map((c) => `pid ${c.pid}${c.tid === c.pid ? '' : `/${c.tid}`} (${c.comm}) state ${c.state}${c.wchan ? ` in ${c.wchan}` : ''}`)
+    .join(', ');
+  return `; not frozen: ${list}${culprits.length > 5 ? ` and ${culprits.length - 5} more` : ''}`;
+}
+
+function safely<T>(fn: () => T, fallback: T): T {
+  try {
+    return fn();
+  } catch {
+    return fallback;
+  }
+}

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { ACTIVE_MS, EVENT_SLICE_MS, SPIN_MS, V1_MAX_SLEEP_MS, YIELD_MS, pace } from '../../src/freezer/pacing.js';
+
+describe('pace', () => {
+  it('spins first, then sleeps briefly, then backs off', () => {
+    expect(pace(0, 2)).toEqual({ kind: 'spin' });
+    expect(pace(SPIN_MS / 2, 1)).toEqual({ kind: 'spin' });
+    const early = pace(SPIN_MS, 2);
+    expect(early.kind).toBe('sleep');
+    const mid = pace((YIELD_MS + ACTIVE_MS) / 2, 2);
+    expect(mid.kind === 'sleep' && mid.ms).toBeGreaterThan(early.kind === 'sleep' ? early.ms : Infinity);
+  });
+
+  it('keeps re-reading actively through the 10 ms notification window before waiting on events', () => {
+    for (let t = SPIN_MS; t < ACTIVE_MS; t += 0.5) {
+      const p = pace(t, 2);
+      expect(p.kind).toBe('sleep');
+      expect(p.kind === 'sleep' && p.ms).toBeLessThanOrEqual(4);
+    }
+    expect(pace(ACTIVE_MS, 2)).toEqual({ kind: 'event', ms: EVENT_SLICE_MS });
+  });
+
+  it('caps v1 sleeps, which have no notification to wait on', () => {
+    for (const t of [ACTIVE_MS, 100, 1_000, 60_000]) {
+      const p = pace(t, 1);
+      expect(p.kind).toBe('sleep');
+      expect(p.kind === 'sleep' && p.ms).toBeLessThanOrEqual(V1_MAX_SLEEP_MS);
+    }
+  });
+});

@@ -51,7 +51,7 @@ export function cdfPlotSvg(title: string, panels: readonly Panel[], columns = 2)
     `<text x="${width / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`,
   );
   labels.forEach((label, i) => {
-    const x = 16 + (i % 3) * (width / 3);
+    const x = 16 + Math.round((i % 3) * (width / 3));
     const y = 36 + Math.floor(i / 3) * 18;
     out.push(
       `<line x1="${x}" y1="${y}" x2="${x + 22}" y2="${y}" stroke="${colour(label)}" stroke-width="2.5"/>`,

@@ -189,8 +189,18 @@ static int loop(const char* dir, const char* mode, const char* counter_file, int
   return 0;
 }
 
+static const char* stuck_mnt;
+
+// Killed harness or Ctrl-C: do not leave a dead FUSE mount behind.
+static void stuck_signal(int sig) {
+  umount2(stuck_mnt, MNT_DETACH);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
 // Minimal FUSE server: answer INIT, then read requests and never reply.
 static int stuck(const char* mnt) {
+  stuck_mnt = mnt;
   int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
   if (fd < 0) die("open", "/dev/fuse");
   char opts[128];
@@ -223,6 +233,9 @@ static int stuck(const char* mnt) {
       if (write(fd, &out, sizeof out) < 0) _exit(3);
     }
   }
+  signal(SIGTERM, stuck_signal);
+  signal(SIGINT, stuck_signal);
+  signal(SIGHUP, stuck_signal);
   printf("ready\n");
   fflush(stdout);
   char sink[256];

@@ -88,9 +88,11 @@ async function runMode(mode: Mode, opts: Options): Promise<StuckRun[]> {
   } finally {
     forceThaw(dir, mode);
     if (culpritPid !== undefined) process.kill(culpritPid, 'SIGKILL');
-    await culpritExit;
+    // A request the server has read is waited out even through SIGKILL; only
+    // closing the FUSE connection (the server exiting) releases the task.
     server.stdin?.end();
     await serverExit;
+    await culpritExit;
     await waitFor(`${dir} to empty`, () => readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim() === '', 10_000);
     rmdirSync(dir);
     rmdirSync(mnt);

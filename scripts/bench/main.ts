@@ -53,6 +53,16 @@ function parseArgs(argv: readonly string[]): Options {
   return opts;
 }
 
+/** The error with its cause chain, so a failure inside cgfreeze shows where it started. */
+export function describeError(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e !== undefined && depth < 4; depth++) {
+    parts.push(e instanceof Error ? (e.stack ?? e.message) : String(e));
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return parts.join('\ncaused by: ');
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const startedAt = new Date().toISOString();
@@ -82,7 +92,7 @@ async function main(): Promise<void> {
     if (opts.only.has('stuck')) report.stuck.push(...(await runStuck(opts)));
     if (opts.only.has('containers') || opts.only.has('batch')) await runContainerParts(opts, report);
   } catch (err) {
-    report.errors.push(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    report.errors.push(`during "${progress.last}": ${describeError(err)}`);
   } finally {
     cleanup();
     progress.done();

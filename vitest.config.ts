@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Brings up the real-engine labs (docker, containerd, podman; host and cgroup v2 modes) once per run.
+    globalSetup: ['test/global-setup.ts'],
     // Native addons crash vitest's worker-thread pool; forks isolate them.
     pool: 'forks',
     testTimeout: 60_000,

@@ -69,14 +69,21 @@ struct CgroupHandle::Watch {
   Napi::AsyncContext* context;
   CgroupHandle* owner;
 
-  static void OnEvent(uv_poll_t* handle, int status, int events) {
+  // An error status needs no special path: the re-read reports it with errno.
+  static void OnEvent(uv_poll_t* handle, int /*status*/, int /*events*/) {
     Watch* watch = static_cast<Watch*>(handle->data);
     if (watch->owner == nullptr) return;
     Napi::Env env(watch->env);
     Napi::HandleScope scope(env);
     // The callback re-reads cgroup.events itself; the event only says
     // "look again" (the kernel coalesces notifications).
-    watch->callback.MakeCallback(env.Undefined(), {}, *watch->context);
+    watch->callback.MakeCallback(env.Global(), {}, *watch->context);
+    // No JavaScript is below us on the stack: an exception would stay
+    // pending and surface in some unrelated later call. Report it as
+    // uncaught instead, like any other event callback.
+    if (env.IsExceptionPending()) {
+      napi_fatal_exception(env, env.GetAndClearPendingException().Value());
+    }
   }
 
   static void OnClose(uv_handle_t* handle) {

@@ -1,0 +1,143 @@
+import { readFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type StuckTask, startStuckTask, startWorkload } from '../../scripts/workload/index.js';
+import { CgfreezeError, freeze, freezeSync, state, thaw } from '../../src/index.js';
+import { type Scratch, createScratch } from '../helpers/scratch.js';
+
+let scratch: Scratch;
+beforeAll(() => {
+  scratch = createScratch();
+});
+afterAll(async () => {
+  await scratch.cleanup();
+});
+
+async function withStuck<T>(dir: string, fn: (s: StuckTask) => Promise<T>): Promise<T> {
+  const stuck = await startStuckTask(dir);
+  try {
+    return await fn(stuck);
+  } finally {
+    await stuck.stop();
+  }
+}
+
+function expectNothingFrozen(dir: string): void {
+  expect(state(dir)).toMatchObject({ state: 'thawed', self: false, byAncestor: false });
+}
+
+describe.each([1, 2] as const)('cgroup v%i with a task that cannot be frozen', (v) => {
+  it('times out, rolls back, and names the culprit (E2)', async () => {
+    const dir = scratch.make(v);
+    const busy = await startWorkload(dir);
+    try {
+      await withStuck(dir, async (stuck) => {
+        const err = await freeze(dir, { timeoutMs: 300 }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(CgfreezeError);
+        const e = err as CgfreezeError;
+        expect(e.code).toBe('ERR_FREEZE_TIMEOUT');
+        expect(e.rolledBack).toBe(true);
+        expect(e.culprits).toContainEqual(expect.objectContaining({ pid: stuck.pid, wchan: 'request_wait_answer' }));
+        expect(e.message).toContain(`pid ${stuck.pid}`);
+        expectNothingFrozen(dir);
+        // The busy task was parked while the freeze was pending; after the rollback it runs again.
+        expect(await busy.waitForProgress()).toBe(true);
+      });
+    } finally {
+      await busy.stop();
+    }
+  });
+
+  it('the sync API times out and rolls back the same way', async () => {
+    const dir = scratch.make(v);
+    await withStuck(dir, async (stuck) => {
+      expect(() => freezeSync(dir, { timeoutMs: 200 })).toThrow(
+        expect.objectContaining({ code: 'ERR_FREEZE_TIMEOUT', rolledBack: true }),
+      );
+      // Still blocked in FUSE, not parked: the rollback left it as it was.
+      await expect.poll(() => readFileSync(`/proc/${stuck.pid}/wchan`, 'utf8')).toBe('request_wait_answer');
+      expectNothingFrozen(dir);
+    });
+  });
+
+  it('a freeze that timed out never completes later, even once the task is released (E7)', async () => {
+    const dir = scratch.make(v);
+    await withStuck(dir, async (stuck) => {
+      await expect(freeze(dir, { timeoutMs: 200 })).rejects.toMatchObject({ code: 'ERR_FREEZE_TIMEOUT' });
+      // Killing the FUSE server fails the pending request: the task leaves the kernel and could now freeze.
+      process.kill(stuck.serverPid, 'SIGKILL');
+      await expect.poll(() => readFileSync(`/proc/${stuck.pid}/wchan`, 'utf8'), { timeout: 5000 }).not.toBe('request_wait_answer');
+      await new Promise((r) => setTimeout(r, 200));
+      expectNothingFrozen(dir);
+    });
+  });
+
+  it('aborting a pending freeze rolls it back', async () => {
+    const dir = scratch.make(v);
+    await withStuck(dir, async () => {
+      const controller = new AbortController();
+      const pending = freeze(dir, { signal: controller.signal, timeoutMs: 30_000 });
+      setTimeout(() => controller.abort(new Error('changed my mind')), 50);
+      const err = await pending.catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ABORT_ERR', rolledBack: true });
+      expect((err as CgfreezeError).cause).toEqual(new Error('changed my mind'));
+      expectNothingFrozen(dir);
+    });
+  });
+
+  it('a thaw cancels a pending freeze of the same cgroup', async () => {
+    const dir = scratch.make(v);
+    await withStuck(dir, async () => {
+      const pending = freeze(dir, { timeoutMs: 30_000 }).catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 50));
+      expect((await thaw(dir)).state).toBe('thawed');
+      expect(await pending).toMatchObject({ code: 'ERR_CANCELED' });
+      expectNothingFrozen(dir);
+    });
+  });
+
+  it('16 concurrent pending freezes leave the event loop and the thread pool free', async () => {
+    const dir = scratch.make(v);
+    await withStuck(dir, async () => {
+      const settled: boolean[] = [];
+      const pending = Array.from({ length: 16 }, (_, i) =>
+        freeze(dir, { timeoutMs: 1500 }).then(
+          () => (settled[i] = true),
+          (e: unknown) => {
+            settled[i] = true;
+            return e;
+          },
+        ),
+      );
+      // If any freeze held a libuv pool thread (4 of them), this read would queue behind them.
+      await new Promise((r) => setTimeout(r, 50));
+      const text = await readFile('/proc/self/status', 'utf8');
+      expect(text).toContain('Pid:');
+      expect(settled.filter(Boolean)).toHaveLength(0);
+      const results = await Promise.all(pending);
+      for (const r of results) {
+        expect(r).toBeInstanceOf(CgfreezeError);
+        expect(['ERR_FREEZE_TIMEOUT', 'ERR_CANCELED']).toContain((r as CgfreezeError).code);
+      }
+      expect(results.some((r) => (r as CgfreezeError).code === 'ERR_FREEZE_TIMEOUT')).toBe(true);
+      expectNothingFrozen(dir);
+    });
+  });
+
+  it('a cgroup removed while a freeze waits gives ERR_CGROUP_GONE (E4)', async () => {
+    const parent = scratch.make(v);
+    const child = `${parent}/child`;
+    mkdirSync(child);
+    const elsewhere = scratch.make(v);
+    await withStuck(child, async (stuck) => {
+      const pending = freeze(parent, { timeoutMs: 30_000 }).catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 60));
+      // With the event loop held, empty and remove the cgroup before the waiter looks again.
+      writeFileSync(`${elsewhere}/cgroup.procs`, String(stuck.pid));
+      rmdirSync(child);
+      rmdirSync(parent);
+      expect(await pending).toMatchObject({ code: 'ERR_CGROUP_GONE' });
+      expect(state(elsewhere).state).toBe('thawed');
+    });
+  });
+});

@@ -17,7 +17,7 @@ import { keepWarm } from '../../src/freezer/keep-warm.js';
 import { type Options, interleave, pick, progress, warmLabel } from './harness.js';
 import { type Method, type Sample, type Subject, cgfreezeByRef, cgfreezePromise, cgfreezeSync, externalMethod, rawC, run } from './methods.js';
 import { type BenchReport, type CaseResult, methodResult } from './report.js';
-import { Counter, type Mode, PREFIX, buildDir, shmDir } from './workload.js';
+import { Counter, type Mode, PREFIX, buildDir, forceThaw, shmDir } from './workload.js';
 
 /** The fields of `lab.sh env <mode>` this harness uses. */
 interface LabEnv {
@@ -31,15 +31,16 @@ interface LabEnv {
 
 const packageRoot = join(__dirname, '..', '..');
 
-function labScript(): string {
-  const script = process.env['CGFB_LAB_SCRIPT'] ?? join(packageRoot, 'scripts', 'lab', 'lab.sh');
-  if (!existsSync(script)) throw new Error(`the container lab script ${script} is missing (scripts/lab/lab.sh)`);
-  return script;
-}
+const labScript = join(packageRoot, 'scripts', 'lab', 'lab.sh');
 
+/**
+ * Leases the same labs the tests use (scripts/lab/lab.sh; CGFL_LAB_PREFIX
+ * picks a separate pair): bringing a lab up or down costs seconds to minutes
+ * on a loaded machine, and the lease keeps it up while we run.
+ */
 function labCmd(cmd: 'lease' | 'release' | 'env', mode: string): string {
-  const args = [cmd, mode, ...(cmd === 'env' ? [] : [String(process.pid)])];
-  const r = spawnSync(labScript(), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LAB: `${PREFIX}-${mode}` } });
+  const args = [labScript, cmd, mode, ...(cmd === 'env' ? [] : [String(process.pid)])];
+  const r = spawnSync('bash', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (r.status !== 0) throw new Error(`lab.sh ${args.join(' ')} failed: ${r.stderr.trim().split('\n').slice(-5).join(' / ')}`);
   return r.stdout;
 }
@@ -48,6 +49,8 @@ class Lab {
   readonly docker: Docker;
   readonly cgMode: Mode;
   private readonly containers: Array<{ engine: 'docker' | 'ctr' | 'podman'; name: string }> = [];
+  /** Cgroups we may have left frozen after a failure; thawed before removal. */
+  private readonly dirs: string[] = [];
 
   constructor(readonly env: LabEnv) {
     this.docker = new Docker({ socketPath: env.docker.socket });
@@ -100,6 +103,12 @@ class Lab {
 
   /** The host path of the container's freezer cgroup (v1 freezer on the host lab, cgroup2 on the v2 lab). */
   cgroupDir(pid: number): string {
+    const dir = this.lookupCgroupDir(pid);
+    this.dirs.push(dir);
+    return dir;
+  }
+
+  private lookupCgroupDir(pid: number): string {
     const mounts = cgroupMounts();
     const mount = this.cgMode === 'v1' ? freezerV1Mount(mounts) : cgroup2Mount(mounts);
     const rel = mount === undefined ? undefined : cgroupPathOf(pid, mount);
@@ -122,6 +131,14 @@ class Lab {
   }
 
   removeAll(): void {
+    // A frozen task cannot die; whatever failed, thaw first (the engines may still say paused).
+    for (const dir of this.dirs.splice(0)) {
+      try {
+        forceThaw(dir, this.cgMode);
+      } catch {
+        // already gone
+      }
+    }
     for (const { engine, name } of this.containers.splice(0)) {
       try {
         if (engine === 'docker') this.exec(this.dockerArgs('rm', '-f', name));
@@ -170,7 +187,7 @@ async function containerCases(lab: Lab, opts: Options, report: BenchReport): Pro
   try {
     const n = opts.containerCycles;
     // Raw C and cgfreeze share the docker container's cgroup; the slow engine paths get fewer cycles.
-    const fast = await interleave(title, docker, pick([rawC, cgfreezeSync, cgfreezePromise, ...(byRefWorks(docker) ? [cgfreezeByRef] : [])], opts), n * 10, opts.rounds);
+    const fast = await interleave(title, docker, pick([rawC, cgfreezeSync, cgfreezePromise, ...(byRefWorks(docker, report) ? [cgfreezeByRef] : [])], opts), n * 10, opts.rounds);
     const slow = await interleave(title, docker, pick(engineMethods(lab), opts), n, opts.rounds);
     const others: Array<{ method: Method; samples: Sample[]; cpuPerCycleNs: number }> = [];
     for (const [engine, subject] of [['ctr', ctr], ['podman', podman]] as const) {
@@ -208,13 +225,13 @@ async function containerCases(lab: Lab, opts: Options, report: BenchReport): Pro
 }
 
 /** Container references resolve only once the resolver knows this lab; try one call first. */
-function byRefWorks(subject: Subject): boolean {
+function byRefWorks(subject: Subject, report: BenchReport): boolean {
   try {
     freezeSync(subject.container?.name ?? '');
     thawSync(subject.container?.name ?? '');
     return true;
   } catch (err) {
-    process.stderr.write(`\nby-reference case skipped: ${err instanceof Error ? err.message : String(err)}\n`);
+    report.notes.push(`by container reference not measured: ${err instanceof Error ? err.message : String(err)}`);
     return false;
   }
 }

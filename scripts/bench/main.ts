@@ -77,6 +77,7 @@ async function main(): Promise<void> {
     machine: machineStart,
     cases: [],
     stuck: [],
+    notes: [],
     errors: [],
   };
   const cleanup = (): void => {

@@ -161,6 +161,9 @@ export const cgfreezeByRef = syncMethod('cgfreeze-ref', 'cgfreeze by container n
   return s.container.name;
 });
 
+/** A resume that shows no life for this long has failed (the engines take seconds on a loaded VM, not minutes). */
+const OBSERVE_LIMIT_NS = 120e9;
+
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
@@ -188,18 +191,27 @@ export function externalMethod(
         spinUs(GAP_US);
         const t2 = hr();
         let t3 = 0n;
-        const call = resume(subject).then(() => {
-          t3 = hr();
-        });
+        let failure: unknown;
+        const call = resume(subject).then(
+          () => {
+            t3 = hr();
+          },
+          (err: unknown) => {
+            failure = err;
+          },
+        );
         let t4 = 0n;
         for (;;) {
           if (subject.counter.read() !== last) {
             t4 = hr();
             break;
           }
+          if (failure !== undefined) throw failure;
+          if (ns(t2, hr()) > OBSERVE_LIMIT_NS) throw new Error(`${label}: no sign of life ${OBSERVE_LIMIT_NS / 1e9} s after the resume call`);
           await nextTurn();
         }
         await call;
+        if (failure !== undefined) throw failure;
         cpu += cpuNs() + childCpuNs() - c0;
         samples.push({ freezeNs: ns(t0, t1), thawNs: ns(t2, t3), resumeNs: ns(t2, t4) });
         spinUs(GAP_US);
@@ -212,7 +224,7 @@ export function externalMethod(
 /** Runs a command to completion; rejects with its stderr on failure. */
 export function run(cmd: string, args: readonly string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000, killSignal: 'SIGKILL' });
     let err = '';
     child.stderr.on('data', (d: Buffer) => {
       err += d.toString();
@@ -220,7 +232,7 @@ export function run(cmd: string, args: readonly string[]): Promise<void> {
     child.once('error', reject);
     child.once('exit', (code) => {
       if (code === 0) resolve();
-      else reject(new Error(`${cmd} ${args.join(' ')} exited ${String(code)}: ${err.trim()}`));
+      else reject(new Error(`${cmd} ${args.join(' ')} exited ${String(code ?? child.signalCode)}: ${err.trim()}`));
     });
   });
 }

@@ -45,6 +45,8 @@ export interface BenchReport {
   machine: Record<string, unknown>;
   cases: CaseResult[];
   stuck: StuckRun[];
+  /** Parts that could not run here and why (not failures of the harness). */
+  notes: string[];
   errors: string[];
 }
 
@@ -187,6 +189,7 @@ export function fullText(report: BenchReport, markdown = false): string {
   const batch = report.cases.filter((c) => c.group === 'batch');
   if (batch.length > 0) parts.push('Batch: N containers in one call', batchTable(batch, markdown));
   if (report.stuck.length > 0) parts.push('Stuck freeze (a task in an unanswered FUSE request)', stuckTable(report.stuck, markdown));
+  if (report.notes.length > 0) parts.push('Notes', report.notes.map((n) => `- ${n}`).join('\n'));
   if (report.errors.length > 0) parts.push('Errors', report.errors.map((e) => `- ${e}`).join('\n'));
   return parts.join('\n\n') + '\n';
 }

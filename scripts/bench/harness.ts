@@ -41,7 +41,7 @@ export async function interleave(
   cycles: number,
   rounds: number,
 ): Promise<Array<{ method: Method; samples: Sample[]; cpuPerCycleNs: number }>> {
-  const acc = methods.map((method) => ({ method, samples: [] as Sample[], cpu: 0 }));
+  const acc = methods.map((method) => ({ method, samples: [] as Sample[], cpu: 0, failures: 0 }));
   const per = Math.max(1, Math.ceil(cycles / rounds));
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < acc.length; k++) {
@@ -50,9 +50,14 @@ export async function interleave(
       const run: MethodRun = await a.method.run(subject, per);
       a.samples.push(...run.samples);
       a.cpu += run.cpuPerCycleNs * run.samples.length;
+      a.failures += run.failures ?? 0;
     }
   }
-  return acc.map((a) => ({ method: a.method, samples: a.samples, cpuPerCycleNs: a.cpu / a.samples.length }));
+  return acc.map((a) => ({
+    method: a.failures === 0 ? a.method : { ...a.method, label: `${a.method.label} (${a.failures} failed)` },
+    samples: a.samples,
+    cpuPerCycleNs: a.cpu / a.samples.length,
+  }));
 }
 
 export function pick(methods: readonly Method[], opts: Options): Method[] {

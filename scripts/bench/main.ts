@@ -73,7 +73,7 @@ async function main(): Promise<void> {
     tool: 'cgfreeze-bench',
     startedAt,
     finishedAt: '',
-    options: { ...opts, only: [...opts.only], methods: opts.methods === undefined ? 'all' : [...opts.methods] },
+    options: { ...opts, only: [...opts.only], methods: opts.methods === undefined ? 'all' : [...opts.methods], pid: process.pid },
     machine: machineStart,
     cases: [],
     stuck: [],

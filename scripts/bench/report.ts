@@ -177,6 +177,46 @@ export function stuckTable(runs: readonly StuckRun[], markdown = false): string 
   return renderTable(header, rows, markdown);
 }
 
+/** The issue's targets, checked against this run (the benchmark reports; it does not fail on them). */
+export function targetsTable(report: BenchReport, markdown = false): string {
+  const header = ['target', 'case', 'measured', 'goal', 'met'];
+  const rows: Row[] = [];
+  const add = (target: string, where: string, value: number, goal: number, atMost: boolean): void => {
+    if (!Number.isFinite(value)) return;
+    const met = atMost ? value <= goal : value >= goal;
+    rows.push([target, where, formatRatio(value), `${atMost ? '≤' : '≥'} ${formatRatio(goal)}`, met ? 'yes' : 'NO']);
+  };
+  for (const c of report.cases.filter((x) => x.group === 'scratch' || x.group === 'container')) {
+    const raw = baseline(c, report.cases);
+    const sync = find(c, 'cgfreeze-sync');
+    const promise = find(c, 'cgfreeze-promise');
+    if (raw !== undefined && sync !== undefined) {
+      add('sync freeze p50 ÷ raw C', c.title, sync.freeze.p50 / raw.freeze.p50, 1.25, true);
+      add('sync resume p50 ÷ raw C', c.title, sync.resume.p50 / raw.resume.p50, 1.25, true);
+    }
+    if (raw !== undefined && promise !== undefined) add('Promise resume p50 ÷ raw C', c.title, promise.resume.p50 / raw.resume.p50, 2, true);
+    const byRef = find(c, 'cgfreeze-ref');
+    if (byRef !== undefined && sync !== undefined) add('by reference ÷ by path (resume p50)', c.title, byRef.resume.p50 / sync.resume.p50, 1.25, true);
+    const api = find(c, 'dockerode');
+    if (api !== undefined && sync !== undefined) {
+      add('dockerode resume p50 ÷ cgfreeze sync', c.title, api.resume.p50 / sync.resume.p50, c.mode === 'v1' ? 50 : 400, false);
+      const warmCase = report.cases.find((o) => o.group === 'container' && o.warm && o.mode === c.mode);
+      const warm = warmCase === undefined ? undefined : find(warmCase, 'cgfreeze-sync');
+      if (warm !== undefined) add('dockerode resume p50 ÷ cgfreeze sync + keepWarm', c.title, api.resume.p50 / warm.resume.p50, 400, false);
+    }
+  }
+  for (const method of [...new Set(report.stuck.map((r) => r.method))]) {
+    const rs = report.stuck.filter((r) => r.method === method);
+    const worstOver = Math.max(...rs.map((r) => r.elapsedNs / (r.deadlineMs * 1e6)));
+    const worstCpu = Math.max(...rs.map((r) => r.cpuNs / r.elapsedNs));
+    const ok = rs.every((r) => r.code === 'ERR_FREEZE_TIMEOUT' && r.rolledBack && r.thawedAfter);
+    rows.push(['stuck: rejects within 5% of the deadline (worst)', method, `${((worstOver - 1) * 100).toFixed(1)}%`, '≤ 5%', worstOver <= 1.05 ? 'yes' : 'NO']);
+    rows.push(['stuck: CPU while waiting (worst)', method, `${(worstCpu * 100).toFixed(2)}% of a core`, '< 5%', worstCpu < 0.05 ? 'yes' : 'NO']);
+    rows.push(['stuck: timeout error + rollback confirmed', method, `${rs.filter((r) => r.code === 'ERR_FREEZE_TIMEOUT' && r.rolledBack && r.thawedAfter).length}/${rs.length}`, 'all', ok ? 'yes' : 'NO']);
+  }
+  return renderTable(header, rows, markdown);
+}
+
 export function fullText(report: BenchReport, markdown = false): string {
   const parts: string[] = [];
   const scratch = report.cases.filter((c) => c.group === 'scratch');
@@ -189,6 +229,7 @@ export function fullText(report: BenchReport, markdown = false): string {
   const batch = report.cases.filter((c) => c.group === 'batch');
   if (batch.length > 0) parts.push('Batch: N containers in one call', batchTable(batch, markdown));
   if (report.stuck.length > 0) parts.push('Stuck freeze (a task in an unanswered FUSE request)', stuckTable(report.stuck, markdown));
+  parts.push('Targets (issue #4), from this run', targetsTable(report, markdown));
   if (report.notes.length > 0) parts.push('Notes', report.notes.map((n) => `- ${n}`).join('\n'));
   if (report.errors.length > 0) parts.push('Errors', report.errors.map((e) => `- ${e}`).join('\n'));
   return parts.join('\n\n') + '\n';

@@ -237,7 +237,7 @@ function byRefWorks(subject: Subject, report: BenchReport): boolean {
 }
 
 async function batchCases(lab: Lab, opts: Options, report: BenchReport): Promise<void> {
-  const sizes = opts.quick ? [1, 10] : [1, 10, 50];
+  const sizes = opts.batch;
   const tag = `${PREFIX}-${process.pid}-${lab.env.mode}-b`;
   const names: string[] = [];
   const max = Math.max(...sizes);
@@ -248,7 +248,7 @@ async function batchCases(lab: Lab, opts: Options, report: BenchReport): Promise
     names.push(name);
   }
   const dirs = names.map((name) => lab.cgroupDir(lab.pid('docker', name)));
-  const cycles = opts.quick ? 4 : 30;
+  const cycles = Math.max(4, Math.ceil(opts.containerCycles / 2));
   for (const size of sizes) {
     const list = names.slice(0, size);
     const paths = dirs.slice(0, size);

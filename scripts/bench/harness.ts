@@ -14,6 +14,8 @@ export interface Options {
   methods: Set<string> | undefined;
   out: string;
   labs: string[];
+  /** Containers per call in the batch case. */
+  batch: number[];
   rounds: number;
 }
 

@@ -9,6 +9,7 @@
  *   --methods a,b       method ids to keep (raw-c, cgfreeze-sync, cgfreeze-promise, ...)
  *   --out DIR           where results.{json,md} and *.svg go (default bench-results/<timestamp>)
  *   --labs host,v2      container labs (scripts/lab/lab.sh modes) for containers and batch
+ *   --batch 1,10,50     containers per call in the batch case
  *
  * Methods of a case run in interleaved rounds with a rotating order, so slow
  * drift on a shared machine spreads over all of them instead of one.
@@ -40,10 +41,11 @@ function parseArgs(argv: readonly string[]): Options {
     methods: list('--methods') === undefined ? undefined : new Set(list('--methods')),
     out: get('--out') ?? join('bench-results', stamp),
     labs: list('--labs') ?? ['host', 'v2'],
+    batch: (list('--batch') ?? (quick ? ['1', '10'] : ['1', '10', '50'])).map(Number),
     rounds: quick ? 2 : 5,
   };
   for (const a of argv) {
-    if (a.startsWith('--') && !['--quick', '--cycles', '--container-cycles', '--tasks', '--modes', '--only', '--methods', '--out', '--labs'].includes(a)) {
+    if (a.startsWith('--') && !['--quick', '--cycles', '--container-cycles', '--tasks', '--modes', '--only', '--methods', '--out', '--labs', '--batch'].includes(a)) {
       throw new Error(`unknown option ${a}`);
     }
   }
@@ -89,8 +91,12 @@ async function main(): Promise<void> {
     }
   };
   try {
+    // Results so far are written after each part: a long run that is cut short still leaves data.
+    const checkpoint = (): void => void writeOutputs({ ...report, finishedAt: 'partial' }, opts.out);
     if (opts.only.has('scratch')) await scratchCases(opts, report.cases);
+    checkpoint();
     if (opts.only.has('stuck')) report.stuck.push(...(await runStuck(opts)));
+    checkpoint();
     if (opts.only.has('containers') || opts.only.has('batch')) await runContainerParts(opts, report);
   } catch (err) {
     report.errors.push(`during "${progress.last}": ${describeError(err)}`);

@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/cgroup_handle.cc",
+        "native/peer_cred.cc",
         "native/sys_error.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -2,11 +2,13 @@
 #include <napi.h>
 
 #include "cgroup_handle.h"
+#include "peer_cred.h"
 
 namespace cgfreeze {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("CgroupHandle", CgroupHandle::Define(env));
+  exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   return exports;
 }

@@ -28,8 +28,20 @@ export const ERROR_CODES = [
   'ERR_NO_DEDICATED_CGROUP',
   'ERR_CGROUP_MISMATCH',
   'ERR_STATE_FILE',
+  // Docker's pause/unpause refusals, as the CLI reports them.
+  'ERR_ALREADY_PAUSED',
+  'ERR_NOT_PAUSED',
+  'ERR_PAUSED_BY_ENGINE',
+  'ERR_HEALTH_TIMEOUT',
   // Installation.
   'ERR_NATIVE_LOAD',
+  // The sidecar (cgfreeze serve) and its client.
+  'ERR_POLICY_DENIED',
+  'ERR_UNAUTHENTICATED',
+  'ERR_PROTECTED_CGROUP',
+  'ERR_BODY_TOO_LARGE',
+  'ERR_BUSY',
+  'ERR_SIDECAR',
 ] as const;
 
 export type CgfreezeErrorCode = (typeof ERROR_CODES)[number] | SystemErrorCode;

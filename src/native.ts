@@ -38,8 +38,17 @@ export interface NativeCgroupHandle {
   close(): void;
 }
 
+/** The kernel's record of who is at the other end of a unix socket (SO_PEERCRED). */
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
 export interface NativeBinding {
   CgroupHandle: new (mountPoint: string, relativePath: string) => NativeCgroupHandle;
+  /** getsockopt(SO_PEERCRED) on a connected unix socket fd. */
+  peerCred(fd: number): PeerCredentials;
   readonly abiVersion: number;
 }
 

@@ -104,8 +104,8 @@ build_image() {   # offline busybox image from the static busybox; docker import
   nsx $PODMAN import -q $ROOT/bb.tar localhost/bb:local >/dev/null & podman_import=$!   # slowest: in parallel
   $DOCKER import -c 'ENV PATH=/bin' $ROOT/bb.tar bb:local >/dev/null
   $DOCKER save -o $ROOT/bb-save.tar bb:local
-  # the plain lab namespace and the Kubernetes-shaped one
   log "docker import+save $(ms $t) ms"
+  # the plain lab namespace and the Kubernetes-shaped one
   for ns in $LAB k8s.io; do $CTR -n $ns images import $ROOT/bb-save.tar >/dev/null; done
   log "ctr import $(ms $t) ms"
   wait $podman_import || { log "podman import failed"; return 1; }
@@ -122,14 +122,13 @@ up() {
   local t; t=$(date +%s%N)
   # 9>&-: the daemons must not inherit the lock
   if [ $CG = host ]; then setsid -w bash $ROOT/inner.sh 9>&-; else setsid -w unshare -m --propagation private bash $ROOT/inner.sh 9>&-; fi
-  for i in $(seq 600); do curl -sf --unix-socket $DSOCK http://localhost/_ping >/dev/null 2>&1 && break; sleep 0.05; done
+  local deadline=$(( $(date +%s) + 180 ))    # dockerd needs ~0.5 s idle, 15 s and more on a loaded VM
+  until curl -sf --unix-socket $DSOCK http://localhost/_ping >/dev/null 2>&1 || [ $(date +%s) -gt $deadline ]; do sleep 0.05; done
   curl -sf --unix-socket $DSOCK http://localhost/_ping >/dev/null || { log "dockerd not ready"; tail -20 $ROOT/log/dockerd.log >&2; exit 1; }
   log "containerd+dockerd ready: $(ms $t) ms"
   t=$(date +%s%N); build_image; log "image build+import: $(ms $t) ms"
   touch $RUN/ready
 }
-
-json_str() { printf '"%s"' "$1"; }
 
 envinfo() {
   is_up || { log "not up"; exit 1; }
@@ -159,34 +158,77 @@ killpid() {   # TERM, wait, KILL - only a PID we recorded
 
 # init PIDs of every task this lab's containerd runs (all namespaces: moby, $LAB, k8s.io, ...) and of podman
 lab_pids() {
-  { cat $RUN/containerd/io.containerd.runtime.v2.task/*/*/init.pid 2>/dev/null | tr -s ' ' '\n'; echo;
-    cat $RUN/podman/overlay-containers/*/userdata/pidfile 2>/dev/null; echo; } | grep -E '^[0-9]+$' || true
+  # awk, not cat: init.pid has no trailing newline
+  awk 1 $RUN/containerd/io.containerd.runtime.v2.task/*/*/init.pid $RUN/podman/overlay-containers/*/userdata/pidfile \
+    2>/dev/null | grep -E '^[0-9]+$' || true
 }
 
-thaw_lab() {  # a frozen task cannot die: thaw every frozen cgroup on the path of each lab task
-  local pid rel d
-  for pid in $(lab_pids); do
-    [ -r /proc/$pid/cgroup ] || continue
-    rel=$(awk -F: '$2=="freezer"{print $3}' /proc/$pid/cgroup 2>/dev/null || true)
-    d=/sys/fs/cgroup/freezer$rel
-    while [ -n "$rel" ] && [ "$rel" != / ] && [ -f $d/freezer.state ]; do
-      [ "$(cat $d/freezer.state)" = THAWED ] || echo THAWED > $d/freezer.state 2>/dev/null || true
-      rel=$(dirname "$rel"); d=/sys/fs/cgroup/freezer$rel
-    done
-    rel=$(sed -n 's/^0:://p' /proc/$pid/cgroup 2>/dev/null || true)
-    d=$UNIFIED$rel
-    while [ -n "$rel" ] && [ "$rel" != / ] && [ -f $d/cgroup.freeze ]; do
-      [ "$(cat $d/cgroup.freeze)" = 0 ] || echo 0 > $d/cgroup.freeze 2>/dev/null || true
-      rel=$(dirname "$rel"); d=$UNIFIED$rel
+cg_mounts() {  # the host's cgroup mount points (v1 hierarchies and cgroup2)
+  awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i+1) == "cgroup" || $(i+1) == "cgroup2") print $5; break } }' \
+    /proc/self/mountinfo 2>/dev/null || true
+}
+
+task_cgroups() {  # "<mount>:<path>" of every hierarchy the given PIDs are in (their container dirs)
+  local pid ctrl rel m
+  for pid in "$@"; do
+    while IFS=: read -r _ ctrl rel; do
+      [ -z "$rel" ] || [ "$rel" = / ] && continue
+      if [ -z "$ctrl" ]; then m=$UNIFIED; else m=/sys/fs/cgroup/${ctrl#name=}; fi
+      [ -d "$m" ] && echo "$m:$rel"
+    done < /proc/$pid/cgroup 2>/dev/null || true
+  done | sort -u
+}
+
+thaw_cgroups() {  # a frozen task cannot die: thaw every frozen cgroup on the path of each "<mount>:<path>" in $1
+  local line m rel st
+  for line in $1; do
+    m=${line%%:*}; rel=${line#*:}
+    while [ -n "$rel" ]; do                    # builtins only: this runs before anything can be removed
+      if [ -f "$m$rel/freezer.state" ]; then
+        st=; read -r st < "$m$rel/freezer.state" 2>/dev/null || true
+        [ "$st" = THAWED ] || { echo THAWED > "$m$rel/freezer.state"; } 2>/dev/null || true
+      elif [ -f "$m$rel/cgroup.freeze" ]; then
+        st=; read -r st < "$m$rel/cgroup.freeze" 2>/dev/null || true
+        [ "$st" = 0 ] || { echo 0 > "$m$rel/cgroup.freeze"; } 2>/dev/null || true
+      fi
+      rel=${rel%/*}
     done
   done
+}
+
+our_pids() {  # shims name our containerd socket, conmon/podman our podman dirs; v2: anything in our mount ns
+  local f pid ino=""
+  for f in $(grep -lasF -e "$CSOCK" -e "$ROOT/podman/" -e "$RUN/podman" /proc/[0-9]*/cmdline 2>/dev/null || true); do
+    pid=${f#/proc/}; pid=${pid%/cmdline}; [ "$pid" = $$ ] || echo $pid
+  done
+  if [ $CG = v2 ] && [ -f $RUN/mntns ]; then
+    ino=$(cat $RUN/mntns); ino=${ino//[^0-9]/}
+    stat -L -c '%i %n' /proc/[0-9]*/ns/mnt 2>/dev/null | awk -v i=$ino '$1==i{split($2,a,"/"); print a[3]}' || true
+  fi
+}
+
+settle() {  # late processes (conmon's exit command, shim children) can appear after a pass: kill until quiet
+  local quiet=0 i found=""
+  for i in $(seq 150); do
+    found=$(our_pids | sort -u | tr '\n' ' ')
+    if [ -z "${found// }" ]; then quiet=$((quiet+1)); [ $quiet -ge 5 ] && return 0
+    else quiet=0; kill -KILL $found 2>/dev/null || true; fi
+    sleep 0.1
+  done
+  log "processes keep appearing: $found"; return 1
+}
+
+unmount_ours() {  # host-namespace mounts (overlay, podman's private bind of its store, netns), deepest first
+  findmnt -rn -o TARGET | grep -E "^($ROOT|$RUN)(/|$)" | sort -r | while read -r m; do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done || true
 }
 
 down() {
   [ -d $RUN ] || [ -d $ROOT ] || return 0
   local t; t=$(date +%s%N)
-  thaw_lab
-  local leftover; leftover=$(lab_pids)
+  local leftover cgdirs; leftover=$(lab_pids); cgdirs=$(task_cgroups $leftover)
+  thaw_cgroups "$cgdirs"
   if [ -n "$(cpid)" ] && kill -0 "$(cpid)" 2>/dev/null; then
     local ids; ids=$(timeout 60 $DOCKER ps -aq 2>/dev/null || true)
     [ -n "$ids" ] && { timeout 120 $DOCKER rm -f $ids >/dev/null 2>&1 || true; }
@@ -208,43 +250,42 @@ down() {
   for pid in $leftover; do
     grep -qE ':/(docker|libpod_parent|kubepods|'"$LAB"')(/|$)|/[0-9a-f]{64}$' /proc/$pid/cgroup 2>/dev/null && kill -KILL $pid 2>/dev/null || true
   done
-  # one grep over all command lines: shims name our containerd socket, conmon our podman dirs
-  for f in $(grep -lasF -e "$CSOCK" -e "$ROOT/podman/" -e "$RUN/podman" /proc/[0-9]*/cmdline 2>/dev/null || true); do
-    pid=${f#/proc/}; pid=${pid%/cmdline}; [ "$pid" = $$ ] || kill -KILL $pid 2>/dev/null || true
-  done
-  # host-namespace mounts (overlay, podman's private bind of its store, netns); the v2 ns dies with its last process
-  findmnt -rn -o TARGET | grep -E "^($ROOT|$RUN)(/|$)" | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done || true
-  if [ $CG = v2 ] && [ -f $RUN/mntns ]; then
-    local ns; ns=$(cat $RUN/mntns)
-    local ino=${ns//[^0-9]/} alive=""
-    for i in $(seq 50); do
-      alive=$(stat -L -c '%i %n' /proc/[0-9]*/ns/mnt 2>/dev/null | awk -v i=$ino '$1==i{split($2,a,"/"); print a[3]}' || true)
-      [ -z "$alive" ] && break
-      [ $i = 50 ] && { log "WARN still in the lab mount ns: $alive; killing"; for p in $alive; do kill -KILL $p 2>/dev/null || true; done; }
-      sleep 0.1
-    done
-  fi
+  local settled=0; settle || settled=1; unmount_ours
   log "processes gone: $(ms $t) ms"
-  # cgroups: the ctr namespace parents (/$LAB, /k8s.io), and shared parents when empty (rmdir fails otherwise)
-  local h
-  for h in /sys/fs/cgroup/*/ $UNIFIED/; do
-    [ -d "$h" ] || continue
-    for sub in "$LAB" k8s.io kubepods libpod_parent docker; do
-      [ -d "$h$sub" ] && { find "$h$sub" -depth -type d -exec rmdir {} \; 2>/dev/null || true; }
-    done
+  # cgroups: each lab task's own dirs and then their parents while empty (rmdir fails on a used one, so
+  # shared parents like /docker stay while anything else is in them), then the fixed lab parents
+  local line m rel cands=() labdirs=()
+  for line in $cgdirs; do
+    m=${line%%:*}; rel=${line#*:}
+    while [ -n "$rel" ]; do cands+=("$m$rel"); rel=${rel%/*}; done
   done
+  for m in $(cg_mounts); do
+    for rel in kubepods/burstable kubepods/besteffort kubepods libpod_parent/conmon libpod_parent docker; do cands+=("$m/$rel"); done
+    [ -d "$m/$LAB" ] && labdirs+=("$m/$LAB")
+  done
+  # one rmdir for all, deepest first; it goes on past the ones that are missing or in use
+  printf '%s\n' "${cands[@]}" | sort -u | awk -F/ '{print NF "\t" $0}' | sort -t"$(printf '\t')" -k1,1rn | cut -f2 |
+    xargs -r -d '\n' rmdir 2>/dev/null || true
+  [ ${#labdirs[@]} -eq 0 ] || find "${labdirs[@]}" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  log "cgroups removed: $(ms $t) ms"
   # runc (v2 mode) wrote +hugetlb into subtree_control of the unified root and its parents: undo it when
   # the last cgfl v2 lab goes (the walk covers the whole shared tree, children first)
   if [ $CG = v2 ] && [ -z "$(other_v2_labs)" ] && [ -f $SUBTREE_ORIG ]; then
     if ! grep -q hugetlb $SUBTREE_ORIG; then
       find $UNIFIED -depth -type d 2>/dev/null | while read -r d; do
-        grep -q hugetlb $d/cgroup.subtree_control 2>/dev/null && { echo -hugetlb > $d/cgroup.subtree_control; } 2>/dev/null || true
+        sc=; read -r sc < $d/cgroup.subtree_control 2>/dev/null || true
+        [[ "$sc" == *hugetlb* ]] && { echo -hugetlb > $d/cgroup.subtree_control; } 2>/dev/null || true
       done || true
     fi
     rm -f $SUBTREE_ORIG
   fi
-  rm -rf --one-file-system $ROOT $RUN
-  [ -d $ROOT ] || [ -d $RUN ] && log "WARN could not remove all of $ROOT $RUN"
+  # conmon's exit command (`podman container cleanup`) can start late and mount the store again: retry
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    rm -rf --one-file-system $ROOT $RUN 2>/dev/null && break
+    sleep 0.5; settle || true; unmount_ours
+  done
+  if [ -d $ROOT ] || [ -d $RUN ]; then log "could not remove all of $ROOT $RUN"; return 1; fi
+  [ $settled = 0 ] || return 1
   log "down: $(ms $t) ms"
 }
 

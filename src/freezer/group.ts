@@ -123,7 +123,8 @@ function rollBackGroup(targets: readonly Target[], items: GroupItem[], before: b
     if (!item.ok || before[i] === true) return;
     const target = targets[i] as Target;
     try {
-      transitionSync(target, false, opts.hostRoot === undefined ? {} : { hostRoot: opts.hostRoot });
+      const { timeoutMs: _t, signal: _s, ...where } = opts;
+      transitionSync(target, false, where);
     } catch (err) {
       items[i] = failure(target, err);
     }

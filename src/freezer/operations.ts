@@ -3,7 +3,7 @@ import { describe } from '../cgroup/location.js';
 import { CgfreezeError } from '../errors.js';
 import { driveAsync, driveSync } from './drive.js';
 import { type CgroupEntry, openEntry, reopenEntry } from './handles.js';
-import { type Target, type TargetOptions, resolveTarget } from './targets.js';
+import { TARGET_OPTION_KEYS, type Target, type TargetOptions, resolveTarget } from './targets.js';
 import { Transition } from './transition.js';
 
 export interface FreezeOptions extends TargetOptions {
@@ -31,7 +31,7 @@ export interface FreezeResult {
 export const DEFAULT_FREEZE_TIMEOUT_MS = 10_000;
 export const DEFAULT_THAW_TIMEOUT_MS = 1_000;
 
-const OPTION_KEYS = new Set(['timeoutMs', 'signal', 'hostRoot', 'atomic']);
+const OPTION_KEYS = new Set<string>(['timeoutMs', 'signal', 'atomic', ...TARGET_OPTION_KEYS]);
 
 export function checkOptions(opts: unknown, allowSignal: boolean): FreezeOptions {
   if (opts === undefined) return {};
@@ -59,6 +59,14 @@ export function checkOptions(opts: unknown, allowSignal: boolean): FreezeOptions
 /** Opens the target and starts the transition, reopening once if a cached handle's cgroup was recreated. */
 function begin(target: Target, frozen: boolean, opts: FreezeOptions): { t: Transition; done: boolean; cgroupDir: string } {
   const resolved = resolveTarget(target, opts);
+  if (!frozen && resolved.pausedBy !== undefined) {
+    // The engine records the pause; thawing behind its back wedges its own unpause and exec.
+    throw new CgfreezeError(
+      'ERR_PAUSED_BY_ENGINE',
+      `${resolved.label} was paused by ${resolved.pausedBy}; unpause it with '${resolved.pausedBy} unpause ${resolved.label}'`,
+      { target: resolved.label, path: resolved.cgroupDir },
+    );
+  }
   const timeoutMs = opts.timeoutMs ?? (frozen ? DEFAULT_FREEZE_TIMEOUT_MS : DEFAULT_THAW_TIMEOUT_MS);
   let entry: CgroupEntry = openEntry(resolved.openDir, resolved.label);
   let t = new Transition(entry, frozen, timeoutMs, resolved.label);

@@ -1,5 +1,6 @@
 import { describe } from '../cgroup/location.js';
 import { CgfreezeError } from '../errors.js';
+import { type ResolveOptions, resolveSync } from '../resolve/index.js';
 
 /**
  * What freeze/thaw/state accept: a cgroup directory, or a container
@@ -9,14 +10,16 @@ import { CgfreezeError } from '../errors.js';
  */
 export type Target = string | { cgroup: string };
 
-export interface TargetOptions {
-  /**
-   * Prefix for every path read and written, for processes that see the host
-   * under another root (a sidecar with the host at `/host`). Paths given and
-   * returned are host paths without it.
-   */
-  hostRoot?: string;
-}
+/**
+ * `hostRoot` prefixes every path read and written, for processes that see the
+ * host under another root (a sidecar with the host at `/host`); paths given and
+ * returned are host paths without it. The other options say where the engines
+ * keep their state, for container references (see the resolver).
+ */
+export type TargetOptions = ResolveOptions;
+
+/** Option names a target accepts, for the misspelling check. */
+export const TARGET_OPTION_KEYS = ['hostRoot', 'engines', 'docker', 'containerd', 'storage', 'mountinfo', 'cache'] as const;
 
 export interface ResolvedTarget {
   /** How the caller named it, for messages and results. */
@@ -25,6 +28,8 @@ export interface ResolvedTarget {
   cgroupDir: string;
   /** Where this process opens it: `hostRoot + cgroupDir`. */
   openDir: string;
+  /** For a container reference: the engine that paused it itself, if it did. */
+  pausedBy?: string;
 }
 
 export function isCgroupPath(target: string): boolean {
@@ -39,6 +44,15 @@ export function checkHostRoot(hostRoot: unknown): string {
   return hostRoot.replace(/\/+$/, '');
 }
 
+/** Only the resolver's own options, so calls that differ in timeouts share its cache entries. */
+function resolverOptions(opts: TargetOptions): ResolveOptions {
+  const picked: Record<string, unknown> = {};
+  for (const key of TARGET_OPTION_KEYS) {
+    if (opts[key] !== undefined) picked[key] = opts[key];
+  }
+  return picked as ResolveOptions;
+}
+
 export function resolveTarget(target: unknown, opts: TargetOptions = {}): ResolvedTarget {
   const hostRoot = checkHostRoot(opts.hostRoot);
   let path: string;
@@ -51,9 +65,9 @@ export function resolveTarget(target: unknown, opts: TargetOptions = {}): Resolv
   } else if (typeof target === 'string' && isCgroupPath(target)) {
     path = target;
   } else if (typeof target === 'string' && target !== '') {
-    throw new CgfreezeError('ERR_CONTAINER_NOT_FOUND', `container references are not available in this build: ${target}`, {
-      target,
-    });
+    // Resolution checks that the container runs and that this cgroup is really its own.
+    const { cgroupDir, pausedByEngine, engine } = resolveSync(target, resolverOptions(opts));
+    return { label: target, cgroupDir, openDir: hostRoot + cgroupDir, ...(pausedByEngine ? { pausedBy: engine } : {}) };
   } else {
     throw new CgfreezeError(
       'ERR_INVALID_ARG',

@@ -81,7 +81,7 @@ export interface LabContainer extends ContainerCommon {
   version: 'v1' | 'v2';
   /** Host lab only: the second (cgroup2) freezer that hybrid runc also creates. */
   unifiedDir?: string;
-  /** Host path of the progress file (workload 'counter'): its size grows ~100 bytes/s while running. */
+  /** Host path of the progress file (workload 'counter'): its size grows ~20 bytes/s while running. */
   progressFile: string;
 }
 
@@ -91,11 +91,11 @@ export interface StoppedContainer extends ContainerCommon {
   pid: 0;
 }
 
-/** idle: waits, exits 0 on TERM. counter: also appends one byte to /tmp/cgfl-progress every ~10 ms. */
+/** idle: waits, exits 0 on TERM. counter: also appends one byte to /tmp/cgfl-progress every ~50 ms (cheap: many run at once). */
 export type Workload = 'idle' | 'counter';
 
 const IDLE = 'trap "exit 0" TERM; while :; do sleep 1; done';
-const COUNTER = 'trap "exit 0" TERM; while :; do printf . >> /tmp/cgfl-progress; usleep 10000; done';
+const COUNTER = 'trap "exit 0" TERM; while :; do printf . >> /tmp/cgfl-progress; usleep 50000; done';
 const PROGRESS_IN_CONTAINER = '/tmp/cgfl-progress';
 
 interface CommonOpts {

@@ -4,8 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setup, teardown } from '../global-setup.js';
+import { describe, expect, it } from 'vitest';
 import {
   type Lab,
   type LabContainer,
@@ -18,11 +17,13 @@ import {
   readProgress,
 } from '../helpers/lab.js';
 
-// Until vitest.config.ts lists test/global-setup.ts, this file takes its own lease.
-beforeAll(setup, 15 * 60_000);
-afterAll(teardown, 5 * 60_000);
+// getLab brings the shared labs up when needed; only the global setup's teardown brings them down
+// (a test file must not: other files may be using them).
 
 const MODES: LabMode[] = ['host', 'v2'];
+// engines on a loaded 2-core machine take seconds per container; these bound hangs, they check no speed
+const ENGINE_TIMEOUT = 180_000;
+const LIFECYCLE_TIMEOUT = 600_000;
 
 function cli(argv: string[], env: NodeJS.ProcessEnv = process.env): string {
   const [file, ...args] = argv;
@@ -60,7 +61,7 @@ function expectKernel(c: LabContainer, state: 'frozen' | 'thawed'): void {
   }
 }
 
-function expectLayout(lab: Lab, c: LabContainer): void {
+async function expectLayout(lab: Lab, c: LabContainer): Promise<void> {
   expect(c.pid).toBeGreaterThan(1);
   expect(existsSync(c.cgroupDir)).toBe(true);
   expect(readFileSync(join(c.cgroupDir, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(c.pid));
@@ -73,8 +74,8 @@ function expectLayout(lab: Lab, c: LabContainer): void {
     expect(c.cgroupDir).toBe(`/sys/fs/cgroup/unified${c.cgroupPath}`);
     expect(c.labDir).toBe(`/sys/fs/cgroup${c.cgroupPath}`);
     // the lab view really is pure cgroup2, and shows the same directory
-    expect(cli([...lab.env.nsenter, 'stat', '-fc', '%T', '/sys/fs/cgroup']).trim()).toBe('cgroup2fs');
-    expect(cli([...lab.env.nsenter, 'cat', join(c.labDir, 'cgroup.procs')]).split('\n')).toContain(String(c.pid));
+    expect((await lab.exec(['stat', '-fc', '%T', '/sys/fs/cgroup'])).trim()).toBe('cgroup2fs');
+    expect((await lab.exec(['cat', join(c.labDir, 'cgroup.procs')])).split('\n')).toContain(String(c.pid));
   }
 }
 
@@ -82,9 +83,9 @@ for (const mode of MODES) {
   describe(`lab ${mode}`, () => {
     const lab = getLab(mode);
 
-    it('docker: container runs in its cgroup; pause/unpause flip the kernel freezer', async () => {
+    it('docker: container runs in its cgroup; pause/unpause flip the kernel freezer', { timeout: ENGINE_TIMEOUT }, async () => {
       const c = await lab.docker({ labels: { 'cgfl.test': 'lab' } });
-      expectLayout(lab, c);
+      await expectLayout(lab, c);
       expect(c.cgroupPath).toBe(`/docker/${c.id}`);
       expectKernel(c, 'thawed');
       cli([...dockerCli(lab), 'pause', c.id]);
@@ -95,9 +96,9 @@ for (const mode of MODES) {
       expect(existsSync(c.cgroupDir)).toBe(false);
     });
 
-    it('ctr: task runs in /<ns>/<id>; task pause/resume flip the kernel freezer', async () => {
+    it('ctr: task runs in /<ns>/<id>; task pause/resume flip the kernel freezer', { timeout: ENGINE_TIMEOUT }, async () => {
       const c = await lab.ctr({ labels: { 'cgfl.test': 'lab' } });
-      expectLayout(lab, c);
+      await expectLayout(lab, c);
       expect(c.cgroupPath).toBe(`/${lab.env.containerd.namespace}/${c.id}`);
       expect(existsSync(join(lab.env.containerd.runcRoot, lab.env.containerd.namespace, c.id, 'state.json'))).toBe(true);
       cli([...ctrCli(lab, lab.env.containerd.namespace), 'task', 'pause', c.id]);
@@ -108,9 +109,9 @@ for (const mode of MODES) {
       expect(existsSync(c.cgroupDir)).toBe(false);
     });
 
-    it('podman: container runs in /libpod_parent/libpod-<id>; pause/unpause flip the kernel freezer', async () => {
+    it('podman: container runs in /libpod_parent/libpod-<id>; pause/unpause flip the kernel freezer', { timeout: ENGINE_TIMEOUT }, async () => {
       const c = await lab.podman({ labels: { 'cgfl.test': 'lab' } });
-      expectLayout(lab, c);
+      await expectLayout(lab, c);
       expect(c.cgroupPath).toBe(`/libpod_parent/libpod-${c.id}`);
       cli([...podmanCli(lab), 'pause', c.id], podmanEnv(lab));
       expectKernel(c, 'frozen');
@@ -120,7 +121,7 @@ for (const mode of MODES) {
       expect(existsSync(c.cgroupDir)).toBe(false);
     });
 
-    it('docker --cgroup-parent: absolute, relative and slice forms; remove() takes the parents along', async () => {
+    it('docker --cgroup-parent: absolute, relative and slice forms; remove() takes the parents along', { timeout: ENGINE_TIMEOUT }, async () => {
       const tag = randomBytes(3).toString('hex');
       const abs = await lab.docker({ cgroupParent: `/cgfl-abs-${tag}/sub` });
       const rel = await lab.docker({ cgroupParent: `cgfl-rel-${tag}` });
@@ -129,7 +130,7 @@ for (const mode of MODES) {
       // cgroupfs driver: relative parents hang below runc's own cgroup (the root here), slices are plain names
       expect(rel.cgroupPath.endsWith(`/cgfl-rel-${tag}/${rel.id}`)).toBe(true);
       expect(slice.cgroupPath.endsWith(`/cgfl-${tag}.slice/${slice.id}`)).toBe(true);
-      for (const c of [abs, rel, slice]) expectLayout(lab, c);
+      for (const c of [abs, rel, slice]) await expectLayout(lab, c);
       const hostRoot = lab.mode === 'host' ? lab.env.cgroup.hostFreezer : lab.env.cgroup.hostCgroup2;
       for (const c of [abs, rel, slice]) await c.remove();
       expect(existsSync(`${hostRoot}/cgfl-abs-${tag}`)).toBe(false);
@@ -137,7 +138,7 @@ for (const mode of MODES) {
       expect(existsSync(join(hostRoot, slice.cgroupPath, '..'))).toBe(false);
     });
 
-    it('docker final states: created, exited, paused', async () => {
+    it('docker final states: created, exited, paused', { timeout: ENGINE_TIMEOUT }, async () => {
       const created = await lab.docker({ state: 'created' });
       const exited = await lab.docker({ state: 'exited' });
       const paused = await lab.docker({ state: 'paused' });
@@ -154,7 +155,7 @@ for (const mode of MODES) {
       expect(existsSync(paused.cgroupDir)).toBe(false);
     });
 
-    it('ctr: custom namespace, absolute/relative/literal --cgroup, annotations in the bundle', async () => {
+    it('ctr: custom namespace, absolute/relative/literal --cgroup, annotations in the bundle', { timeout: ENGINE_TIMEOUT }, async () => {
       const tag = randomBytes(3).toString('hex');
       const ns = `cgfl-ns-${tag}`;
       const a = await lab.ctr({ namespace: ns, cgroup: `/cgfl-c-${tag}/x`, annotations: { 'cgfl.note': 'abs' } });
@@ -163,7 +164,7 @@ for (const mode of MODES) {
       expect(a.cgroupPath).toBe(`/cgfl-c-${tag}/x`);
       expect(lit.cgroupPath).toBe(`/cgfl-${tag}.slice:p:n`);
       expect(rel.cgroupPath.endsWith(`/cgfl-r-${tag}/y`)).toBe(true);
-      for (const c of [a, lit, rel]) expectLayout(lab, c);
+      for (const c of [a, lit, rel]) await expectLayout(lab, c);
       const spec = JSON.parse(readFileSync(join(lab.env.containerd.taskDir, ns, a.id, 'config.json'), 'utf8')) as {
         annotations?: Record<string, string>;
         linux?: { cgroupsPath?: string };
@@ -176,13 +177,16 @@ for (const mode of MODES) {
       expect(existsSync(`${hostRoot}/cgfl-c-${tag}`)).toBe(false);
     });
 
-    it('k8s-shaped pod: k8s.io namespace, CRI annotations, kubepods cgroupfs paths', async () => {
-      const pod = await lab.k8sPod({ qos: 'burstable', containers: ['app', 'side'] });
+    it('k8s-shaped pod: k8s.io namespace, CRI annotations, kubepods cgroupfs paths (burstable / guaranteed)', { timeout: ENGINE_TIMEOUT }, async () => {
+      // one QoS form per mode: burstable /kubepods/burstable/pod<uid>, guaranteed /kubepods/pod<uid>
+      const qos = mode === 'host' ? 'burstable' : 'guaranteed';
+      const pod = await lab.k8sPod({ qos, containers: ['app', 'side'] });
+      expect(pod.podCgroupPath).toBe(qos === 'burstable' ? `/kubepods/burstable/pod${pod.uid}` : `/kubepods/pod${pod.uid}`);
       const all = [pod.sandbox, ...Object.values(pod.containers)];
       for (const c of all) {
-        expectLayout(lab, c);
+        await expectLayout(lab, c);
         expect(c.id).toMatch(/^[0-9a-f]{64}$/);
-        expect(c.cgroupPath).toBe(`/kubepods/burstable/pod${pod.uid}/${c.id}`);
+        expect(c.cgroupPath).toBe(`${pod.podCgroupPath}/${c.id}`);
         expect(join(c.cgroupDir, '..')).toBe(pod.podDir);
       }
       const app = pod.containers['app'];
@@ -202,7 +206,7 @@ for (const mode of MODES) {
       expect(existsSync(pod.podDir)).toBe(false);
     });
 
-    it('counter workload: progress grows while running and stands still while paused', async () => {
+    it('counter workload: progress grows while running and stands still while paused', { timeout: ENGINE_TIMEOUT }, async () => {
       const c = await lab.docker({ workload: 'counter' });
       const p0 = readProgress(c);
       await until('progress to grow', () => readProgress(c) > p0);
@@ -254,9 +258,9 @@ function cgroupDirsNamed(needles: string[]): string[] {
 
 describe('lab lifecycle', () => {
   for (const mode of MODES) {
-    it(`${mode}: down removes containers, daemons, mounts and cgroups, also with a frozen container; twice is fine`, async () => {
-      const name = `${process.env['CGFL_LAB_PREFIX'] ?? 'cgfl'}-lt-${mode}`;
-      labScript(['down', mode], 5 * 60_000, name); // leftovers of an earlier crashed run
+    it(`${mode}: down removes containers, daemons, mounts and cgroups, also with frozen containers${mode === 'v2' ? ' after the daemons crashed' : ''}; twice is fine`, { timeout: LIFECYCLE_TIMEOUT }, async () => {
+      // unique: several worktrees run this file at once
+      const name = `${process.env['CGFL_LAB_PREFIX'] ?? 'cgfl'}-lt-${mode}-${randomBytes(3).toString('hex')}`;
       const lab = makeLab(ensureLab(mode, name));
       const d = await lab.docker({ name: `${name}-d` });
       const k = await lab.ctr({ id: `${name}-k` });
@@ -271,6 +275,11 @@ describe('lab lifecycle', () => {
       }
       const ids = [d.id, k.id, p.id, pod.sandbox.id, ...Object.values(pod.containers).map((c) => c.id)];
       const pids = [d.pid, k.pid, p.pid, pod.sandbox.pid];
+      if (mode === 'v2') {
+        // the crash path: both daemons die, containers, shims and conmon live on
+        process.kill(lab.env.pids.dockerd, 'SIGKILL');
+        process.kill(lab.env.pids.containerd, 'SIGKILL');
+      }
       labScript(['down', mode], 5 * 60_000, name);
       expect(procsMentioning([lab.env.run, lab.env.root])).toEqual([]);
       for (const pid of pids) expect(existsSync(`/proc/${pid}`)).toBe(false);

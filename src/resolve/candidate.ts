@@ -1,0 +1,45 @@
+import type { CgfreezeError } from '../errors.js';
+import type { Engine, K8sIdentity } from './types.js';
+
+/** One container as an engine's on-disk state describes it. */
+export interface Candidate {
+  engine: Engine;
+  /** Which daemon/namespace it belongs to, for messages and list output. */
+  instance: string;
+  id: string;
+  /** containerd namespace. */
+  namespace?: string;
+  /** Names without Docker's leading '/'. */
+  names: string[];
+  labels: Record<string, string>;
+  k8s?: K8sIdentity & { type: 'container' | 'sandbox'; sandboxId?: string };
+  /** The engine records it as running (a pid file or State.Running); liveness is checked separately. */
+  running: boolean;
+  pausedByEngine: boolean;
+  /** Init pid from the engine's state, 0 when none. */
+  pid: number;
+  /** OCI runtime state directories to try (runc `state.json` or crun `status` inside). */
+  runtimeDirs: string[];
+  /** A file whose change invalidates a cached resolution (Docker's config.v2.json). */
+  stateFile?: string;
+  /** Set when this container's state files are broken; resolving it throws this. */
+  error?: CgfreezeError;
+}
+
+/** An entry of an engine's container listing: cheap (a directory or index read), loaded on demand. */
+export interface Entry {
+  id: string;
+  /** Unique within the source (namespace/id for containerd). */
+  key: string;
+}
+
+/** The containers of one engine instance. */
+export interface Source {
+  readonly label: string;
+  /** Every container the instance knows, running or not. */
+  entries(): Entry[];
+  /** Keys of entries whose name is exactly `name`. */
+  byName(name: string): string[];
+  /** Full record of one entry; undefined when it is not a container of a handled engine. */
+  load(key: string): Candidate | undefined;
+}

@@ -1,0 +1,126 @@
+import { CgfreezeError } from '../../errors.js';
+import type { Candidate, Entry, Source } from '../candidate.js';
+import { type Host, isRecord, str, stringMap } from '../host.js';
+import type { ContainerdRoots } from '../types.js';
+
+const TASKS = 'io.containerd.runtime.v2.task';
+const NAME_OK = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** containerd instances that exist on the host: the default, k3s/RKE2, microk8s, and dockerd-managed ones. */
+export function defaultContainerdRoots(host: Host, dockerExecRoots: string[]): ContainerdRoots[] {
+  const known: ContainerdRoots[] = [
+    { state: '/run/containerd', criRoot: '/var/lib/containerd/io.containerd.grpc.v1.cri' },
+    { state: '/run/k3s/containerd', criRoot: '/var/lib/rancher/k3s/agent/containerd/io.containerd.grpc.v1.cri' },
+    {
+      state: '/var/snap/microk8s/common/run/containerd',
+      criRoot: '/var/snap/microk8s/common/var/lib/containerd/io.containerd.grpc.v1.cri',
+    },
+    ...dockerExecRoots.map((execRoot) => ({ state: `${execRoot}/containerd/daemon` })),
+  ];
+  return known.filter((r) => host.isDir(host.resolveDir(`${r.state}/${TASKS}`)));
+}
+
+/**
+ * Tasks of one containerd (every namespace): `<state>/io.containerd.runtime.v2.task/<ns>/<id>/`.
+ * Docker's own namespace (`moby`) shows the same IDs as Docker; the matcher merges them.
+ */
+export class ContainerdSource implements Source {
+  readonly label: string;
+  private readonly tasksDir: string;
+  private readonly criContainers: string | undefined;
+  private readonly runtimeRoots: string[];
+  private cachedEntries: Entry[] | undefined;
+
+  constructor(
+    private readonly host: Host,
+    roots: ContainerdRoots,
+  ) {
+    this.tasksDir = `${host.resolveDir(roots.state)}/${TASKS}`;
+    this.criContainers = roots.criRoot === undefined ? undefined : `${host.resolveDir(roots.criRoot)}/containers`;
+    this.runtimeRoots = roots.runtimeRoots ?? ['/run/containerd/runc'];
+    this.label = `containerd:${roots.state}`;
+  }
+
+  entries(): Entry[] {
+    if (this.cachedEntries !== undefined) return this.cachedEntries;
+    const entries: Entry[] = [];
+    const seen = new Set<string>();
+    for (const ns of this.host.subdirs(this.tasksDir)) {
+      if (!NAME_OK.test(ns)) continue;
+      for (const id of this.host.subdirs(`${this.tasksDir}/${ns}`)) {
+        if (!NAME_OK.test(id)) continue;
+        entries.push({ id, key: `${ns}/${id}` });
+        seen.add(`${ns}/${id}`);
+      }
+    }
+    // Exited Kubernetes attempts keep only the CRI plugin's status file.
+    if (this.criContainers !== undefined) {
+      for (const id of this.host.subdirs(this.criContainers)) {
+        if (NAME_OK.test(id) && !seen.has(`k8s.io/${id}`)) entries.push({ id, key: `k8s.io/${id}` });
+      }
+    }
+    this.cachedEntries = entries;
+    return entries;
+  }
+
+  /** containerd has no names besides IDs; Kubernetes names are matched separately. */
+  byName(): string[] {
+    return [];
+  }
+
+  load(key: string): Candidate | undefined {
+    const slash = key.indexOf('/');
+    const ns = key.slice(0, slash);
+    const id = key.slice(slash + 1);
+    const bundle = `${this.tasksDir}/${ns}/${id}`;
+    const base: Candidate = {
+      engine: 'containerd',
+      instance: `${this.label} namespace ${ns}`,
+      id,
+      namespace: ns,
+      names: [],
+      labels: {},
+      running: false,
+      pausedByEngine: false,
+      pid: 0,
+      runtimeDirs: this.runtimeRoots.map((r) => `${r}/${ns}/${id}`),
+    };
+    if (!this.host.isDir(bundle)) {
+      return this.criContainers !== undefined && this.host.isDir(`${this.criContainers}/${id}`) ? base : undefined;
+    }
+    try {
+      const spec = this.host.readJson(`${bundle}/config.json`);
+      const annotations = isRecord(spec) ? stringMap(spec['annotations']) : {};
+      const options = this.host.readJson(`${bundle}/options.json`);
+      const runcRoot = isRecord(options) ? str(options['root']) : undefined;
+      const pid = this.host.readPid(`${bundle}/init.pid`);
+      const candidate: Candidate = {
+        ...base,
+        labels: annotations,
+        running: pid > 0,
+        pid,
+        runtimeDirs: runcRoot !== undefined && runcRoot.startsWith('/') ? [`${this.host.resolveDir(runcRoot)}/${ns}/${id}`] : base.runtimeDirs,
+      };
+      const type = annotations['io.kubernetes.cri.container-type'];
+      const namespace = annotations['io.kubernetes.cri.sandbox-namespace'];
+      const pod = annotations['io.kubernetes.cri.sandbox-name'];
+      if ((type === 'container' || type === 'sandbox') && namespace !== undefined && pod !== undefined) {
+        const container = annotations['io.kubernetes.cri.container-name'];
+        const podUid = annotations['io.kubernetes.cri.sandbox-uid'];
+        const sandboxId = annotations['io.kubernetes.cri.sandbox-id'];
+        candidate.k8s = {
+          type,
+          namespace,
+          pod,
+          ...(type === 'container' && container !== undefined ? { container } : {}),
+          ...(podUid !== undefined ? { podUid } : {}),
+          ...(sandboxId !== undefined ? { sandboxId } : {}),
+        };
+      }
+      return candidate;
+    } catch (err) {
+      if (!(err instanceof CgfreezeError)) throw err;
+      return { ...base, running: true, error: err };
+    }
+  }
+}

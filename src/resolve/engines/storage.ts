@@ -1,0 +1,157 @@
+import { CgfreezeError } from '../../errors.js';
+import type { Candidate, Entry, Source } from '../candidate.js';
+import { type Host, isRecord, str, stringMap } from '../host.js';
+import type { StorageRoots } from '../types.js';
+
+const STORAGE_ID = /^[0-9a-f]{64}$/;
+const DEFAULT_RUNTIME_ROOTS = ['/run/runc', '/run/crun'];
+
+/** containers/storage roots from /etc/containers/storage.conf (`graphroot`, `runroot`) or the rootful defaults. */
+export function defaultStorageRoots(host: Host): StorageRoots[] {
+  let graphRoot = '/var/lib/containers/storage';
+  let runRoot = '/run/containers/storage';
+  let conf: string | undefined;
+  try {
+    conf = host.readState('/etc/containers/storage.conf');
+  } catch {
+    conf = undefined;
+  }
+  if (conf !== undefined) {
+    graphRoot = /^\s*graphroot\s*=\s*"([^"]+)"/m.exec(conf)?.[1] ?? graphRoot;
+    runRoot = /^\s*runroot\s*=\s*"([^"]+)"/m.exec(conf)?.[1] ?? runRoot;
+  }
+  return [{ graphRoot, runRoot }];
+}
+
+/**
+ * Podman and CRI-O containers of one containers/storage instance, told apart
+ * by the `io.container.manager` annotation (`libpod` / `cri-o`). Entries
+ * without a `userdata/config.json` (buildah working containers) are skipped.
+ */
+export class StorageSource implements Source {
+  readonly label: string;
+  private readonly graphRoot: string;
+  private readonly runRoot: string;
+  private readonly runtimeRoots: string[];
+  private cachedEntries: Entry[] | undefined;
+  private names = new Map<string, string[]>();
+
+  constructor(
+    private readonly host: Host,
+    roots: StorageRoots,
+  ) {
+    this.graphRoot = host.resolveDir(roots.graphRoot);
+    this.runRoot = host.resolveDir(roots.runRoot);
+    this.runtimeRoots = (roots.runtimeRoots ?? DEFAULT_RUNTIME_ROOTS).map((r) => host.resolveDir(r));
+    this.label = `storage:${roots.graphRoot}`;
+  }
+
+  entries(): Entry[] {
+    if (this.cachedEntries !== undefined) return this.cachedEntries;
+    const dir = `${this.graphRoot}/overlay-containers`;
+    let index: unknown;
+    try {
+      index = this.host.readJson(`${dir}/containers.json`);
+    } catch {
+      // A broken index still leaves the per-container directories to find IDs by.
+      index = undefined;
+    }
+    const ids: string[] = [];
+    if (Array.isArray(index)) {
+      for (const item of index) {
+        if (!isRecord(item)) continue;
+        const id = str(item['id']);
+        if (id === undefined || !STORAGE_ID.test(id)) continue;
+        ids.push(id);
+        const names = Array.isArray(item['names']) ? item['names'].filter((n): n is string => typeof n === 'string') : [];
+        this.names.set(id, names);
+      }
+    } else {
+      ids.push(...this.host.subdirs(dir).filter((id) => STORAGE_ID.test(id)));
+    }
+    this.cachedEntries = ids.filter((id) => this.host.isDir(`${dir}/${id}/userdata`)).map((id) => ({ id, key: id }));
+    return this.cachedEntries;
+  }
+
+  byName(name: string): string[] {
+    const keys: string[] = [];
+    for (const { key } of this.entries()) {
+      if (this.names.get(key)?.includes(name)) {
+        keys.push(key);
+        continue;
+      }
+      // CRI-O's k8s_<container>_<pod>_<ns>_<uid>_<attempt> name lives in the spec annotations.
+      if (name.startsWith('k8s_')) {
+        const loaded = this.load(key);
+        if (loaded?.names.includes(name)) keys.push(key);
+      }
+    }
+    return keys;
+  }
+
+  load(id: string): Candidate | undefined {
+    const specPath = `${this.graphRoot}/overlay-containers/${id}/userdata/config.json`;
+    const base: Candidate = {
+      engine: 'podman',
+      instance: this.label,
+      id,
+      names: [...(this.names.get(id) ?? [])],
+      labels: {},
+      running: false,
+      pausedByEngine: false,
+      pid: 0,
+      runtimeDirs: this.runtimeRoots.map((r) => `${r}/${id}`),
+    };
+    let spec: unknown;
+    try {
+      spec = this.host.readJson(specPath);
+    } catch (err) {
+      if (!(err instanceof CgfreezeError)) throw err;
+      return { ...base, running: true, error: err };
+    }
+    if (!isRecord(spec)) return undefined;
+    const annotations = stringMap(spec['annotations']);
+    const manager = annotations['io.container.manager'];
+    if (manager !== 'libpod' && manager !== 'cri-o') return undefined;
+    let pid = 0;
+    try {
+      pid = this.host.readPid(`${this.runRoot}/overlay-containers/${id}/userdata/pidfile`);
+    } catch (err) {
+      if (!(err instanceof CgfreezeError)) throw err;
+      return { ...base, engine: manager === 'libpod' ? 'podman' : 'cri-o', running: true, error: err };
+    }
+    if (manager === 'libpod') return { ...base, labels: annotations, running: pid > 0, pid };
+    return { ...this.crio(base, annotations), running: pid > 0, pid };
+  }
+
+  private crio(base: Candidate, annotations: Record<string, string>): Candidate {
+    const candidate: Candidate = { ...base, engine: 'cri-o', labels: { ...annotations } };
+    const rawLabels = annotations['io.kubernetes.cri-o.Labels'];
+    if (rawLabels !== undefined) {
+      try {
+        Object.assign(candidate.labels, stringMap(JSON.parse(rawLabels) as unknown));
+      } catch {
+        // Labels are informative only; a broken copy does not make the container unusable.
+      }
+    }
+    const crioName = annotations['io.kubernetes.cri-o.Name'];
+    if (crioName !== undefined && !candidate.names.includes(crioName)) candidate.names.push(crioName);
+    const type = annotations['io.kubernetes.cri-o.ContainerType'];
+    const namespace = annotations['io.kubernetes.pod.namespace'];
+    const pod = annotations['io.kubernetes.pod.name'];
+    if ((type === 'container' || type === 'sandbox') && namespace !== undefined && pod !== undefined) {
+      const container = annotations['io.kubernetes.container.name'];
+      const podUid = annotations['io.kubernetes.pod.uid'];
+      const sandboxId = annotations['io.kubernetes.cri-o.SandboxID'];
+      candidate.k8s = {
+        type,
+        namespace,
+        pod,
+        ...(type === 'container' && container !== undefined ? { container } : {}),
+        ...(podUid !== undefined ? { podUid } : {}),
+        ...(sandboxId !== undefined ? { sandboxId } : {}),
+      };
+    }
+    return candidate;
+  }
+}

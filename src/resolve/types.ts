@@ -1,0 +1,97 @@
+import type { CgfreezeError } from '../errors.js';
+
+export type Engine = 'docker' | 'containerd' | 'podman' | 'cri-o';
+export const ENGINES: readonly Engine[] = ['docker', 'containerd', 'podman', 'cri-o'];
+
+/** A Docker daemon's directories (`--data-root`, `--exec-root`). */
+export interface DockerRoots {
+  dataRoot: string;
+  /** Default `/var/run/docker`; holds `runtime-runc/<ns>/<id>/state.json`. */
+  execRoot?: string;
+  /** containerd namespace of this daemon's tasks; default `moby`. */
+  namespace?: string;
+}
+
+/** A containerd instance's `state` directory (holds `io.containerd.runtime.v2.task/<ns>/<id>`). */
+export interface ContainerdRoots {
+  state: string;
+  /** The CRI plugin's root (`<root>/io.containerd.grpc.v1.cri`), for exited Kubernetes attempts. */
+  criRoot?: string;
+  /** runc/crun roots to try when a bundle's options.json names none; default `/run/containerd/runc`. */
+  runtimeRoots?: string[];
+}
+
+/** A containers/storage instance shared by Podman and CRI-O. */
+export interface StorageRoots {
+  graphRoot: string;
+  runRoot: string;
+  /** OCI runtime state roots; default `/run/runc`, `/run/crun`. */
+  runtimeRoots?: string[];
+}
+
+export interface ResolveOptions {
+  /** Prefix for every path read (host filesystem seen under e.g. `/host`). Results are host paths without it. */
+  hostRoot?: string;
+  /** Only search these engines (default: all). */
+  engines?: Engine[];
+  /** Docker daemons; default from `/etc/docker/daemon.json`, the defaults, and rootless daemons under `/run/user`. */
+  docker?: DockerRoots[];
+  /** containerd instances; default `/run/containerd`, k3s and microk8s state dirs that exist. */
+  containerd?: ContainerdRoots[];
+  /** Podman/CRI-O storage; default from `/etc/containers/storage.conf` or the rootful defaults. */
+  storage?: StorageRoots[];
+  /** mountinfo to map cgroup paths; default `/proc/self/mountinfo`, or `<hostRoot>/proc/1/mountinfo` with a hostRoot. */
+  mountinfo?: string;
+  /** Use and fill the per-process cache of resolved references (default true). */
+  cache?: boolean;
+}
+
+export interface K8sIdentity {
+  namespace: string;
+  pod: string;
+  container?: string;
+  podUid?: string;
+}
+
+export interface Resolved {
+  kind: 'container' | 'pod';
+  engine: Engine;
+  id: string;
+  name?: string;
+  k8s?: K8sIdentity;
+  initPid: number;
+  /** Host path of the cgroup directory, without hostRoot. */
+  cgroupDir: string;
+  /** Host path of the file a freeze writes (`freezer.state` or `cgroup.freeze`). */
+  freezeFile: string;
+  cgroupVersion: 'v1' | 'v2';
+  /** The engine itself paused it (Docker `State.Paused`); thawing behind its back wedges `docker unpause`. */
+  pausedByEngine: boolean;
+}
+
+export interface ListOptions extends ResolveOptions {
+  filter?: {
+    /** `key=value` or `key` (any value); every entry must match. */
+    label?: string | string[];
+    engine?: Engine;
+    /** Only containers with a live init process. */
+    running?: boolean;
+  };
+}
+
+export interface ListedContainer {
+  engine: Engine;
+  id: string;
+  name?: string;
+  k8s?: K8sIdentity & { type: 'container' | 'sandbox' };
+  labels: Record<string, string>;
+  running: boolean;
+  pausedByEngine: boolean;
+  /** Present when the cgroup was resolved. */
+  cgroupDir?: string;
+  cgroupVersion?: 'v1' | 'v2';
+  /** Freezer state of the cgroup when it could be read. */
+  freezer?: 'thawed' | 'freezing' | 'frozen';
+  /** Why it could not be resolved (not running, broken state file, …). */
+  error?: CgfreezeError;
+}

@@ -1,0 +1,292 @@
+import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CgfreezeClient } from '../../src/client/index.js';
+import { CgfreezeError } from '../../src/errors.js';
+import { freezerBackend } from '../../src/serve/freezer-backend.js';
+import { assertFreezable } from '../../src/serve/guard.js';
+import { type Sidecar, startServer } from '../../src/serve/server.js';
+import { asUid } from './as-uid.js';
+import { ScratchCgroups, auditLines, removeTemp, sleep, stateOf, tempDir, until } from './helpers.js';
+
+const NOBODY = 65534;
+
+/** A raw HTTP exchange on the socket, for what the typed client never sends. */
+function raw(socketPath: string, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method, path, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () => {
+  const cg = new ScratchCgroups();
+  const tmp = tempDir();
+  const socketPath = join(tmp, 's.sock');
+  const auditLog = join(tmp, 'audit.log');
+  const leaseFile = join(tmp, 'leases.json');
+  // /bin/sleep under the name of a host engine, so its comm reads `containerd`.
+  const fakeEngine = join(tmp, 'containerd');
+  copyFileSync('/bin/sleep', fakeEngine);
+  let v1: string;
+  let v2: string;
+  let other: string;
+  let sidecar: Sidecar;
+  let client: CgfreezeClient;
+
+  beforeAll(async () => {
+    // The uid 65534 client must reach the socket.
+    chmodSync(tmp, 0o755);
+    v1 = await cg.make(1, 'a');
+    v2 = await cg.make(2, 'b');
+    other = await cg.make(1, 'nobody-ok');
+    sidecar = await startServer({
+      socketPath,
+      socketMode: 0o666,
+      leaseFile,
+      auditLog,
+      backend: freezerBackend(),
+      maxConcurrent: 512,
+      policy: {
+        rules: [
+          { callers: { uids: [0] } },
+          { callers: { uids: [NOBODY] }, actions: ['pause', 'unpause', 'status'], targets: { cgroups: [`/sys/fs/cgroup/freezer/${cg.name}/nobody-*`] } },
+        ],
+      },
+    });
+    client = new CgfreezeClient({ socketPath });
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await sidecar?.close();
+    await cg.cleanup();
+    removeTemp(tmp);
+  });
+
+  it('pauses and unpauses a v1 and a v2 cgroup through the socket', async () => {
+    for (const dir of [v1, v2]) {
+      const paused = await client.pause(dir);
+      expect(paused).toMatchObject({ ok: true, cgroupDir: dir, state: 'frozen', lease: { expiresAt: null, owner: 'uid:0' } });
+      expect(stateOf(dir)).toBe('frozen');
+      const status = await client.status(dir);
+      expect(status).toMatchObject({ state: 'frozen', self: true, version: dir === v1 ? 'v1' : 'v2' });
+      const resumed = await client.unpause(dir);
+      expect(resumed).toMatchObject({ ok: true, state: 'thawed', lease: null });
+      expect(stateOf(dir)).toBe('thawed');
+    }
+    expect(sidecar.leases()).toEqual([]);
+  });
+
+  it('pauses several targets atomically and lists them with filters', async () => {
+    const res = await client.pause([v1, v2], { atomic: true });
+    expect(res.ok).toBe(true);
+    expect([stateOf(v1), stateOf(v2)]).toEqual(['frozen', 'frozen']);
+    const frozen = await client.list({ state: 'frozen', leased: true });
+    expect(frozen.map((i) => i.cgroupDir).sort()).toEqual([v1, v2].sort());
+    const named = await client.list({ name: `/sys/fs/cgroup/unified/${cg.name}/*` });
+    expect(named.map((i) => i.cgroupDir)).toEqual([v2]);
+    const thawed = await client.unpause([v1, v2]);
+    expect(thawed.ok).toBe(true);
+    expect(await client.list({ leased: true })).toEqual([]);
+  });
+
+  it('refuses an atomic request when one target is bad, freezing none', async () => {
+    const res = await client.pause([v1, `/sys/fs/cgroup/freezer/${cg.name}/missing`], { atomic: true });
+    expect(res.ok).toBe(false);
+    expect(res.results.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual(['ERR_ATOMIC_ROLLBACK', 'ENOENT']);
+    expect(stateOf(v1)).toBe('thawed');
+    expect(sidecar.leases()).toEqual([]);
+  });
+
+  it('refuses a caller of another uid with 403 and audits it with its uid and pid', async () => {
+    const res = await asUid(NOBODY, socketPath, '/v1/pause', JSON.stringify({ target: v1 }));
+    expect(res.status).toBe(403);
+    expect((JSON.parse(res.text) as { error: { code: string } }).error.code).toBe('ERR_POLICY_DENIED');
+    expect(stateOf(v1)).toBe('thawed');
+    const denial = auditLines(auditLog).find((l) => l.outcome === 'denied');
+    expect(denial).toMatchObject({ action: 'pause', targets: [v1], peer: { transport: 'unix', uid: NOBODY, gid: NOBODY } });
+    expect((denial?.peer as { pid: number }).pid).toBeGreaterThan(1);
+  });
+
+  it('lets that uid pause exactly what its rule names', async () => {
+    const res = await asUid(NOBODY, socketPath, '/v1/pause', JSON.stringify({ target: other }));
+    expect(res.status).toBe(200);
+    expect(stateOf(other)).toBe('frozen');
+    expect(sidecar.leases().find((l) => l.cgroupDir === other)?.owner).toBe(`uid:${NOBODY}`);
+    const back = await asUid(NOBODY, socketPath, '/v1/unpause', JSON.stringify({ target: other }));
+    expect(back.status).toBe(200);
+    expect(stateOf(other)).toBe('thawed');
+  });
+
+  it('thaws when a lease expires, and a renewal pushes the expiry out', async () => {
+    const first = await client.pause(v2, { ttl: '1s' });
+    const firstExpiry = Date.parse(first.lease?.expiresAt ?? '');
+    const renewed = await client.pause(v2, { ttl: '3s' });
+    expect(Date.parse(renewed.lease?.expiresAt ?? '')).toBeGreaterThan(firstExpiry);
+    expect(JSON.parse(readFileSync(leaseFile, 'utf8'))).toMatchObject({ version: 1, leases: [{ cgroupDir: v2 }] });
+    await until('the renewed lease to thaw v2', () => stateOf(v2) === 'thawed');
+    // Not before the renewed expiry: the first lease did not thaw it.
+    expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(renewed.lease?.expiresAt ?? ''));
+    await until('the expiry to be audited', () => auditLines(auditLog).some((l) => l.action === 'expire' && (l.targets as string[])[0] === v2));
+    expect(sidecar.leases()).toEqual([]);
+  });
+
+  it('refuses cgroups holding a host engine, PID 1 or the sidecar itself', async () => {
+    await expect(client.pause('/sys/fs/cgroup/freezer')).rejects.toMatchObject({ code: 'ERR_ROOT_CGROUP' });
+    // A task named like a host engine, one level below the target: a freeze reaches descendants.
+    const engineParent = await cg.make(1, 'engine');
+    await cg.make(1, 'engine/inner', fakeEngine);
+    await expect(client.pause(engineParent)).rejects.toMatchObject({ code: 'ERR_PROTECTED_CGROUP' });
+    expect(stateOf(engineParent)).toBe('thawed');
+    // This process (the sidecar runs in the test worker) moved into a scratch v2 cgroup.
+    const selfDir = await cg.make(2, 'self');
+    const home = readFileSync('/proc/self/cgroup', 'utf8').match(/^0::(.*)$/m)?.[1] ?? '/';
+    writeFileSync(`${selfDir}/cgroup.procs`, String(process.pid));
+    try {
+      // Check the guard directly first: if it ever let this through, the request would freeze the test runner.
+      expect(() => assertFreezable(selfDir, selfDir)).toThrow(/the sidecar itself/);
+      await expect(client.pause(selfDir)).rejects.toMatchObject({ code: 'ERR_PROTECTED_CGROUP' });
+    } finally {
+      writeFileSync(`/sys/fs/cgroup/unified${home === '/' ? '' : home}/cgroup.procs`, String(process.pid));
+    }
+    expect(stateOf(selfDir)).toBe('thawed');
+  });
+
+  it('answers bad input with clear 4xx errors', async () => {
+    const cases: Array<[string, string, string | undefined, number, string]> = [
+      ['POST', '/v1/pause', '{"target":', 400, 'ERR_INVALID_ARG'],
+      ['POST', '/v1/pause', '[1,2]', 400, 'ERR_INVALID_ARG'],
+      ['POST', '/v1/pause', '{"target":"x","bogus":1}', 400, 'ERR_INVALID_ARG'],
+      ['POST', '/v1/pause', `{"target":"${v1}","ttl":"forever"}`, 400, 'ERR_INVALID_ARG'],
+      ['POST', '/v1/pause', '{"targets":[]}', 400, 'ERR_INVALID_ARG'],
+      ['POST', '/v1/pause', '', 400, 'ERR_INVALID_ARG'],
+      ['POST', '/v1/pause', '{"target":"no-such-container"}', 404, 'ERR_CONTAINER_NOT_FOUND'],
+      ['GET', '/v1/pause', undefined, 405, 'ERR_INVALID_ARG'],
+      ['GET', '/nope', undefined, 404, 'ERR_INVALID_ARG'],
+      ['GET', '/v1/status', undefined, 400, 'ERR_INVALID_ARG'],
+      ['GET', '/v1/list?state=asleep', undefined, 400, 'ERR_INVALID_ARG'],
+    ];
+    for (const [method, path, body, status, code] of cases) {
+      const res = await raw(socketPath, method, path, body);
+      expect({ path, body, status: res.status }).toEqual({ path, body, status });
+      const parsed = JSON.parse(res.text) as { error?: { code: string }; results?: Array<{ error: { code: string } }> };
+      expect(parsed.error?.code ?? parsed.results?.[0]?.error.code).toBe(code);
+    }
+  });
+
+  it('refuses an oversize body with 413 without reading it all', async () => {
+    const big = JSON.stringify({ targets: Array.from({ length: 10_000 }, () => v1) });
+    const res = await raw(socketPath, 'POST', '/v1/pause', big);
+    expect(res.status).toBe(413);
+    expect(stateOf(v1)).toBe('thawed');
+  });
+
+  it('maps the client errors to CgfreezeError codes', async () => {
+    const err = await client.pause('/sys/fs/cgroup/freezer').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CgfreezeError);
+    expect((err as CgfreezeError).code).toBe('ERR_ROOT_CGROUP');
+    const gone = new CgfreezeClient({ socketPath: join(tmp, 'absent.sock') });
+    await expect(gone.health()).rejects.toMatchObject({ code: 'ENOENT' });
+    gone.close();
+  });
+
+  it('serves /healthz and Prometheus /metrics', async () => {
+    expect(await client.health()).toMatchObject({ ok: true });
+    const text = await client.metrics();
+    expect(text).toMatch(/^# TYPE cgfreeze_freeze_duration_seconds histogram$/m);
+    expect(text).toMatch(/^cgfreeze_operations_total\{operation="pause",result="ok"\} \d+$/m);
+    expect(text).toMatch(/^cgfreeze_errors_total\{code="ERR_ROOT_CGROUP"\} \d+$/m);
+    expect(text).toMatch(/^cgfreeze_denied_total\{action="pause"\} 1$/m);
+    expect(text).toMatch(/^cgfreeze_frozen_targets 0$/m);
+  });
+
+  it('keeps every target in the state its last request set under hundreds of concurrent requests', async () => {
+    const dirs = [v1, v2, other];
+    const ops = Array.from({ length: 300 }, (_, i) => ({ dir: dirs[i % dirs.length] as string, pause: Math.random() < 0.5 }));
+    const clients = Array.from({ length: 8 }, () => new CgfreezeClient({ socketPath }));
+    const before = auditLines(auditLog).length;
+    await Promise.all(
+      ops.map((op, i) => {
+        const c = clients[i % clients.length] as CgfreezeClient;
+        return op.pause ? c.pause(op.dir) : c.unpause(op.dir);
+      }),
+    );
+    for (const c of clients) c.close();
+    const log = auditLines(auditLog).slice(before).filter((l) => l.action === 'pause' || l.action === 'unpause');
+    expect(log).toHaveLength(ops.length);
+    for (const dir of dirs) {
+      const last = log.filter((l) => (l.targets as string[])[0] === dir).at(-1);
+      expect(last?.outcome).toBe('ok');
+      expect(stateOf(dir)).toBe(last?.action === 'pause' ? 'frozen' : 'thawed');
+      expect(sidecar.leases().some((l) => l.cgroupDir === dir)).toBe(last?.action === 'pause');
+    }
+    await client.unpause(dirs);
+  });
+});
+
+describe('cgfreeze serve limits', () => {
+  const cg = new ScratchCgroups();
+  const tmp = tempDir();
+  const socketPath = join(tmp, 's.sock');
+  let sidecar: Sidecar;
+
+  beforeAll(async () => {
+    sidecar = await startServer({
+      socketPath,
+      leaseFile: join(tmp, 'leases.json'),
+      auditLog: join(tmp, 'audit.log'),
+      backend: freezerBackend(),
+      maxConcurrent: 1,
+      requestTimeoutMs: 1_000,
+      tcp: { port: 0, token: 'cgfs-test-token-0123456789' },
+    });
+  });
+
+  afterAll(async () => {
+    await sidecar?.close();
+    await cg.cleanup();
+    removeTemp(tmp);
+  });
+
+  it('answers 503 ERR_BUSY past the concurrency limit and 408 to a slow client', async () => {
+    // A client that sends headers and half a body, then stalls, holds the only slot.
+    const slow = connect(socketPath);
+    const slowReply = new Promise<string>((resolve) => {
+      let text = '';
+      slow.on('data', (d: Buffer) => (text += d.toString()));
+      slow.on('close', () => resolve(text));
+      slow.on('error', () => resolve(text));
+    });
+    slow.write('POST /v1/pause HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"tar');
+    await sleep(300);
+    const busy = await raw(socketPath, 'POST', '/v1/pause', '{"target":"x"}');
+    expect(busy.status).toBe(503);
+    expect(JSON.parse(busy.text)).toMatchObject({ error: { code: 'ERR_BUSY' } });
+    expect(await slowReply).toMatch(/^HTTP\/1\.1 408/);
+  });
+
+  it('requires the bearer token on TCP', async () => {
+    const port = sidecar.tcpAddress?.port ?? 0;
+    const noToken = new CgfreezeClient({ url: `http://127.0.0.1:${port}` });
+    await expect(noToken.list()).rejects.toMatchObject({ code: 'ERR_UNAUTHENTICATED' });
+    const wrong = new CgfreezeClient({ url: `http://127.0.0.1:${port}`, token: 'cgfs-wrong-token-0123456789' });
+    await expect(wrong.list()).rejects.toMatchObject({ code: 'ERR_UNAUTHENTICATED' });
+    // The default policy names no TCP callers: authenticated, yet refused.
+    const right = new CgfreezeClient({ url: `http://127.0.0.1:${port}`, token: 'cgfs-test-token-0123456789' });
+    await expect(right.list()).rejects.toMatchObject({ code: 'ERR_POLICY_DENIED' });
+    expect(await right.health()).toMatchObject({ ok: true });
+    for (const c of [noToken, wrong, right]) c.close();
+  });
+
+  it('refuses to start a second sidecar on a live socket', async () => {
+    await expect(startServer({ socketPath, leaseFile: join(tmp, 'l2.json'), backend: freezerBackend() })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+  });
+});

@@ -1,0 +1,144 @@
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseDuration, statusFor } from '../../src/serve/http.js';
+import { LeaseStore, parseLeaseFile } from '../../src/serve/leases.js';
+import { Metrics } from '../../src/serve/metrics.js';
+import { type Caller, allows, globMatch, mayAct, parsePolicy } from '../../src/serve/policy.js';
+import { parseServeArgs } from '../../src/serve/index.js';
+import { REPO, removeTemp, tempDir } from './helpers.js';
+
+const alice: Caller = { transport: 'unix', uid: 1000, gid: 100, pid: 42 };
+const tcp: Caller = { transport: 'tcp', address: '127.0.0.1:5000' };
+
+describe('policy', () => {
+  const policy = parsePolicy({
+    rules: [
+      { callers: { uids: [1000] }, actions: ['pause', 'unpause'], targets: { names: ['web-*'], labels: { tier: 'batch', team: '*' } } },
+      { callers: { gids: [200], tcp: true }, actions: ['status', 'list'] },
+    ],
+  });
+
+  it('grants only what a rule names: caller, action and target together', () => {
+    const web = { cgroupDir: '/sys/fs/cgroup/freezer/docker/abc', name: 'web-1', labels: { tier: 'batch', team: 'a' } };
+    expect(allows(policy, alice, 'pause', web)).toBe(true);
+    expect(allows(policy, alice, 'status', web)).toBe(false);
+    expect(allows(policy, alice, 'pause', { ...web, name: 'db-1' })).toBe(false);
+    expect(allows(policy, alice, 'pause', { ...web, labels: { tier: 'batch' } })).toBe(false);
+    expect(allows(policy, alice, 'pause', { ...web, labels: { tier: 'web', team: 'a' } })).toBe(false);
+    expect(allows(policy, { ...alice, uid: 1001 }, 'pause', web)).toBe(false);
+    expect(allows(policy, { ...alice, uid: 1001, gid: 200 }, 'status', web)).toBe(true);
+    expect(allows(policy, tcp, 'list', web)).toBe(true);
+    expect(mayAct(policy, tcp, 'pause')).toBe(false);
+  });
+
+  it('rejects typos instead of guessing', () => {
+    expect(() => parsePolicy({ rules: [{ callers: { uid: [1] } }] })).toThrow(/unknown key "uid"/);
+    expect(() => parsePolicy({ rules: [{ callers: {}, actions: ['freeze'] }] })).toThrow(/unknown action/);
+    expect(() => parsePolicy({ rules: [{ actions: ['pause'] }] })).toThrow(/callers/);
+    expect(() => parsePolicy({ rule: [] })).toThrow(/rules/);
+    expect(() => parsePolicy({ rules: [{ callers: { uids: [-1] } }] })).toThrow(/non-negative/);
+  });
+
+  it('matches globs literally apart from * and ?', () => {
+    expect(globMatch('web-*', 'web-1')).toBe(true);
+    expect(globMatch('web-?', 'web-12')).toBe(false);
+    expect(globMatch('a.b', 'axb')).toBe(false);
+    expect(globMatch('/sys/fs/cgroup/freezer/docker/*', '/sys/fs/cgroup/freezer/docker/abc')).toBe(true);
+  });
+});
+
+describe('lease store', () => {
+  const tmp = tempDir();
+  afterAll(() => removeTemp(tmp));
+
+  it('persists by rename, reloads, and leaves no temporary files', async () => {
+    const file = join(tmp, 'sub', 'leases.json');
+    const store = new LeaseStore(file, () => undefined);
+    expect(store.load()).toEqual([]);
+    const record = { cgroupDir: '/sys/fs/cgroup/freezer/x', target: 'x', expiresAt: null, owner: 'uid:0', createdAt: 1 };
+    await Promise.all([store.put(record, true), store.put({ ...record, cgroupDir: '/sys/fs/cgroup/freezer/y' }, false), store.delete('/nope', true)]);
+    await store.delete('/sys/fs/cgroup/freezer/y', false);
+    await store.persist();
+    store.close();
+    expect(readdirSync(dirname(file))).toEqual(['leases.json']);
+    const again = new LeaseStore(file, () => undefined);
+    expect(again.load()).toEqual([record]);
+  });
+
+  it('calls the expiry callback for due leases and refuses a damaged file', async () => {
+    const due: string[] = [];
+    const store = new LeaseStore(undefined, (r) => due.push(r.cgroupDir));
+    await store.put({ cgroupDir: '/a', target: 'a', expiresAt: Date.now() + 30, owner: 'uid:0', createdAt: 0 }, true);
+    await store.put({ cgroupDir: '/b', target: 'b', expiresAt: null, owner: 'uid:0', createdAt: 0 }, true);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(due).toEqual(['/a']);
+    store.close();
+    const bad = join(tmp, 'bad.json');
+    writeFileSync(bad, '{"version":1,"leases":[{"cgroupDir":"relative"}]}');
+    expect(() => new LeaseStore(bad, () => undefined).load()).toThrow(expect.objectContaining({ code: 'ERR_STATE_FILE' }));
+    expect(() => parseLeaseFile('not json', bad)).toThrow(expect.objectContaining({ code: 'ERR_STATE_FILE' }));
+  });
+});
+
+describe('wire helpers', () => {
+  it('parses TTLs with units only', () => {
+    expect(parseDuration('30s')).toBe(30_000);
+    expect(parseDuration('500ms')).toBe(500);
+    expect(parseDuration('1.5m')).toBe(90_000);
+    expect(parseDuration('2h')).toBe(7_200_000);
+    expect(parseDuration('30')).toBeUndefined();
+    expect(parseDuration('0s')).toBeUndefined();
+    expect(parseDuration('-1s')).toBeUndefined();
+  });
+
+  it('maps codes to HTTP statuses', () => {
+    expect([statusFor('ERR_POLICY_DENIED'), statusFor('ERR_CONTAINER_NOT_FOUND'), statusFor('ERR_FREEZE_TIMEOUT'), statusFor('EIO')]).toEqual([
+      403, 404, 504, 500,
+    ]);
+  });
+
+  it('renders cumulative histogram buckets and escapes label values', () => {
+    const m = new Metrics();
+    m.observeFreeze(0.03);
+    m.observeFreeze(3);
+    m.error('ERR_"odd"');
+    const text = m.render({ frozen: 2, leases: 1, inflight: 0, startTimeSeconds: 1 });
+    expect(text).toMatch(/^cgfreeze_freeze_duration_seconds_bucket\{le="0.00005"\} 1$/m);
+    expect(text).toMatch(/^cgfreeze_freeze_duration_seconds_bucket\{le="0.005"\} 2$/m);
+    expect(text).toMatch(/^cgfreeze_freeze_duration_seconds_count 2$/m);
+    expect(text).toContain('cgfreeze_errors_total{code="ERR_\\"odd\\""} 1');
+    expect(text).toMatch(/^cgfreeze_frozen_targets 2$/m);
+  });
+
+  it('parses serve arguments strictly', () => {
+    const cmd = parseServeArgs(['--socket', '/tmp/s', '--socket-mode', '600', '--tcp', '9000', '--on-sigterm', 'thaw'], {
+      CGFREEZE_SERVE_TOKEN: 'x'.repeat(20),
+    });
+    expect(cmd).toMatchObject({ onSigterm: 'thaw', options: { socketPath: '/tmp/s', socketMode: 0o600, tcp: { port: 9000 } } });
+    expect(() => parseServeArgs(['--tcp', '9000'], {})).toThrow(/token/);
+    expect(() => parseServeArgs(['--on-sigterm', 'kill'], {})).toThrow(/leave or thaw/);
+    expect(() => parseServeArgs(['--bogus'], {})).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+  });
+});
+
+describe('cgfreeze/client', () => {
+  it('imports nothing that loads the native addon', () => {
+    // Walk the client's relative imports; none may reach native.ts or the bindings package.
+    const seen = new Set<string>();
+    const visit = (file: string): void => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/^(?:import|export)\s(?!type\b)[^;]*?from\s+'([^']+)'/gm)) {
+        const spec = m[1] as string;
+        expect(spec).not.toBe('bindings');
+        if (spec.startsWith('.')) visit(resolve(dirname(file), spec.replace(/\.js$/, '.ts')));
+        else expect(spec.startsWith('node:')).toBe(true);
+      }
+    };
+    visit(join(REPO, 'src/client/index.ts'));
+    expect([...seen].some((f) => f.endsWith('native.ts'))).toBe(false);
+    expect(seen.has(join(REPO, 'src/errors.ts'))).toBe(true);
+  });
+});

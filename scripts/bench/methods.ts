@@ -1,0 +1,248 @@
+/**
+ * The ways to pause and resume a cgroup that the benchmark compares. Each
+ * method runs N cycles against a workload whose counter shows life:
+ *   freeze  = call → the method reports frozen (for cgfreeze and raw C the
+ *             kernel's freezer state; for engines, the call returning)
+ *   thaw    = call → returns
+ *   resume  = thaw call starts → the counter moves again
+ * In-process methods observe the counter after the call returns (as the C
+ * loop does); subprocess and daemon methods are observed while the call is
+ * in flight, yielding to the event loop between reads.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { freeze, freezeSync, thaw, thawSync } from '../../src/index.js';
+import type { Counter, Mode } from './workload.js';
+import { rawLoopPath } from './workload.js';
+
+export interface Sample {
+  freezeNs: number;
+  thawNs: number;
+  resumeNs: number;
+}
+
+export interface MethodRun {
+  samples: Sample[];
+  /** Cycles whose pause or resume the engine itself reported as failed (not in samples). */
+  failures?: number;
+  /** The caller's CPU time (user + system, children included) in freeze and thaw calls, per cycle. */
+  cpuPerCycleNs: number;
+}
+
+/** What a method drives: a cgroup directory and, for engines, a container. */
+export interface Subject {
+  mode: Mode;
+  cgroupDir: string;
+  counter: Counter;
+  /** Container name and engine, when the subject is a container. */
+  container?: { engine: 'docker' | 'ctr' | 'podman'; name: string };
+}
+
+export interface Method {
+  id: string;
+  label: string;
+  run(subject: Subject, cycles: number): Promise<MethodRun>;
+}
+
+/** Pause between "frozen" and the thaw, and after a resume, so the workload runs between cycles. */
+export const GAP_US = 300;
+
+const hr = (): bigint => process.hrtime.bigint();
+const ns = (a: bigint, b: bigint): number => Number(b - a);
+
+function spinUs(us: number): void {
+  const end = hr() + BigInt(us * 1000);
+  while (hr() < end) {
+    // busy: a sleep here would change the machine's idle state between cycles
+  }
+}
+
+function cpuNs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) * 1000;
+}
+
+const TICK_NS = 1e9 / 100;
+/** CPU of this process's waited-for children (utime + stime of exited children, in ticks). */
+function childCpuNs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 16 and 17 (cutime, cstime) are at 13 and 14 after the comm.
+  return (Number(fields[13]) + Number(fields[14])) * TICK_NS;
+}
+
+export const rawC: Method = {
+  id: 'raw-c',
+  label: 'raw C loop',
+  async run(subject, cycles) {
+    const r = spawnSync(rawLoopPath, ['loop', subject.cgroupDir, subject.mode, subject.counter.file, String(cycles), String(GAP_US)], {
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    });
+    if (r.status !== 0) throw new Error(`raw-loop failed (${String(r.status ?? r.signal)}): ${r.stderr}`);
+    const samples: Sample[] = [];
+    let cpu = 0;
+    for (const line of r.stdout.split('\n')) {
+      if (line === '') continue;
+      const s = JSON.parse(line) as Sample & { cpuNs: number };
+      samples.push({ freezeNs: s.freezeNs, thawNs: s.thawNs, resumeNs: s.resumeNs });
+      cpu += s.cpuNs;
+    }
+    return { samples, cpuPerCycleNs: cpu / cycles };
+  },
+};
+
+function syncMethod(id: string, label: string, target: (s: Subject) => string): Method {
+  return {
+    id,
+    label,
+    async run(subject, cycles) {
+      const t = target(subject);
+      const samples: Sample[] = [];
+      let cpu = 0;
+      for (let i = 0; i < cycles; i++) {
+        const c0 = cpuNs();
+        const t0 = hr();
+        freezeSync(t);
+        const t1 = hr();
+        cpu += cpuNs() - c0;
+        const last = subject.counter.read();
+        spinUs(GAP_US);
+        const c1 = cpuNs();
+        const t2 = hr();
+        thawSync(t);
+        const t3 = hr();
+        cpu += cpuNs() - c1;
+        subject.counter.waitChange(last);
+        const t4 = hr();
+        samples.push({ freezeNs: ns(t0, t1), thawNs: ns(t2, t3), resumeNs: ns(t2, t4) });
+        spinUs(GAP_US);
+      }
+      return { samples, cpuPerCycleNs: cpu / cycles };
+    },
+  };
+}
+
+function promiseMethod(id: string, label: string, target: (s: Subject) => string): Method {
+  return {
+    id,
+    label,
+    async run(subject, cycles) {
+      const t = target(subject);
+      const samples: Sample[] = [];
+      let cpu = 0;
+      for (let i = 0; i < cycles; i++) {
+        const c0 = cpuNs();
+        const t0 = hr();
+        await freeze(t);
+        const t1 = hr();
+        cpu += cpuNs() - c0;
+        const last = subject.counter.read();
+        spinUs(GAP_US);
+        const c1 = cpuNs();
+        const t2 = hr();
+        await thaw(t);
+        const t3 = hr();
+        cpu += cpuNs() - c1;
+        subject.counter.waitChange(last);
+        const t4 = hr();
+        samples.push({ freezeNs: ns(t0, t1), thawNs: ns(t2, t3), resumeNs: ns(t2, t4) });
+        spinUs(GAP_US);
+      }
+      return { samples, cpuPerCycleNs: cpu / cycles };
+    },
+  };
+}
+
+export const cgfreezeSync = syncMethod('cgfreeze-sync', 'cgfreeze freezeSync/thawSync', (s) => s.cgroupDir);
+export const cgfreezePromise = promiseMethod('cgfreeze-promise', 'cgfreeze freeze/thaw (Promise)', (s) => s.cgroupDir);
+
+/** The same calls by container name instead of cgroup path (resolution included in every call). */
+export const cgfreezeByRef = syncMethod('cgfreeze-ref', 'cgfreeze by container name (sync)', (s) => {
+  if (s.container === undefined) throw new Error('by-reference needs a container subject');
+  return s.container.name;
+});
+
+/** A resume that shows no life for this long has failed (the engines take seconds on a loaded VM, not minutes). */
+const OBSERVE_LIMIT_NS = 120e9;
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Runs an external pause/resume (a CLI or a daemon request) N times. The
+ * resume is observed while the resume call is still in flight.
+ */
+export function externalMethod(
+  id: string,
+  label: string,
+  pause: (s: Subject) => Promise<void>,
+  resume: (s: Subject) => Promise<void>,
+): Method {
+  return {
+    id,
+    label,
+    async run(subject, cycles) {
+      const samples: Sample[] = [];
+      let cpu = 0;
+      let failures = 0;
+      for (let i = 0; i < cycles; i++) {
+        const c0 = cpuNs() + childCpuNs();
+        const t0 = hr();
+        try {
+          await pause(subject);
+        } catch (err) {
+          // Engines give up on a slow freeze (runc: "unable to freeze"); count it, make sure it runs, go on.
+          if (++failures > Math.max(3, cycles / 2)) throw err;
+          await resume(subject).catch(() => undefined);
+          continue;
+        }
+        const t1 = hr();
+        const last = subject.counter.read();
+        spinUs(GAP_US);
+        const t2 = hr();
+        let t3 = 0n;
+        let failure: unknown;
+        const call = resume(subject).then(
+          () => {
+            t3 = hr();
+          },
+          (err: unknown) => {
+            failure = err;
+          },
+        );
+        let t4 = 0n;
+        for (;;) {
+          if (subject.counter.read() !== last) {
+            t4 = hr();
+            break;
+          }
+          if (failure !== undefined) throw failure;
+          if (ns(t2, hr()) > OBSERVE_LIMIT_NS) throw new Error(`${label}: no sign of life ${OBSERVE_LIMIT_NS / 1e9} s after the resume call`);
+          await nextTurn();
+        }
+        await call;
+        if (failure !== undefined) throw failure;
+        cpu += cpuNs() + childCpuNs() - c0;
+        samples.push({ freezeNs: ns(t0, t1), thawNs: ns(t2, t3), resumeNs: ns(t2, t4) });
+        spinUs(GAP_US);
+      }
+      return { samples, cpuPerCycleNs: cpu / Math.max(1, samples.length), failures };
+    },
+  };
+}
+
+/** Runs a command to completion; rejects with its stderr on failure. */
+export function run(cmd: string, args: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000, killSignal: 'SIGKILL' });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${cmd} ${args.join(' ')} exited ${String(code ?? child.signalCode)}: ${err.trim()}`));
+    });
+  });
+}

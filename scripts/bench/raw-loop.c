@@ -1,0 +1,262 @@
+// raw-loop: the physical limit of the cgroup freezer, measured in C, plus the
+// workload that every method in the benchmark drives (so raw C and cgfreeze
+// run against the same cgroup and the same tasks).
+//
+//   raw-loop workload <cgroup-dir> <ntasks> <counter-file>
+//     Forks ntasks tasks into the cgroup: task 0 spins incrementing a 64-bit
+//     counter in a shared mapping of counter-file (tmpfs), the rest sleep in
+//     pause(). Prints "ready <pid0> ... \n" once all are in, then holds them
+//     until stdin closes and kills them (thawing first is the caller's job).
+//
+//   raw-loop loop <cgroup-dir> <v1|v2> <counter-file> <cycles> <gap-us>
+//     Per cycle, one JSON line of nanoseconds:
+//       freezeNs  write FROZEN/1, re-read until the kernel reports frozen
+//       thawNs    the write of THAWED/0 alone
+//       resumeNs  start of the thaw write until the counter moves again
+//       cpuNs     this process's CPU time in the freeze wait + thaw write
+//     The counter is observed with pread() on the file, the same way the
+//     Node harness observes it, so the observation cost is equal on both sides.
+//
+//   raw-loop spin <counter-file> <ntasks>
+//     The same workload inside a container (already in its cgroup): this
+//     process spins on the counter and forks ntasks-1 idle tasks.
+//
+//   raw-loop stuck <fuse-mountpoint>
+//     Serves FUSE_INIT on a new FUSE mount and then never answers, so any
+//     task that touches the mount blocks in an unfreezable kernel wait.
+//     Prints "ready\n"; unmounts (lazily) when stdin closes.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/fuse.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void die(const char* what, const char* path) {
+  fprintf(stderr, "raw-loop: %s %s: %s\n", what, path ? path : "", strerror(errno));
+  exit(2);
+}
+
+static uint64_t now_ns(clockid_t clock) {
+  struct timespec ts;
+  clock_gettime(clock, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int open_in(const char* dir, const char* name, int flags) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  int fd = open(path, flags | O_CLOEXEC);
+  if (fd < 0) die("open", path);
+  return fd;
+}
+
+static volatile uint64_t* map_counter(const char* file, int create) {
+  int fd = open(file, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0600);
+  if (fd < 0) die("open", file);
+  if (create && ftruncate(fd, 4096) != 0) die("ftruncate", file);
+  void* p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) die("mmap", file);
+  close(fd);
+  return (volatile uint64_t*)p;
+}
+
+static int workload(const char* dir, int ntasks, const char* counter_file) {
+  volatile uint64_t* counter = map_counter(counter_file, 1);
+  pid_t* pids = calloc((size_t)ntasks, sizeof(pid_t));
+  int procs = open_in(dir, "cgroup.procs", O_WRONLY);
+  for (int i = 0; i < ntasks; i++) {
+    pid_t pid = fork();
+    if (pid < 0) die("fork", NULL);
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (write(procs, "0", 1) != 1) die("write cgroup.procs", dir);
+      if (i == 0) {
+        for (;;) (*counter)++;
+      }
+      for (;;) pause();
+    }
+    pids[i] = pid;
+  }
+  close(procs);
+  // Ready only once every task is in the cgroup: count cgroup.procs lines.
+  for (int tries = 0;; tries++) {
+    int fd = open_in(dir, "cgroup.procs", O_RDONLY);
+    char buf[65536];
+    int lines = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+      for (ssize_t k = 0; k < n; k++) lines += buf[k] == '\n';
+    close(fd);
+    if (lines >= ntasks) break;
+    if (tries > 20000) {
+      fprintf(stderr, "raw-loop: only %d of %d tasks joined %s\n", lines, ntasks, dir);
+      return 2;
+    }
+    usleep(1000);
+  }
+  // The counter must be moving before anyone measures against it.
+  uint64_t c0 = *counter;
+  while (*counter == c0) usleep(100);
+  printf("ready");
+  for (int i = 0; i < ntasks && i < 16; i++) printf(" %d", pids[i]);
+  printf("\n");
+  fflush(stdout);
+  char sink[256];
+  while (read(0, sink, sizeof sink) > 0) {
+  }
+  for (int i = 0; i < ntasks; i++) kill(pids[i], SIGKILL);
+  for (int i = 0; i < ntasks; i++) waitpid(pids[i], NULL, 0);
+  return 0;
+}
+
+__attribute__((noreturn)) static void spin(const char* counter_file, int ntasks) {
+  volatile uint64_t* counter = map_counter(counter_file, 1);
+  for (int i = 1; i < ntasks; i++) {
+    pid_t pid = fork();
+    if (pid < 0) die("fork", NULL);
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      for (;;) pause();
+    }
+  }
+  for (;;) (*counter)++;
+}
+
+static uint64_t read_counter(int fd) {
+  uint64_t v = 0;
+  if (pread(fd, &v, sizeof v, 0) != (ssize_t)sizeof v) die("pread", "counter");
+  return v;
+}
+
+static int is_frozen(int fd, int v2) {
+  char buf[512];
+  ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+  if (n < 0) die("pread", "freezer state");
+  buf[n] = 0;
+  if (v2) return strstr(buf, "frozen 1") != NULL;
+  return strncmp(buf, "FROZEN", 6) == 0;
+}
+
+static void spin_us(uint64_t us) {
+  uint64_t end = now_ns(CLOCK_MONOTONIC) + us * 1000;
+  while (now_ns(CLOCK_MONOTONIC) < end) {
+  }
+}
+
+static int loop(const char* dir, const char* mode, const char* counter_file, int cycles, int gap_us) {
+  int v2 = strcmp(mode, "v2") == 0;
+  int wfd = open_in(dir, v2 ? "cgroup.freeze" : "freezer.state", O_WRONLY);
+  int rfd = open_in(dir, v2 ? "cgroup.events" : "freezer.state", O_RDONLY);
+  int cfd = open(counter_file, O_RDONLY | O_CLOEXEC);
+  if (cfd < 0) die("open", counter_file);
+  const char* on = v2 ? "1" : "FROZEN";
+  const char* off = v2 ? "0" : "THAWED";
+  for (int i = 0; i < cycles; i++) {
+    uint64_t cpu0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+    uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+    if (pwrite(wfd, on, strlen(on), 0) < 0) die("write", dir);
+    while (!is_frozen(rfd, v2)) {
+    }
+    uint64_t t1 = now_ns(CLOCK_MONOTONIC);
+    uint64_t cpu1 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+    uint64_t c = read_counter(cfd);
+    spin_us((uint64_t)gap_us);
+    uint64_t cpu2 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+    uint64_t t2 = now_ns(CLOCK_MONOTONIC);
+    if (pwrite(wfd, off, strlen(off), 0) < 0) die("write", dir);
+    uint64_t t3 = now_ns(CLOCK_MONOTONIC);
+    uint64_t cpu3 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+    while (read_counter(cfd) == c) {
+    }
+    uint64_t t4 = now_ns(CLOCK_MONOTONIC);
+    printf("{\"freezeNs\":%" PRIu64 ",\"thawNs\":%" PRIu64 ",\"resumeNs\":%" PRIu64 ",\"cpuNs\":%" PRIu64 "}\n",
+           t1 - t0, t3 - t2, t4 - t2, (cpu1 - cpu0) + (cpu3 - cpu2));
+    spin_us((uint64_t)gap_us);
+  }
+  fflush(stdout);
+  return 0;
+}
+
+static const char* stuck_mnt;
+
+// Killed harness or Ctrl-C: do not leave a dead FUSE mount behind.
+static void stuck_signal(int sig) {
+  umount2(stuck_mnt, MNT_DETACH);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+// Minimal FUSE server: answer INIT, then read requests and never reply.
+static int stuck(const char* mnt) {
+  stuck_mnt = mnt;
+  int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+  if (fd < 0) die("open", "/dev/fuse");
+  char opts[128];
+  snprintf(opts, sizeof opts, "fd=%d,rootmode=40000,user_id=0,group_id=0", fd);
+  if (mount("cgfb-stuck", mnt, "fuse.cgfb-stuck", MS_NOSUID | MS_NODEV, opts) != 0) die("mount", mnt);
+  pid_t child = fork();
+  if (child < 0) die("fork", NULL);
+  if (child == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    static char buf[1 << 20];
+    for (;;) {
+      ssize_t n = read(fd, buf, sizeof buf);
+      if (n < 0) {
+        if (errno == EINTR || errno == ENOENT) continue;
+        _exit(0);
+      }
+      struct fuse_in_header* in = (struct fuse_in_header*)buf;
+      if (in->opcode != FUSE_INIT) continue;  // never answered: the caller hangs
+      struct {
+        struct fuse_out_header h;
+        struct fuse_init_out o;
+      } out;
+      memset(&out, 0, sizeof out);
+      out.h.len = sizeof out;
+      out.h.unique = in->unique;
+      out.o.major = FUSE_KERNEL_VERSION;
+      out.o.minor = FUSE_KERNEL_MINOR_VERSION;
+      out.o.max_write = 4096;
+      out.o.max_readahead = 4096;
+      if (write(fd, &out, sizeof out) < 0) _exit(3);
+    }
+  }
+  signal(SIGTERM, stuck_signal);
+  signal(SIGINT, stuck_signal);
+  signal(SIGHUP, stuck_signal);
+  printf("ready\n");
+  fflush(stdout);
+  char sink[256];
+  while (read(0, sink, sizeof sink) > 0) {
+  }
+  // Aborting the connection fails the hung requests so their tasks can exit.
+  umount2(mnt, MNT_DETACH);
+  kill(child, SIGKILL);
+  waitpid(child, NULL, 0);
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  if (argc == 5 && strcmp(argv[1], "workload") == 0) return workload(argv[2], atoi(argv[3]), argv[4]);
+  if (argc == 7 && strcmp(argv[1], "loop") == 0) return loop(argv[2], argv[3], argv[4], atoi(argv[5]), atoi(argv[6]));
+  if (argc == 4 && strcmp(argv[1], "spin") == 0) spin(argv[2], atoi(argv[3]));
+  if (argc == 3 && strcmp(argv[1], "stuck") == 0) return stuck(argv[2]);
+  fprintf(stderr,
+          "usage: raw-loop workload <cgroup-dir> <ntasks> <counter-file>\n"
+          "       raw-loop loop <cgroup-dir> <v1|v2> <counter-file> <cycles> <gap-us>\n"
+          "       raw-loop spin <counter-file> <ntasks>\n"
+          "       raw-loop stuck <fuse-mountpoint>\n");
+  return 64;
+}

@@ -1,0 +1,45 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawC } from '../../scripts/bench/methods.js';
+import { type Mode, ScratchWorkload, buildRawLoop, rawLoopPath, removeRunParents, removeShmDir } from '../../scripts/bench/workload.js';
+
+// The C baseline builds, drives a real scratch cgroup on each hierarchy and
+// leaves it thawed; timings are printed by `npm run bench`, never asserted.
+beforeAll(() => {
+  buildRawLoop();
+});
+
+afterAll(() => {
+  removeShmDir();
+  removeRunParents();
+});
+
+describe.each(['v1', 'v2'] as const)('raw C loop on %s', (mode: Mode) => {
+  it('builds, runs N cycles against the workload and reports every sample', async () => {
+    expect(existsSync(rawLoopPath)).toBe(true);
+    const w = await ScratchWorkload.start(mode, 3);
+    try {
+      expect(readFileSync(join(w.dir, 'cgroup.procs'), 'utf8').trim().split('\n')).toHaveLength(3);
+      const run = await rawC.run({ mode, cgroupDir: w.dir, counter: w.counter }, 5);
+      expect(run.samples).toHaveLength(5);
+      for (const s of run.samples) {
+        expect(s.freezeNs).toBeGreaterThan(0);
+        expect(s.thawNs).toBeGreaterThan(0);
+        // Resume starts with the thaw write, so it can never be shorter.
+        expect(s.resumeNs).toBeGreaterThanOrEqual(s.thawNs);
+      }
+      expect(run.cpuPerCycleNs).toBeGreaterThan(0);
+      if (mode === 'v1') expect(readFileSync(join(w.dir, 'freezer.state'), 'utf8').trim()).toBe('THAWED');
+      else expect(readFileSync(join(w.dir, 'cgroup.events'), 'utf8')).toMatch(/^frozen 0$/m);
+      // The workload is alive after the loop.
+      const before = w.counter.read();
+      const end = Date.now() + 5000;
+      while (w.counter.read() === before && Date.now() < end) await new Promise((r) => setTimeout(r, 1));
+      expect(w.counter.read()).not.toBe(before);
+    } finally {
+      await w.stop();
+    }
+    expect(existsSync(w.dir)).toBe(false);
+  });
+});

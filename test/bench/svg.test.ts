@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { cdfPlotSvg } from '../../scripts/bench/svg.js';
+
+const paths = (svg: string): string[] => [...svg.matchAll(/<path d="([^"]+)"[^>]*stroke="([^"]+)"/g)].map((m) => `${m[2]} ${m[1]}`);
+
+describe('cdfPlotSvg', () => {
+  const svg = cdfPlotSvg('t <&>', [
+    { title: 'a', series: [{ label: 'raw C', samples: [1_000, 10_000, 100_000] }, { label: 'cgfreeze', samples: [2_000, 20_000] }] },
+    { title: 'b', series: [{ label: 'cgfreeze', samples: [5_000] }, { label: 'docker', samples: [10_000_000] }] },
+  ]);
+
+  it('is one svg document with escaped text', () => {
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.trim().endsWith('</svg>')).toBe(true);
+    expect(svg).toContain('t &lt;&amp;&gt;');
+    expect(svg).not.toContain('t <&>');
+  });
+
+  it('draws one line per series and keeps a method\'s colour across panels', () => {
+    const p = paths(svg);
+    expect(p).toHaveLength(4);
+    const colourOf = (i: number): string => (p[i] ?? '').split(' ')[0] ?? '';
+    expect(colourOf(1)).toBe(colourOf(2)); // cgfreeze in panel a and b
+    expect(new Set([colourOf(0), colourOf(1), colourOf(3)]).size).toBe(3);
+  });
+
+  it('places samples on a log axis: equal ratios, equal distances', () => {
+    const raw = paths(svg)[0] ?? '';
+    const xs = [...raw.matchAll(/L([\d.]+),/g)].map((m) => Number(m[1]));
+    const distinct = [...new Set(xs)];
+    expect(distinct).toHaveLength(3); // 1 µs, 10 µs, 100 µs
+    const [a, b, c] = distinct as [number, number, number];
+    expect(b - a).toBeCloseTo(c - b, 0);
+    expect(svg).toContain('>1 µs<');
+    expect(svg).toContain('>100 µs<');
+  });
+
+  it('labels decades on the x axis from ns to s', () => {
+    const wide = cdfPlotSvg('w', [{ title: 'w', series: [{ label: 'x', samples: [500, 2e9] }] }]);
+    for (const label of ['100 ns', '1 µs', '1 ms', '1 s', '10 s']) expect(wide).toContain(`>${label}<`);
+  });
+});

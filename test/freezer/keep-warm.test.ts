@@ -1,0 +1,100 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cgroupMounts, freezerV1Mount } from '../../src/cgroup/mountinfo.js';
+import { KEEP_WARM_DIR, keepWarm } from '../../src/freezer/keep-warm.js';
+
+const mount = freezerV1Mount(cgroupMounts());
+if (mount === undefined) throw new Error('these tests need the v1 freezer mounted (this machine has it at /sys/fs/cgroup/freezer)');
+const parent = join(mount.mountPoint, KEEP_WARM_DIR);
+const child = join(__dirname, 'fixtures', 'keep-warm-child.ts');
+const viteNode = join(__dirname, '..', '..', 'node_modules', '.bin', 'vite-node');
+const created: string[] = [];
+
+const state = (dir: string): string => readFileSync(join(dir, 'freezer.state'), 'utf8').trim();
+
+/** Runs the child; resolves with the cgroup it printed and a way to kill it. */
+function startChild(mode: 'exit' | 'hang'): Promise<{ dir: string; exited: Promise<void>; kill: () => void }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(viteNode, [child, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<void>((r) => p.once('exit', () => r()));
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) {
+        const dir = out.trim();
+        created.push(dir);
+        resolve({ dir, exited, kill: () => p.kill('SIGKILL') });
+      }
+    });
+    p.once('error', reject);
+    p.once('exit', (code) => {
+      if (!out.includes('\n')) reject(new Error(`child exited ${String(code)} before printing its cgroup`));
+    });
+  });
+}
+
+afterAll(() => {
+  // Nothing may stay frozen, whatever happened above.
+  for (const dir of created) {
+    if (existsSync(dir)) {
+      writeFileSync(join(dir, 'freezer.state'), 'THAWED');
+      rmdirSync(dir);
+    }
+  }
+});
+
+describe('keepWarm', () => {
+  it('holds one frozen empty cgroup per process, shared by handles, removed with the last release', () => {
+    const a = keepWarm();
+    const b = keepWarm();
+    const dir = a.cgroupDir;
+    if (dir === undefined) throw new Error('keepWarm found no v1 freezer');
+    created.push(dir);
+    expect(b.cgroupDir).toBe(dir);
+    expect(dir.startsWith(parent + '/')).toBe(true);
+    expect(basename(dir)).toMatch(new RegExp(`^${process.pid}-\\d+$`));
+    expect(state(dir)).toBe('FROZEN');
+    expect(readFileSync(join(dir, 'cgroup.procs'), 'utf8')).toBe('');
+
+    a.release();
+    a.release(); // idempotent: must not drop b's reference
+    expect(a.held).toBe(false);
+    expect(b.held).toBe(true);
+    expect(state(dir)).toBe('FROZEN');
+
+    b.release();
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('removes its cgroup when the process exits', async () => {
+    const c = await startChild('exit');
+    await c.exited;
+    expect(existsSync(c.dir)).toBe(false);
+  });
+
+  it('adopts the frozen cgroup a killed process left behind, and removes other stale ones', async () => {
+    const c = await startChild('hang');
+    c.kill();
+    await c.exited;
+    expect(state(c.dir)).toBe('FROZEN');
+    // A second leftover with a dead owner (pid 1's start time never matches this key).
+    const extra = join(parent, '1-999999999');
+    mkdirSync(extra);
+    created.push(extra);
+    writeFileSync(join(extra, 'freezer.state'), 'FROZEN');
+
+    const h = keepWarm();
+    const dir = h.cgroupDir;
+    if (dir === undefined) throw new Error('keepWarm found no v1 freezer');
+    created.push(dir);
+    expect(existsSync(c.dir)).toBe(false);
+    expect(existsSync(extra)).toBe(false);
+    expect(state(dir)).toBe('FROZEN');
+    const mine = readdirSync(parent).filter((n) => n.startsWith(`${process.pid}-`));
+    expect(mine).toEqual([basename(dir)]);
+    h.release();
+    expect(existsSync(dir)).toBe(false);
+  });
+});

@@ -5,6 +5,7 @@
 export { freeze, freezeSync, thaw, thawSync } from './freezer/api.js';
 export { state, type CgroupStatus } from './freezer/status.js';
 export { kill, type KillOptions, type KillResult } from './freezer/kill.js';
+export { keepWarm, type KeepWarmHandle } from './freezer/keep-warm.js';
 export type { FreezeOptions, FreezeResult } from './freezer/operations.js';
 export type { GroupItem, GroupOptions, GroupResult } from './freezer/group.js';
 export type { Target, TargetOptions } from './freezer/targets.js';

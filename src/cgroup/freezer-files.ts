@@ -51,14 +51,11 @@ function readFlag(path: string): boolean {
   return readFileSync(path, 'utf8').trim() === '1';
 }
 
-/**
- * The nearest ancestor of `dir` (below `stopAt`, the mount point) whose
- * cgroup.freeze is 1, or undefined. v2 has no parent_freezing file.
- */
-export function frozenV2Ancestor(dir: string, stopAt: string): string | undefined {
+/** The nearest ancestor of `dir` (below `stopAt`, the mount point) whose `flagFile` reads 1. */
+function nearestAncestorWith(dir: string, stopAt: string, flagFile: string): string | undefined {
   for (let parent = dirname(dir); parent.length > stopAt.length && parent.startsWith(stopAt); parent = dirname(parent)) {
     try {
-      if (readFlag(`${parent}/cgroup.freeze`)) return parent;
+      if (readFlag(`${parent}/${flagFile}`)) return parent;
     } catch {
       return undefined;
     }
@@ -66,16 +63,14 @@ export function frozenV2Ancestor(dir: string, stopAt: string): string | undefine
   return undefined;
 }
 
-/** The nearest v1 ancestor with self_freezing 1, or undefined. */
+/** The nearest v2 ancestor whose cgroup.freeze is 1 (v2 has no parent_freezing file). */
+export function frozenV2Ancestor(dir: string, stopAt: string): string | undefined {
+  return nearestAncestorWith(dir, stopAt, 'cgroup.freeze');
+}
+
+/** The nearest v1 ancestor with self_freezing 1. */
 export function frozenV1Ancestor(dir: string, stopAt: string): string | undefined {
-  for (let parent = dirname(dir); parent.length > stopAt.length && parent.startsWith(stopAt); parent = dirname(parent)) {
-    try {
-      if (readFlag(`${parent}/freezer.self_freezing`)) return parent;
-    } catch {
-      return undefined;
-    }
-  }
-  return undefined;
+  return nearestAncestorWith(dir, stopAt, 'freezer.self_freezing');
 }
 
 /**

@@ -43,3 +43,32 @@ export interface Source {
   /** Full record of one entry; undefined when it is not a container of a handled engine. */
   load(key: string): Candidate | undefined;
 }
+
+/** The annotation names one engine uses for a pod member's Kubernetes identity. */
+export interface K8sAnnotationKeys {
+  type: string;
+  namespace: string;
+  pod: string;
+  container: string;
+  podUid: string;
+  sandboxId: string;
+}
+
+/** The Kubernetes identity in a container's annotations, if it is a pod member or sandbox. */
+export function k8sFromAnnotations(annotations: Record<string, string>, keys: K8sAnnotationKeys): Candidate['k8s'] {
+  const type = annotations[keys.type];
+  const namespace = annotations[keys.namespace];
+  const pod = annotations[keys.pod];
+  if ((type !== 'container' && type !== 'sandbox') || namespace === undefined || pod === undefined) return undefined;
+  const container = annotations[keys.container];
+  const podUid = annotations[keys.podUid];
+  const sandboxId = annotations[keys.sandboxId];
+  return {
+    type,
+    namespace,
+    pod,
+    ...(type === 'container' && container !== undefined ? { container } : {}),
+    ...(podUid !== undefined ? { podUid } : {}),
+    ...(sandboxId !== undefined ? { sandboxId } : {}),
+  };
+}

@@ -1,5 +1,15 @@
 import { CgfreezeError } from '../../errors.js';
-import type { Candidate, Entry, Source } from '../candidate.js';
+import { type Candidate, type Entry, type Source, k8sFromAnnotations } from '../candidate.js';
+
+/** containerd's CRI plugin annotations. */
+const CRI_KEYS = {
+  type: 'io.kubernetes.cri.container-type',
+  namespace: 'io.kubernetes.cri.sandbox-namespace',
+  pod: 'io.kubernetes.cri.sandbox-name',
+  container: 'io.kubernetes.cri.container-name',
+  podUid: 'io.kubernetes.cri.sandbox-uid',
+  sandboxId: 'io.kubernetes.cri.sandbox-id',
+};
 import { type Host, isRecord, str, stringMap } from '../host.js';
 import type { ContainerdRoots } from '../types.js';
 
@@ -101,22 +111,8 @@ export class ContainerdSource implements Source {
         pid,
         runtimeDirs: runcRoot !== undefined && runcRoot.startsWith('/') ? [`${this.host.resolveDir(runcRoot)}/${ns}/${id}`] : base.runtimeDirs,
       };
-      const type = annotations['io.kubernetes.cri.container-type'];
-      const namespace = annotations['io.kubernetes.cri.sandbox-namespace'];
-      const pod = annotations['io.kubernetes.cri.sandbox-name'];
-      if ((type === 'container' || type === 'sandbox') && namespace !== undefined && pod !== undefined) {
-        const container = annotations['io.kubernetes.cri.container-name'];
-        const podUid = annotations['io.kubernetes.cri.sandbox-uid'];
-        const sandboxId = annotations['io.kubernetes.cri.sandbox-id'];
-        candidate.k8s = {
-          type,
-          namespace,
-          pod,
-          ...(type === 'container' && container !== undefined ? { container } : {}),
-          ...(podUid !== undefined ? { podUid } : {}),
-          ...(sandboxId !== undefined ? { sandboxId } : {}),
-        };
-      }
+      const k8s = k8sFromAnnotations(annotations, CRI_KEYS);
+      if (k8s !== undefined) candidate.k8s = k8s;
       return candidate;
     } catch (err) {
       if (!(err instanceof CgfreezeError)) throw err;

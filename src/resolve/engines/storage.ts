@@ -1,5 +1,15 @@
 import { CgfreezeError } from '../../errors.js';
-import type { Candidate, Entry, Source } from '../candidate.js';
+import { type Candidate, type Entry, type Source, k8sFromAnnotations } from '../candidate.js';
+
+/** CRI-O's annotations. */
+const CRIO_KEYS = {
+  type: 'io.kubernetes.cri-o.ContainerType',
+  namespace: 'io.kubernetes.pod.namespace',
+  pod: 'io.kubernetes.pod.name',
+  container: 'io.kubernetes.container.name',
+  podUid: 'io.kubernetes.pod.uid',
+  sandboxId: 'io.kubernetes.cri-o.SandboxID',
+};
 import { type Host, isRecord, str, stringMap } from '../host.js';
 import type { StorageRoots } from '../types.js';
 
@@ -136,22 +146,8 @@ export class StorageSource implements Source {
     }
     const crioName = annotations['io.kubernetes.cri-o.Name'];
     if (crioName !== undefined && !candidate.names.includes(crioName)) candidate.names.push(crioName);
-    const type = annotations['io.kubernetes.cri-o.ContainerType'];
-    const namespace = annotations['io.kubernetes.pod.namespace'];
-    const pod = annotations['io.kubernetes.pod.name'];
-    if ((type === 'container' || type === 'sandbox') && namespace !== undefined && pod !== undefined) {
-      const container = annotations['io.kubernetes.container.name'];
-      const podUid = annotations['io.kubernetes.pod.uid'];
-      const sandboxId = annotations['io.kubernetes.cri-o.SandboxID'];
-      candidate.k8s = {
-        type,
-        namespace,
-        pod,
-        ...(type === 'container' && container !== undefined ? { container } : {}),
-        ...(podUid !== undefined ? { podUid } : {}),
-        ...(sandboxId !== undefined ? { sandboxId } : {}),
-      };
-    }
+    const k8s = k8sFromAnnotations(annotations, CRIO_KEYS);
+    if (k8s !== undefined) candidate.k8s = k8s;
     return candidate;
   }
 }

@@ -166,8 +166,9 @@ int main(int argc, char **argv) {
       if (errno == EINTR) continue;
       die("read stdin", NULL);
     }
+    // Count before echoing: whoever sees the echo must also see the count.
+    if (counter) __atomic_store_n(counter, *counter + (uint64_t)n, __ATOMIC_RELEASE);
     if (write_all(1, buf, (size_t)n) != 0) die("write stdout", NULL);
-    if (counter) __atomic_store_n(counter, *counter + (uint64_t)n, __ATOMIC_RELAXED);
   }
   kill(0, SIGKILL);
   return 0;

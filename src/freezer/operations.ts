@@ -4,6 +4,7 @@ import { CgfreezeError } from '../errors.js';
 import { driveAsync, driveSync } from './drive.js';
 import { type CgroupEntry, openEntry, reopenEntry } from './handles.js';
 import { TARGET_OPTION_KEYS, type Target, type TargetOptions, resolveTarget } from './targets.js';
+import { SPIN_MS, SYNC_SPIN_MS } from './pacing.js';
 import { Transition } from './transition.js';
 
 export interface FreezeOptions extends TargetOptions {
@@ -57,7 +58,12 @@ export function checkOptions(opts: unknown, allowSignal: boolean): FreezeOptions
 }
 
 /** Opens the target and starts the transition, reopening once if a cached handle's cgroup was recreated. */
-function begin(target: Target, frozen: boolean, opts: FreezeOptions): { t: Transition; done: boolean; cgroupDir: string } {
+function begin(
+  target: Target,
+  frozen: boolean,
+  opts: FreezeOptions,
+  spinMs: number,
+): { t: Transition; done: boolean; cgroupDir: string } {
   const resolved = resolveTarget(target, opts);
   if (!frozen && resolved.pausedBy !== undefined) {
     // The engine records the pause; thawing behind its back wedges its own unpause and exec.
@@ -69,7 +75,7 @@ function begin(target: Target, frozen: boolean, opts: FreezeOptions): { t: Trans
   }
   const timeoutMs = opts.timeoutMs ?? (frozen ? DEFAULT_FREEZE_TIMEOUT_MS : DEFAULT_THAW_TIMEOUT_MS);
   let entry: CgroupEntry = openEntry(resolved.openDir, resolved.label);
-  let t = new Transition(entry, frozen, timeoutMs, resolved.label);
+  let t = new Transition(entry, frozen, timeoutMs, resolved.label, spinMs);
   let done: boolean;
   try {
     done = t.begin();
@@ -78,7 +84,7 @@ function begin(target: Target, frozen: boolean, opts: FreezeOptions): { t: Trans
     if (error.code !== 'ERR_CGROUP_GONE') throw error;
     // Our fds belonged to a removed cgroup; the path may hold a new one.
     entry = reopenEntry(entry, resolved.label);
-    t = new Transition(entry, frozen, timeoutMs, resolved.label);
+    t = new Transition(entry, frozen, timeoutMs, resolved.label, spinMs);
     try {
       done = t.begin();
     } catch (err2) {
@@ -99,7 +105,7 @@ function result(t: Transition, cgroupDir: string): FreezeResult {
 }
 
 export function transitionSync(target: Target, frozen: boolean, opts: FreezeOptions): FreezeResult {
-  const { t, done, cgroupDir } = begin(target, frozen, opts);
+  const { t, done, cgroupDir } = begin(target, frozen, opts, SYNC_SPIN_MS);
   if (done || t.timeoutMs === 0) return result(t, cgroupDir);
   t.entry.busy++;
   try {
@@ -116,7 +122,7 @@ export async function transitionAsync(target: Target, frozen: boolean, opts: Fre
       cause: opts.signal.reason,
     });
   }
-  const { t, done, cgroupDir } = begin(target, frozen, opts);
+  const { t, done, cgroupDir } = begin(target, frozen, opts, SPIN_MS);
   if (done || t.timeoutMs === 0) return result(t, cgroupDir);
   t.entry.busy++;
   try {

@@ -17,8 +17,14 @@ export type Pace =
   | { kind: 'sleep'; ms: number }
   | { kind: 'event'; ms: number };
 
-/** Re-read without sleeping for this long. */
+/**
+ * Re-read without sleeping for this long. The Promise API spins only
+ * briefly, since spinning holds the event loop; the sync API blocks its
+ * thread anyway and spins longer, because a short sleep costs ~50 µs of timer
+ * slack and the kernel's rate-limited notification rarely ends it early.
+ */
 export const SPIN_MS = 0.05;
+export const SYNC_SPIN_MS = 1;
 /** Then sleep briefly (sync: 20 µs; async: one event-loop turn) until here. */
 export const YIELD_MS = 2;
 /** Then sleep a quarter of the elapsed time, 0.25–4 ms, until here. */
@@ -27,8 +33,8 @@ export const V1_MAX_SLEEP_MS = 10;
 export const EVENT_SLICE_MS = 100;
 const YIELD_SLEEP_MS = 0.02;
 
-export function pace(elapsedMs: number, version: 1 | 2): Pace {
-  if (elapsedMs < SPIN_MS) return { kind: 'spin' };
+export function pace(elapsedMs: number, version: 1 | 2, spinMs = SPIN_MS): Pace {
+  if (elapsedMs < spinMs) return { kind: 'spin' };
   if (elapsedMs < YIELD_MS) return { kind: 'sleep', ms: YIELD_SLEEP_MS };
   if (elapsedMs < ACTIVE_MS) return { kind: 'sleep', ms: clamp(elapsedMs / 4, 0.25, 4) };
   if (version === 2) return { kind: 'event', ms: EVENT_SLICE_MS };

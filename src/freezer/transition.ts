@@ -28,6 +28,8 @@ export class Transition {
     readonly frozen: boolean,
     readonly timeoutMs: number,
     readonly target: string,
+    /** How long to re-read without sleeping first (see pacing.ts). */
+    readonly spinMs: number,
   ) {}
 
   get elapsedMs(): number {
@@ -83,7 +85,7 @@ export class Transition {
     const remaining = this.timeoutMs - elapsed;
     if (remaining <= 0) return 'timeout';
     if (this.rethawed) return { kind: 'sleep', ms: Math.min(V1_RETHAW_MS, remaining) };
-    const p = pace(elapsed, this.entry.version);
+    const p = pace(elapsed, this.entry.version, this.spinMs);
     return p.kind === 'spin' ? p : { kind: p.kind, ms: Math.min(p.ms, remaining) };
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ACTIVE_MS, EVENT_SLICE_MS, SPIN_MS, V1_MAX_SLEEP_MS, YIELD_MS, pace } from '../../src/freezer/pacing.js';
+import { ACTIVE_MS, EVENT_SLICE_MS, SPIN_MS, SYNC_SPIN_MS, V1_MAX_SLEEP_MS, YIELD_MS, pace } from '../../src/freezer/pacing.js';
 
 describe('pace', () => {
   it('spins first, then sleeps briefly, then backs off', () => {
@@ -9,6 +9,13 @@ describe('pace', () => {
     expect(early.kind).toBe('sleep');
     const mid = pace((YIELD_MS + ACTIVE_MS) / 2, 2);
     expect(mid.kind === 'sleep' && mid.ms).toBeGreaterThan(early.kind === 'sleep' ? early.ms : Infinity);
+  });
+
+  it('lets the blocking API spin longer than the event-loop one, but not past the yield phase', () => {
+    expect(pace(SYNC_SPIN_MS / 2, 2, SYNC_SPIN_MS)).toEqual({ kind: 'spin' });
+    expect(pace(SYNC_SPIN_MS / 2, 2).kind).toBe('sleep');
+    expect(pace(SYNC_SPIN_MS, 1, SYNC_SPIN_MS).kind).toBe('sleep');
+    expect(SYNC_SPIN_MS).toBeLessThan(YIELD_MS);
   });
 
   it('keeps re-reading actively through the 10 ms notification window before waiting on events', () => {

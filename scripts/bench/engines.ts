@@ -24,7 +24,7 @@ interface LabEnv {
   name: string;
   mode: 'host' | 'v2';
   nsenter: string[];
-  docker: { cli: string; socket: string; image: string };
+  docker: { cli: string; socket: string; image: string; dataRoot: string; execRoot: string };
   containerd: { socket: string; runcRoot: string; namespace: string; image: string };
   podman: { root: string; runroot: string; tmpdir: string; conf: string; image: string };
 }
@@ -127,7 +127,9 @@ class Lab {
     const counter = new Counter(file);
     const first = counter.read();
     while (counter.read() === first) await new Promise((r) => setTimeout(r, 5));
-    return { mode: this.cgMode, cgroupDir: this.cgroupDir(this.pid(engine, name)), counter, container: { engine, name } };
+    // The lab's daemons keep their state outside the default roots: tell the resolver where.
+    const resolveOptions = engine === 'docker' ? { docker: [{ dataRoot: this.env.docker.dataRoot, execRoot: this.env.docker.execRoot }] } : {};
+    return { mode: this.cgMode, cgroupDir: this.cgroupDir(this.pid(engine, name)), counter, container: { engine, name, resolveOptions } };
   }
 
   removeAll(): void {
@@ -226,9 +228,10 @@ async function containerCases(lab: Lab, opts: Options, report: BenchReport): Pro
 
 /** Container references resolve only once the resolver knows this lab; try one call first. */
 function byRefWorks(subject: Subject, report: BenchReport): boolean {
+  const opts = subject.container?.resolveOptions ?? {};
   try {
-    freezeSync(subject.container?.name ?? '');
-    thawSync(subject.container?.name ?? '');
+    freezeSync(subject.container?.name ?? '', opts);
+    thawSync(subject.container?.name ?? '', opts);
     return true;
   } catch (err) {
     report.notes.push(`by container reference not measured: ${err instanceof Error ? err.message : String(err)}`);

@@ -9,6 +9,7 @@
  * loop does); subprocess and daemon methods are observed while the call is
  * in flight, yielding to the event loop between reads.
  */
+import type { ResolveOptions } from '../../src/resolve/index.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { freeze, freezeSync, thaw, thawSync } from '../../src/index.js';
@@ -34,8 +35,8 @@ export interface Subject {
   mode: Mode;
   cgroupDir: string;
   counter: Counter;
-  /** Container name and engine, when the subject is a container. */
-  container?: { engine: 'docker' | 'ctr' | 'podman'; name: string };
+  /** Container name and engine, when the subject is a container; where its engine keeps state. */
+  container?: { engine: 'docker' | 'ctr' | 'podman'; name: string; resolveOptions?: ResolveOptions };
 }
 
 export interface Method {
@@ -92,25 +93,26 @@ export const rawC: Method = {
   },
 };
 
-function syncMethod(id: string, label: string, target: (s: Subject) => string): Method {
+function syncMethod(id: string, label: string, target: (s: Subject) => string, options?: (s: Subject) => ResolveOptions): Method {
   return {
     id,
     label,
     async run(subject, cycles) {
       const t = target(subject);
+      const opts = options?.(subject) ?? {};
       const samples: Sample[] = [];
       let cpu = 0;
       for (let i = 0; i < cycles; i++) {
         const c0 = cpuNs();
         const t0 = hr();
-        freezeSync(t);
+        freezeSync(t, opts);
         const t1 = hr();
         cpu += cpuNs() - c0;
         const last = subject.counter.read();
         spinUs(GAP_US);
         const c1 = cpuNs();
         const t2 = hr();
-        thawSync(t);
+        thawSync(t, opts);
         const t3 = hr();
         cpu += cpuNs() - c1;
         subject.counter.waitChange(last);
@@ -158,10 +160,15 @@ export const cgfreezeSync = syncMethod('cgfreeze-sync', 'cgfreeze freezeSync/tha
 export const cgfreezePromise = promiseMethod('cgfreeze-promise', 'cgfreeze freeze/thaw (Promise)', (s) => s.cgroupDir);
 
 /** The same calls by container name instead of cgroup path (resolution included in every call). */
-export const cgfreezeByRef = syncMethod('cgfreeze-ref', 'cgfreeze by container name (sync)', (s) => {
-  if (s.container === undefined) throw new Error('by-reference needs a container subject');
-  return s.container.name;
-});
+export const cgfreezeByRef = syncMethod(
+  'cgfreeze-ref',
+  'cgfreeze by container name (sync)',
+  (s) => {
+    if (s.container === undefined) throw new Error('by-reference needs a container subject');
+    return s.container.name;
+  },
+  (s) => s.container?.resolveOptions ?? {},
+);
 
 /** A resume that shows no life for this long has failed (the engines take seconds on a loaded VM, not minutes). */
 const OBSERVE_LIMIT_NS = 120e9;

@@ -5,7 +5,7 @@
  *   --cycles N          cycles per method and case (default 1000; containers 100)
  *   --tasks 1,10,...    scratch task counts (default 1,10,100,1000)
  *   --modes v1,v2       hierarchies (default both)
- *   --only a,b          parts: scratch, containers, batch, stuck (default all)
+ *   --only a,b          parts: scratch, containers, batch, stuck, resolve (default all)
  *   --methods a,b       method ids to keep (raw-c, cgfreeze-sync, cgfreeze-promise, ...)
  *   --out DIR           where results.{json,md} and *.svg go (default bench-results/<timestamp>)
  *   --labs host,v2      container labs (scripts/lab/lab.sh modes) for containers and batch
@@ -19,6 +19,7 @@ import { runContainerParts } from './engines.js';
 import { type Options, progress, scratchCases } from './harness.js';
 import { machineInfo } from './machine.js';
 import { type BenchReport, fullText, writeOutputs } from './report.js';
+import { runResolve } from './resolve.js';
 import { runStuck } from './stuck.js';
 import { type Mode, buildRawLoop, removeRunParents, removeShmDir } from './workload.js';
 
@@ -37,7 +38,7 @@ function parseArgs(argv: readonly string[]): Options {
     containerCycles: Number(get('--container-cycles') ?? (quick ? 8 : 100)),
     tasks: (list('--tasks') ?? (quick ? ['1', '100'] : ['1', '10', '100', '1000'])).map(Number),
     modes: (list('--modes') ?? ['v1', 'v2']) as Mode[],
-    only: new Set(list('--only') ?? ['scratch', 'containers', 'batch', 'stuck']),
+    only: new Set(list('--only') ?? ['scratch', 'containers', 'batch', 'stuck', 'resolve']),
     methods: list('--methods') === undefined ? undefined : new Set(list('--methods')),
     out: get('--out') ?? join('bench-results', stamp),
     labs: list('--labs') ?? ['host', 'v2'],
@@ -97,6 +98,10 @@ async function main(): Promise<void> {
     checkpoint();
     if (opts.only.has('stuck')) report.stuck.push(...(await runStuck(opts)));
     checkpoint();
+    if (opts.only.has('resolve')) {
+      progress.set('resolving among 1,000 containers on disk');
+      report.notes.push(...runResolve(opts.quick));
+    }
     if (opts.only.has('containers') || opts.only.has('batch')) await runContainerParts(opts, report);
   } catch (err) {
     report.errors.push(`during "${progress.last}": ${describeError(err)}`);

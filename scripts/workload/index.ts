@@ -168,7 +168,7 @@ function firstLine(child: ChildProcess, timeoutMs: number, what: string, stderr:
       if (done) return;
       done = true;
       clearTimeout(timer);
-      child.off('exit', onExitEvent);
+      child.off('close', onExitEvent);
       if (error) reject(error);
       else resolvePromise(line ?? '');
     };
@@ -184,13 +184,12 @@ function firstLine(child: ChildProcess, timeoutMs: number, what: string, stderr:
       finish(undefined, pending.subarray(0, newline).toString('utf8'));
       if (after.length > 0) rest(after);
     };
-    const onExitEvent = (code: number | null, sig: NodeJS.Signals | null): void => {
-      // Let stderr drain before reporting it.
-      setImmediate(() => finish(new Error(`${what} failed before it was ready (${describeExit(code, sig)}): ${stderr()}`)));
-    };
+    // 'close' comes after the child's stdio has ended, so its stderr is complete ('exit' may come first).
+    const onExitEvent = (code: number | null, sig: NodeJS.Signals | null): void =>
+      finish(new Error(`${what} failed before it was ready (${describeExit(code, sig)}): ${stderr()}`));
     const timer = setTimeout(() => finish(new Error(`${what} not ready within ${timeoutMs} ms: ${stderr()}`)), timeoutMs);
     child.stdout?.on('data', onData);
-    child.once('exit', onExitEvent);
+    child.once('close', onExitEvent);
   });
 }
 

@@ -49,10 +49,20 @@ export interface NativeBinding {
   CgroupHandle: new (mountPoint: string, relativePath: string) => NativeCgroupHandle;
   /** getsockopt(SO_PEERCRED) on a connected unix socket fd. */
   peerCred(fd: number): PeerCredentials;
+  /**
+   * pread(2) of up to 64 bytes at offset 0; returns the count. On a held
+   * /proc/<pid>/ file it fails (ESRCH) once that process is gone.
+   */
+  readProbe(fd: number): number;
+  /**
+   * fstatat(2) of `name` in the open directory `dirFd`, symlinks not followed:
+   * fills `out` with [ino, mtime s, mtime ns, size]; false if it does not exist.
+   */
+  statAt(dirFd: number, name: string, out: Float64Array): boolean;
   readonly abiVersion: number;
 }
 
-const EXPECTED_ABI = 2;
+const EXPECTED_ABI = 3;
 let cached: NativeBinding | undefined;
 
 /** The package root, where `build/Release/cgfreeze.node` lives. */

@@ -74,10 +74,12 @@ export function openEntry(dir: string, target: string): CgroupEntry {
   return entry;
 }
 
-/** Drops a stale entry (its cgroup was removed) and opens the directory afresh. */
-export function reopenEntry(stale: CgroupEntry, target: string): CgroupEntry {
+/** Drops a stale entry (its cgroup was removed) and opens `dir` afresh (the same path, or a re-resolved one). */
+export function reopenEntry(stale: CgroupEntry, dir: string, target: string): CgroupEntry {
   dropEntry(stale);
-  return openEntry(stale.location.dir, target);
+  const cached = entries.get(dir);
+  if (cached !== undefined) dropEntry(cached);
+  return openEntry(dir, target);
 }
 
 export function dropEntry(entry: CgroupEntry): void {

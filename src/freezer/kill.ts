@@ -28,7 +28,7 @@ const POLL_MS = 5;
  */
 export async function kill(target: Target, opts: KillOptions = {}): Promise<KillResult> {
   const started = performance.now();
-  const resolved = resolveTarget(target, opts);
+  const resolved = resolveTarget(target, opts, 'paths');
   const location = locateCgroup(resolved.openDir);
   assertNotHoldingSelf(location, resolved.label);
   const { dir, version } = location;

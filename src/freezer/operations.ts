@@ -2,8 +2,8 @@ import type { FreezerState } from '../cgroup/freezer-files.js';
 import { describe } from '../cgroup/location.js';
 import { CgfreezeError } from '../errors.js';
 import { driveAsync, driveSync } from './drive.js';
-import { type CgroupEntry, openEntry, reopenEntry } from './handles.js';
-import { TARGET_OPTION_KEYS, type Target, type TargetOptions, resolveTarget } from './targets.js';
+import { openEntry, reopenEntry } from './handles.js';
+import { type ResolvedTarget, TARGET_OPTION_KEYS, type Target, type TargetOptions, resolveTarget } from './targets.js';
 import { SPIN_MS, SYNC_SPIN_MS } from './pacing.js';
 import { Transition } from './transition.js';
 
@@ -57,41 +57,62 @@ export function checkOptions(opts: unknown, allowSignal: boolean): FreezeOptions
   return opts as FreezeOptions;
 }
 
-/** Opens the target and starts the transition, reopening once if a cached handle's cgroup was recreated. */
+/**
+ * Opens the target and starts the transition. A cached handle or a cached
+ * resolution may be stale (the cgroup was removed, or recreated for a
+ * restarted container): then both are refreshed and the write is tried once more.
+ */
 function begin(
   target: Target,
   frozen: boolean,
   opts: FreezeOptions,
   spinMs: number,
 ): { t: Transition; done: boolean; cgroupDir: string } {
-  const resolved = resolveTarget(target, opts);
-  if (!frozen && resolved.pausedBy !== undefined) {
-    // The engine records the pause; thawing behind its back wedges its own unpause and exec.
-    throw new CgfreezeError(
-      'ERR_PAUSED_BY_ENGINE',
-      `${resolved.label} was paused by ${resolved.pausedBy}; unpause it with '${resolved.pausedBy} unpause ${resolved.label}'`,
-      { target: resolved.label, path: resolved.cgroupDir },
-    );
-  }
   const timeoutMs = opts.timeoutMs ?? (frozen ? DEFAULT_FREEZE_TIMEOUT_MS : DEFAULT_THAW_TIMEOUT_MS);
-  let entry: CgroupEntry = openEntry(resolved.openDir, resolved.label);
-  let t = new Transition(entry, frozen, timeoutMs, resolved.label, spinMs);
-  let done: boolean;
-  try {
-    done = t.begin();
-  } catch (err) {
-    const error = t.failed(err);
-    if (error.code !== 'ERR_CGROUP_GONE') throw error;
-    // Our fds belonged to a removed cgroup; the path may hold a new one.
-    entry = reopenEntry(entry, resolved.label);
-    t = new Transition(entry, frozen, timeoutMs, resolved.label, spinMs);
-    try {
-      done = t.begin();
-    } catch (err2) {
-      throw t.failed(err2);
+  let resolved = resolveTarget(target, opts, frozen ? 'freeze' : 'thaw');
+  let entry = openEntry(resolved.openDir, resolved.label);
+  let refreshed = false;
+  const refresh = (): void => {
+    refreshed = true;
+    resolved.reference?.forget();
+    resolved = resolveTarget(target, opts, frozen ? 'freeze' : 'thaw');
+    entry = reopenEntry(entry, resolved.openDir, resolved.label);
+  };
+  // A reference must land on the very cgroup it resolved to: a handle opened before a restart
+  // holds the old one, and a resolution made before it names the old one.
+  const mismatch = (): boolean => resolved.reference !== undefined && entry.handle.identity !== resolved.reference.identity;
+  if (mismatch()) {
+    entry = reopenEntry(entry, resolved.openDir, resolved.label);
+    if (mismatch()) refresh();
+    if (mismatch()) {
+      throw new CgfreezeError('ERR_CGROUP_MISMATCH', `the cgroup of ${resolved.label} changed while it was being opened; try again`, {
+        target: resolved.label,
+        path: resolved.cgroupDir,
+      });
     }
   }
-  return { t, done, cgroupDir: resolved.cgroupDir };
+  for (;;) {
+    assertNotPausedByEngine(resolved, frozen);
+    const t = new Transition(entry, frozen, timeoutMs, resolved.label, spinMs);
+    try {
+      return { t, done: t.begin(), cgroupDir: resolved.cgroupDir };
+    } catch (err) {
+      const error = t.failed(err);
+      // Our fds belonged to a removed cgroup; the path (or the container) may have a new one.
+      if (error.code !== 'ERR_CGROUP_GONE' || refreshed) throw error;
+      refresh();
+    }
+  }
+}
+
+function assertNotPausedByEngine(resolved: ResolvedTarget, frozen: boolean): void {
+  if (frozen || resolved.pausedBy === undefined) return;
+  // The engine records the pause; thawing behind its back wedges its own unpause and exec.
+  throw new CgfreezeError(
+    'ERR_PAUSED_BY_ENGINE',
+    `${resolved.label} was paused by ${resolved.pausedBy}; unpause it with '${resolved.pausedBy} unpause ${resolved.label}'`,
+    { target: resolved.label, path: resolved.cgroupDir },
+  );
 }
 
 function result(t: Transition, cgroupDir: string): FreezeResult {

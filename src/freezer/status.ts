@@ -25,7 +25,7 @@ export interface CgroupStatus {
  * the addon. Reading needs no self-check: looking at your own cgroup is safe.
  */
 export function state(target: Target, opts: TargetOptions = {}): CgroupStatus {
-  const resolved = resolveTarget(target, opts);
+  const resolved = resolveTarget(target, opts, 'paths');
   const location = locateCgroup(resolved.openDir);
   const { dir, version, mount } = location;
   try {

@@ -1,6 +1,6 @@
 import { describe } from '../cgroup/location.js';
 import { CgfreezeError } from '../errors.js';
-import { type ResolveOptions, resolveSync } from '../resolve/index.js';
+import { type ResolveOptions, resolveForFreezer, resolveSync } from '../resolve/index.js';
 
 /**
  * What freeze/thaw/state accept: a cgroup directory, or a container
@@ -30,6 +30,8 @@ export interface ResolvedTarget {
   openDir: string;
   /** For a container reference: the engine that paused it itself, if it did. */
   pausedBy?: string;
+  /** For a container reference: `dev:ino` of the cgroup it resolved to, and how to drop that resolution. */
+  reference?: { identity: string; forget(): void };
 }
 
 export function isCgroupPath(target: string): boolean {
@@ -44,16 +46,15 @@ export function checkHostRoot(hostRoot: unknown): string {
   return hostRoot.replace(/\/+$/, '');
 }
 
-/** Only the resolver's own options, so calls that differ in timeouts share its cache entries. */
-function resolverOptions(opts: TargetOptions): ResolveOptions {
-  const picked: Record<string, unknown> = {};
-  for (const key of TARGET_OPTION_KEYS) {
-    if (opts[key] !== undefined) picked[key] = opts[key];
-  }
-  return picked as ResolveOptions;
-}
+/**
+ * How the caller will use the cgroup, which decides what a cached resolution
+ * must prove again: the freezer's handle checks the cgroup itself, so a
+ * freeze re-checks the init process and a thaw the engine's pause record;
+ * a caller that goes through paths ('paths') gets the full check.
+ */
+export type TargetUse = 'freeze' | 'thaw' | 'paths';
 
-export function resolveTarget(target: unknown, opts: TargetOptions = {}): ResolvedTarget {
+export function resolveTarget(target: unknown, opts: TargetOptions, use: TargetUse): ResolvedTarget {
   const hostRoot = checkHostRoot(opts.hostRoot);
   let path: string;
   if (typeof target === 'object' && target !== null && !Array.isArray(target) && 'cgroup' in target) {
@@ -66,8 +67,13 @@ export function resolveTarget(target: unknown, opts: TargetOptions = {}): Resolv
     path = target;
   } else if (typeof target === 'string' && target !== '') {
     // Resolution checks that the container runs and that this cgroup is really its own.
-    const { cgroupDir, pausedByEngine, engine } = resolveSync(target, resolverOptions(opts));
-    return { label: target, cgroupDir, openDir: hostRoot + cgroupDir, ...(pausedByEngine ? { pausedBy: engine } : {}) };
+    if (use === 'paths') {
+      const { cgroupDir, pausedByEngine, engine } = resolveSync(target, opts);
+      return { label: target, cgroupDir, openDir: hostRoot + cgroupDir, ...(pausedByEngine ? { pausedBy: engine } : {}) };
+    }
+    const { resolved, identity, forget } = resolveForFreezer(target, opts, use === 'freeze');
+    const { cgroupDir, pausedByEngine, engine } = resolved;
+    return { label: target, cgroupDir, openDir: hostRoot + cgroupDir, reference: { identity, forget }, ...(pausedByEngine ? { pausedBy: engine } : {}) };
   } else {
     throw new CgfreezeError(
       'ERR_INVALID_ARG',

@@ -1,4 +1,5 @@
 import type { CgfreezeError } from '../errors.js';
+import type { FileStamp } from './host.js';
 import type { Engine, K8sIdentity } from './types.js';
 
 /** One container as an engine's on-disk state describes it. */
@@ -20,8 +21,8 @@ export interface Candidate {
   pid: number;
   /** OCI runtime state directories to try (runc `state.json` or crun `status` inside). */
   runtimeDirs: string[];
-  /** A file whose change invalidates a cached resolution (Docker's config.v2.json). */
-  stateFile?: string;
+  /** A file whose change invalidates a cached resolution (Docker's config.v2.json), and the version read. */
+  stateFile?: { path: string; stamp: FileStamp };
   /** Set when this container's state files are broken; resolving it throws this. */
   error?: CgfreezeError;
 }

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync } from 'node:fs';
+import { type BigIntStats, closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync } from 'node:fs';
 import { posix } from 'node:path';
 import { CgfreezeError } from '../errors.js';
 import { type CgroupMount, cgroup2Mount, freezerV1Mount, parseMountinfo } from '../cgroup/mountinfo.js';
@@ -7,6 +7,22 @@ const scratch = Buffer.allocUnsafe(64 * 1024);
 
 /** Largest state file we read; real ones are a few KiB (config.v2.json with a big env can reach ~100 KiB). */
 export const MAX_STATE_FILE = 4 * 1024 * 1024;
+
+/** One version of a file: Docker rewrites its state by rename, so the inode changes too. */
+export interface FileStamp {
+  ino: number;
+  size: number;
+  mtimeSec: number;
+  mtimeNsec: number;
+}
+
+export function stampOf(st: BigIntStats): FileStamp {
+  return { ino: Number(st.ino), size: Number(st.size), mtimeSec: Number(st.mtimeNs / 1_000_000_000n), mtimeNsec: Number(st.mtimeNs % 1_000_000_000n) };
+}
+
+export function sameStamp(a: FileStamp | undefined, b: FileStamp | undefined): boolean {
+  return a !== undefined && b !== undefined && a.ino === b.ino && a.size === b.size && a.mtimeSec === b.mtimeSec && a.mtimeNsec === b.mtimeNsec;
+}
 
 /**
  * The host as resolution sees it: every path is a host path, read under
@@ -118,6 +134,11 @@ export class Host {
    * Returns undefined when the file does not exist.
    */
   readState(hostPath: string, limit = MAX_STATE_FILE): string | undefined {
+    return this.readStamped(hostPath, limit)?.text;
+  }
+
+  /** {@link readState}, with the stamp of the very version read (for a cache to notice the next rewrite). */
+  readStamped(hostPath: string, limit = MAX_STATE_FILE): { text: string; stamp: FileStamp } | undefined {
     let fd: number;
     try {
       fd = openSync(this.path(hostPath), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -130,10 +151,10 @@ export class Host {
       });
     }
     try {
-      const st = fstatSync(fd);
+      const st = fstatSync(fd, { bigint: true });
       if (!st.isFile()) throw new CgfreezeError('ERR_STATE_FILE', `state file ${hostPath} is not a regular file`, { path: hostPath });
-      if (st.size > limit) throw new CgfreezeError('ERR_STATE_FILE', `state file ${hostPath} is too large (${st.size} bytes)`, { path: hostPath });
-      const buf = Buffer.allocUnsafe(Math.min(limit, st.size) + 1);
+      if (st.size > BigInt(limit)) throw new CgfreezeError('ERR_STATE_FILE', `state file ${hostPath} is too large (${st.size} bytes)`, { path: hostPath });
+      const buf = Buffer.allocUnsafe(Math.min(limit, Number(st.size)) + 1);
       let len = 0;
       for (;;) {
         const n = readSync(fd, buf, len, buf.length - len, null);
@@ -141,7 +162,7 @@ export class Host {
         len += n;
         if (len >= buf.length) throw new CgfreezeError('ERR_STATE_FILE', `state file ${hostPath} grew while reading`, { path: hostPath });
       }
-      return buf.toString('utf8', 0, len);
+      return { text: buf.toString('utf8', 0, len), stamp: stampOf(st) };
     } catch (err) {
       if (err instanceof CgfreezeError) throw err;
       throw new CgfreezeError('ERR_STATE_FILE', `cannot read state file ${hostPath}`, { path: hostPath, cause: err });
@@ -175,10 +196,14 @@ export class Host {
 
   /** Reads and parses a JSON state file; undefined when missing. */
   readJson(hostPath: string, limit?: number): unknown {
-    const text = this.readState(hostPath, limit);
-    if (text === undefined) return undefined;
+    return this.readJsonStamped(hostPath, limit)?.value;
+  }
+
+  readJsonStamped(hostPath: string, limit?: number): { value: unknown; stamp: FileStamp } | undefined {
+    const read = this.readStamped(hostPath, limit);
+    if (read === undefined) return undefined;
     try {
-      return JSON.parse(text) as unknown;
+      return { value: JSON.parse(read.text) as unknown, stamp: read.stamp };
     } catch (err) {
       throw new CgfreezeError('ERR_STATE_FILE', `state file ${hostPath} is not valid JSON`, { path: hostPath, cause: err });
     }

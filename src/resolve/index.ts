@@ -1,10 +1,10 @@
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { CgfreezeError } from '../errors.js';
 import { readFreezerFiles } from '../cgroup/freezer-files.js';
 import type { Candidate, Source } from './candidate.js';
 import { ContainerdSource, defaultContainerdRoots } from './engines/containerd.js';
 import { DockerSource, defaultDockerRoots } from './engines/docker.js';
 import { StorageSource, defaultStorageRoots } from './engines/storage.js';
+import { type Found, ResolveCache } from './cache.js';
 import { Host } from './host.js';
 import { type LocatedCgroup, locate, locatePod } from './locate.js';
 import { type ParsedRef, describeRef, parseReference } from './reference.js';
@@ -111,12 +111,6 @@ function findPlain(scan: Scan, parsed: Extract<ParsedRef, { kind: 'plain' }>, re
   throw new CgfreezeError('ERR_CONTAINER_NOT_FOUND', `no such container${where}: ${value}`, { target: ref });
 }
 
-interface Found {
-  resolved: Resolved;
-  located: LocatedCgroup;
-  stateFile?: string;
-}
-
 function toResolved(c: Candidate, located: LocatedCgroup): Resolved {
   const r: Resolved = {
     kind: 'container',
@@ -201,87 +195,51 @@ function findK8s(scan: Scan, parsed: Exclude<ParsedRef, { kind: 'plain' }>, ref:
 
 // ---- cache ----------------------------------------------------------------
 
-interface CacheEntry {
-  found: Found;
-  root: string;
-  /** An open /proc/<pid>/stat of the init process: re-reading it fails once that process is gone, even if the pid is reused. */
-  statFd: number;
-  stateMtime?: number;
-}
-
-const cache = new Map<string, CacheEntry>();
-/** Bounded: each entry holds one file descriptor. */
-const CACHE_LIMIT = 256;
-const statBuf = Buffer.allocUnsafe(1024);
-
-function cacheKey(ref: string, opts: ResolveOptions): string {
-  const { cache: _c, ...rest } = opts;
-  return JSON.stringify([ref, rest]);
-}
-
-function under(root: string, path: string): string {
-  return root === '/' || root === '' ? path : root + path;
-}
-
-/** Start time from an open /proc/<pid>/stat (one pread), undefined once the process is gone. */
-function startTimeFromFd(fd: number): number | undefined {
-  try {
-    const n = readSync(fd, statBuf, 0, statBuf.length, 0);
-    const text = statBuf.toString('latin1', 0, n);
-    const value = Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[19]);
-    return Number.isSafeInteger(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function drop(key: string): void {
-  const entry = cache.get(key);
-  if (entry === undefined) return;
-  cache.delete(key);
-  closeSync(entry.statFd);
-}
-
-/**
- * Cheap revalidation, three syscalls: the cgroup directory is the same inode,
- * the init process is the same one (pread on its held stat file), and
- * Docker's config.v2.json is unchanged (so a `docker pause` is seen).
- */
-function revalidate(entry: CacheEntry): boolean {
-  const { found, root } = entry;
-  if (statSync(under(root, found.resolved.cgroupDir), { throwIfNoEntry: false })?.ino !== found.located.inode) return false;
-  if (startTimeFromFd(entry.statFd) !== found.located.startTime) return false;
-  return found.stateFile === undefined || statSync(under(root, found.stateFile), { throwIfNoEntry: false })?.mtimeMs === entry.stateMtime;
-}
-
-function remember(key: string, found: Found, host: Host): void {
-  let statFd: number;
-  try {
-    statFd = openSync(host.path(`/proc/${found.resolved.initPid}/stat`), 'r');
-  } catch {
-    return;
-  }
-  if (startTimeFromFd(statFd) !== found.located.startTime) {
-    closeSync(statFd);
-    return;
-  }
-  drop(key);
-  while (cache.size >= CACHE_LIMIT) {
-    const oldest = cache.keys().next().value;
-    if (oldest === undefined) break;
-    drop(oldest);
-  }
-  const entry: CacheEntry = { found, root: host.root, statFd };
-  if (found.stateFile !== undefined) {
-    const m = statSync(host.path(found.stateFile), { throwIfNoEntry: false })?.mtimeMs;
-    if (m !== undefined) entry.stateMtime = m;
-  }
-  cache.set(key, entry);
-}
+const cache = new ResolveCache();
 
 /** Forgets every cached resolution and closes the files the cache holds. */
 export function clearResolveCache(): void {
-  for (const key of [...cache.keys()]) drop(key);
+  cache.clear();
+}
+
+function resolveFresh(ref: string, opts: ResolveOptions): { found: Found; host: Host } {
+  const parsed = parseReference(ref);
+  const scan = new Scan(opts);
+  const found = parsed.kind === 'plain' ? resolveCandidate(scan, findPlain(scan, parsed, ref), ref) : findK8s(scan, parsed, ref);
+  return { found, host: scan.host };
+}
+
+/** A reference as the freezer uses it: where its cgroup is, and how to forget it once it proves stale. */
+export interface FreezerTarget {
+  resolved: Resolved;
+  /** `dev:ino` of the cgroup directory; the freezer's open handle must match it. */
+  identity: string;
+  forget(): void;
+}
+
+/**
+ * The freezer's resolution of `ref`. A cached one is checked only as far as
+ * the operation needs, one syscall on held files (see
+ * {@link CachedResolution.validFor}); the freezer checks the cgroup itself
+ * through its handle and calls forget() when that fails.
+ */
+export function resolveForFreezer(ref: string, opts: ResolveOptions, frozen: boolean): FreezerTarget {
+  if (opts.cache === false) {
+    const { found } = resolveFresh(ref, opts);
+    return { resolved: found.resolved, identity: found.located.identity, forget: () => undefined };
+  }
+  const key = cache.key(ref, opts);
+  let entry = cache.get(key);
+  if (entry !== undefined && !entry.validFor(frozen)) {
+    cache.drop(key);
+    entry = undefined;
+  }
+  if (entry === undefined) {
+    const { found, host } = resolveFresh(ref, opts);
+    entry = cache.remember(key, found, host);
+    if (entry === undefined) return { resolved: found.resolved, identity: found.located.identity, forget: () => undefined };
+  }
+  return { resolved: entry.found.resolved, identity: entry.found.located.identity, forget: () => cache.drop(key) };
 }
 
 // ---- public API -----------------------------------------------------------
@@ -293,19 +251,15 @@ export function clearResolveCache(): void {
  * ERR_NO_DEDICATED_CGROUP, ERR_CGROUP_MISMATCH, ERR_STATE_FILE.
  */
 export function resolveSync(ref: string, opts: ResolveOptions = {}): Resolved {
-  const parsed = parseReference(ref);
-  const useCache = opts.cache !== false;
-  const key = cacheKey(ref, opts);
-  if (useCache) {
-    const hit = cache.get(key);
-    if (hit !== undefined) {
-      if (revalidate(hit)) return { ...hit.found.resolved };
-      drop(key);
-    }
+  if (opts.cache === false) return { ...resolveFresh(ref, opts).found.resolved };
+  const key = cache.key(ref, opts);
+  const hit = cache.get(key);
+  if (hit !== undefined) {
+    if (hit.valid()) return { ...hit.found.resolved };
+    cache.drop(key);
   }
-  const scan = new Scan(opts);
-  const found = parsed.kind === 'plain' ? resolveCandidate(scan, findPlain(scan, parsed, ref), ref) : findK8s(scan, parsed, ref);
-  if (useCache) remember(key, found, scan.host);
+  const { found, host } = resolveFresh(ref, opts);
+  cache.remember(key, found, host);
   return { ...found.resolved };
 }
 

@@ -14,6 +14,8 @@ export interface LocatedCgroup {
   cgroupVersion: 'v1' | 'v2';
   startTime: number;
   inode: number;
+  /** `dev:ino` of the directory, as the freezer's handle reports it. */
+  identity: string;
 }
 
 interface RuntimeState {
@@ -187,10 +189,12 @@ function checkDir(host: Host, c: Candidate, hierarchyPath: string, cgroupDir: st
   const target = c.id;
   const freezeFile = `${cgroupDir}/${mount.version === 1 ? 'freezer.state' : 'cgroup.freeze'}`;
   let inode: number;
+  let identity: string;
   try {
     const st = lstatSync(host.path(cgroupDir));
     if (!st.isDirectory()) throw new CgfreezeError('ERR_CGROUP_MISMATCH', `${cgroupDir} is not a directory`, { target, path: cgroupDir });
     inode = st.ino;
+    identity = `${st.dev}:${st.ino}`;
     const real = realpathSync(host.path(cgroupDir));
     const expected = host.realRootPath() === '/' ? cgroupDir : host.realRootPath() + cgroupDir;
     if (real !== expected) {
@@ -205,7 +209,7 @@ function checkDir(host: Host, c: Candidate, hierarchyPath: string, cgroupDir: st
     }
     throw new CgfreezeError('ERR_CGROUP_MISMATCH', `${short(c)}: cannot inspect ${cgroupDir}: ${String(code)}`, { target, path: cgroupDir, cause: err });
   }
-  return { hierarchyPath, cgroupDir, freezeFile, cgroupVersion: mount.version === 1 ? 'v1' : 'v2', startTime, inode };
+  return { hierarchyPath, cgroupDir, freezeFile, cgroupVersion: mount.version === 1 ? 'v1' : 'v2', startTime, inode, identity };
 }
 
 /** The pod cgroup: the parent of its members' cgroups, named after the pod UID. */

@@ -3,7 +3,7 @@
 // shaped pods and Podman. Each resolved directory is checked against what the kernel says (/proc/<pid>/cgroup
 // through the lab helper), and frozen through cgfreeze by reference, proven by observation.
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { freeze, thaw } from '../../src/index.js';
 import { CgfreezeError } from '../../src/errors.js';
@@ -124,6 +124,27 @@ export function liveSuite(mode: LabMode): void {
       // Thawing behind docker's back would wedge `docker unpause`: refused, and nothing changes.
       await expect(thaw(c.name, opts)).rejects.toMatchObject({ code: 'ERR_PAUSED_BY_ENGINE' });
       expect(kernelFreezerState(r.cgroupDir)).toBe('frozen');
+    });
+
+    it('a cached reference follows a docker restart to the new cgroup, and sees a docker pause', async () => {
+      const cached = { ...opts, cache: true };
+      const c = await lab.docker({ name: `cgfr-restart-${rand()}`, workload: 'counter' });
+      expect((await freeze(c.name, cached)).state).toBe('frozen');
+      await thaw(c.name, cached);
+      const before = statSync(c.cgroupDir).ino;
+      await lab.exec([lab.env.docker.cli, 'restart', '-t', '1', c.name]);
+      expect(statSync(c.cgroupDir).ino).not.toBe(before);
+      expect(await freeze(c.name, cached)).toMatchObject({ state: 'frozen', cgroupDir: c.cgroupDir });
+      expect(kernelFreezerState(c.cgroupDir)).toBe('frozen');
+      await thaw(c.name, cached);
+      expect(kernelFreezerState(c.cgroupDir)).toBe('thawed');
+      await lab.exec([lab.env.docker.cli, 'pause', c.name]);
+      try {
+        await expect(thaw(c.name, cached)).rejects.toMatchObject({ code: 'ERR_PAUSED_BY_ENGINE' });
+        expect(kernelFreezerState(c.cgroupDir)).toBe('frozen');
+      } finally {
+        await lab.exec([lab.env.docker.cli, 'unpause', c.name]);
+      }
     });
 
     it('ctr: ID, containerd://<ns>/<id>, custom --cgroup; freeze by the resolved dir', async () => {

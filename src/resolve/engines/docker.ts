@@ -129,11 +129,11 @@ export class DockerSource implements Source {
       pausedByEngine: false,
       pid: 0,
       runtimeDirs: this.runtimeDirs(id),
-      stateFile: this.configPath(id),
     };
     try {
-      const config = this.host.readJson(this.configPath(id));
-      if (config === undefined) return undefined;
+      const read = this.host.readJsonStamped(this.configPath(id));
+      if (read === undefined) return undefined;
+      const config = read.value;
       if (!isRecord(config)) throw new CgfreezeError('ERR_STATE_FILE', `${this.configPath(id)} is not a JSON object`, { path: this.configPath(id) });
       if (config['ID'] !== id) {
         throw new CgfreezeError('ERR_STATE_FILE', `${this.configPath(id)} names container ${String(config['ID']).slice(0, 80)}, not ${id}`, {
@@ -145,6 +145,7 @@ export class DockerSource implements Source {
       const cfg = isRecord(config['Config']) ? config['Config'] : {};
       return {
         ...base,
+        stateFile: { path: this.configPath(id), stamp: read.stamp },
         names: name !== undefined && name.length > 1 ? [name.replace(/^\//, '')] : [],
         labels: stringMap(cfg['Labels']),
         running: state['Running'] === true,

@@ -1,0 +1,165 @@
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { posix } from 'node:path';
+import { loadNative } from '../native.js';
+import { type FileStamp, type Host, sameStamp, stampOf } from './host.js';
+import type { LocatedCgroup } from './locate.js';
+import type { Resolved, ResolveOptions } from './types.js';
+
+/** One resolution: the public result, and what revalidates it. */
+export interface Found {
+  resolved: Resolved;
+  located: LocatedCgroup;
+  /** The engine's per-container state file that records a pause (Docker's config.v2.json), as read. */
+  stateFile?: { path: string; stamp: FileStamp };
+}
+
+const probeBuf = Buffer.allocUnsafe(64);
+const probeOut = new Float64Array(4);
+
+/**
+ * A resolution kept for repeated calls, with open files that revalidate it
+ * cheaply: a held /proc/<pid>/comm of the init process (reads fail with ESRCH
+ * once that process is gone, even if its pid is reused) and the held
+ * directory of the engine's state file.
+ */
+export class CachedResolution {
+  private closed = false;
+
+  private constructor(
+    readonly found: Found,
+    private readonly root: string,
+    private readonly procFd: number,
+    private readonly stateDirFd: number | undefined,
+  ) {}
+
+  /** Opens the files that will revalidate `found`; undefined when the process is already gone. */
+  static open(found: Found, host: Host): CachedResolution | undefined {
+    let procFd: number;
+    try {
+      procFd = openSync(host.path(`/proc/${found.resolved.initPid}/comm`), 'r');
+    } catch {
+      return undefined;
+    }
+    let stateDirFd: number | undefined;
+    try {
+      if (found.stateFile !== undefined) stateDirFd = openSync(host.path(posix.dirname(found.stateFile.path)), 'r');
+    } catch {
+      closeSync(procFd);
+      return undefined;
+    }
+    const entry = new CachedResolution(found, host.root, procFd, stateDirFd);
+    // The init process still runs after the open, so the file opened is its own, not a reused pid's.
+    if (host.startTime(found.resolved.initPid) !== found.located.startTime) {
+      entry.close();
+      return undefined;
+    }
+    return entry;
+  }
+
+  private path(hostPath: string): string {
+    return this.root === '/' || this.root === '' ? hostPath : this.root + hostPath;
+  }
+
+  /**
+   * The full check behind resolveSync, through paths (no addon needed): the
+   * cgroup directory is the same inode, the init process is the same one,
+   * and the engine's state file is unchanged (so a `docker pause` is seen).
+   */
+  valid(): boolean {
+    const { found } = this;
+    if (statSync(this.path(found.resolved.cgroupDir), { throwIfNoEntry: false })?.ino !== found.located.inode) return false;
+    try {
+      readSync(this.procFd, probeBuf, 0, probeBuf.length, 0);
+    } catch {
+      return false;
+    }
+    if (found.stateFile === undefined) return true;
+    const st = statSync(this.path(found.stateFile.path), { bigint: true, throwIfNoEntry: false });
+    return st !== undefined && sameStamp(stampOf(st), found.stateFile.stamp);
+  }
+
+  /**
+   * The freezer's check, one syscall on held files. A freeze needs the init
+   * process alive; a thaw needs the engine not to have paused the container
+   * since. Neither re-checks the cgroup: the freezer's own handle is bound to
+   * its inode, compared with {@link LocatedCgroup.identity}, and fails with
+   * ENODEV once the cgroup is removed.
+   */
+  validFor(frozen: boolean): boolean {
+    const native = loadNative();
+    if (frozen) {
+      try {
+        native.readProbe(this.procFd);
+        return true;
+      } catch {
+        return false;
+      }
+    }
+    const { stateFile } = this.found;
+    if (stateFile === undefined) return true;
+    if (this.stateDirFd === undefined) return false;
+    try {
+      if (!native.statAt(this.stateDirFd, posix.basename(stateFile.path), probeOut)) return false;
+    } catch {
+      return false;
+    }
+    const { stamp } = stateFile;
+    return probeOut[0] === stamp.ino && probeOut[1] === stamp.mtimeSec && probeOut[2] === stamp.mtimeNsec && probeOut[3] === stamp.size;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.procFd);
+    if (this.stateDirFd !== undefined) closeSync(this.stateDirFd);
+  }
+}
+
+/** The options that change what a reference resolves to (timeouts and the like do not). */
+const KEY_OPTIONS = ['hostRoot', 'engines', 'docker', 'containerd', 'storage', 'mountinfo'] as const;
+
+/** Bounded: each entry holds one or two file descriptors. */
+const CACHE_LIMIT = 256;
+
+/** Resolutions by reference and resolver options, oldest first. */
+export class ResolveCache {
+  private readonly entries = new Map<string, CachedResolution>();
+
+  key(ref: string, opts: ResolveOptions): string {
+    let key = ref;
+    for (const name of KEY_OPTIONS) {
+      const value = opts[name];
+      if (value !== undefined) key += `\0${name}=${typeof value === 'string' ? value : JSON.stringify(value)}`;
+    }
+    return key;
+  }
+
+  get(key: string): CachedResolution | undefined {
+    return this.entries.get(key);
+  }
+
+  /** Keeps `found` under `key`, unless its process is already gone; returns the entry kept. */
+  remember(key: string, found: Found, host: Host): CachedResolution | undefined {
+    this.drop(key);
+    const entry = CachedResolution.open(found, host);
+    if (entry === undefined) return undefined;
+    while (this.entries.size >= CACHE_LIMIT) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest === undefined) break;
+      this.drop(oldest);
+    }
+    this.entries.set(key, entry);
+    return entry;
+  }
+
+  drop(key: string): void {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return;
+    this.entries.delete(key);
+    entry.close();
+  }
+
+  clear(): void {
+    for (const key of [...this.entries.keys()]) this.drop(key);
+  }
+}

@@ -4,7 +4,7 @@
 // through the lab helper), and frozen through cgfreeze by reference, proven by observation.
 import { randomBytes } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freeze, thaw } from '../../src/index.js';
 import { CgfreezeError } from '../../src/errors.js';
 import { type ResolveOptions, listSync, resolveSync } from '../../src/resolve/index.js';
@@ -61,13 +61,10 @@ async function proveFreeze(ref: string, c: LabContainer, opts: ResolveOptions): 
 
 export function liveSuite(mode: LabMode): void {
   describe(`live resolution in the ${mode} lab`, () => {
-    let lab: Lab;
-    let opts: ResolveOptions;
+    // At the describe level: getLab registers the afterAll that removes this file's containers.
+    const lab: Lab = getLab(mode);
+    const opts: ResolveOptions = labOptions(lab);
     const resolve = (ref: string) => resolveSync(ref, opts);
-    beforeAll(() => {
-      lab = getLab(mode);
-      opts = labOptions(lab);
-    }, 15 * 60_000);
 
     it('docker: name, /name, docker://, full ID, unique prefix, labels; freeze by the resolved dir', async () => {
       const name = `cgfr-web-${rand()}`;

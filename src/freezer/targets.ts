@@ -1,6 +1,6 @@
 import { describe } from '../cgroup/location.js';
 import { CgfreezeError } from '../errors.js';
-import { type ResolveOptions, resolveForFreezer, resolveSync } from '../resolve/index.js';
+import { type FreezerTarget, type ResolveOptions, resolveForFreezer, resolveSync } from '../resolve/index.js';
 
 /**
  * What freeze/thaw/state accept: a cgroup directory, or a container
@@ -31,7 +31,7 @@ export interface ResolvedTarget {
   /** For a container reference: the engine that paused it itself, if it did. */
   pausedBy?: string;
   /** For a container reference: `dev:ino` of the cgroup it resolved to, and how to drop that resolution. */
-  reference?: { identity: string; forget(): void };
+  reference?: FreezerTarget;
 }
 
 export function isCgroupPath(target: string): boolean {
@@ -71,9 +71,11 @@ export function resolveTarget(target: unknown, opts: TargetOptions, use: TargetU
       const { cgroupDir, pausedByEngine, engine } = resolveSync(target, opts);
       return { label: target, cgroupDir, openDir: hostRoot + cgroupDir, ...(pausedByEngine ? { pausedBy: engine } : {}) };
     }
-    const { resolved, identity, forget } = resolveForFreezer(target, opts, use === 'freeze');
-    const { cgroupDir, pausedByEngine, engine } = resolved;
-    return { label: target, cgroupDir, openDir: hostRoot + cgroupDir, reference: { identity, forget }, ...(pausedByEngine ? { pausedBy: engine } : {}) };
+    const reference = resolveForFreezer(target, opts, use === 'freeze');
+    const { cgroupDir, pausedByEngine, engine } = reference.resolved;
+    const out: ResolvedTarget = { label: target, cgroupDir, openDir: hostRoot + cgroupDir, reference };
+    if (pausedByEngine) out.pausedBy = engine;
+    return out;
   } else {
     throw new CgfreezeError(
       'ERR_INVALID_ARG',

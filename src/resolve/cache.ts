@@ -5,6 +5,14 @@ import { type FileStamp, type Host, sameStamp, stampOf } from './host.js';
 import type { LocatedCgroup } from './locate.js';
 import type { Resolved, ResolveOptions } from './types.js';
 
+/** A reference as the freezer uses it: where its cgroup is, and how to forget it once it proves stale. */
+export interface FreezerTarget {
+  readonly resolved: Resolved;
+  /** `dev:ino` of the cgroup directory; the freezer's open handle must match it. */
+  readonly identity: string;
+  forget(): void;
+}
+
 /** One resolution: the public result, and what revalidates it. */
 export interface Found {
   resolved: Resolved;
@@ -22,15 +30,25 @@ const probeOut = new Float64Array(4);
  * once that process is gone, even if its pid is reused) and the held
  * directory of the engine's state file.
  */
-export class CachedResolution {
+export class CachedResolution implements FreezerTarget {
   private closed = false;
+  readonly resolved: Resolved;
+  readonly identity: string;
+  /** The state file's name in the held directory. */
+  private readonly stateName: string | undefined;
+  /** Set by the cache that keeps this entry. */
+  onForget: () => void = () => undefined;
 
   private constructor(
     readonly found: Found,
     private readonly root: string,
     private readonly procFd: number,
     private readonly stateDirFd: number | undefined,
-  ) {}
+  ) {
+    this.resolved = found.resolved;
+    this.identity = found.located.identity;
+    this.stateName = found.stateFile === undefined ? undefined : posix.basename(found.stateFile.path);
+  }
 
   /** Opens the files that will revalidate `found`; undefined when the process is already gone. */
   static open(found: Found, host: Host): CachedResolution | undefined {
@@ -97,14 +115,18 @@ export class CachedResolution {
     }
     const { stateFile } = this.found;
     if (stateFile === undefined) return true;
-    if (this.stateDirFd === undefined) return false;
+    if (this.stateDirFd === undefined || this.stateName === undefined) return false;
     try {
-      if (!native.statAt(this.stateDirFd, posix.basename(stateFile.path), probeOut)) return false;
+      if (!native.statAt(this.stateDirFd, this.stateName, probeOut)) return false;
     } catch {
       return false;
     }
     const { stamp } = stateFile;
     return probeOut[0] === stamp.ino && probeOut[1] === stamp.mtimeSec && probeOut[2] === stamp.mtimeNsec && probeOut[3] === stamp.size;
+  }
+
+  forget(): void {
+    this.onForget();
   }
 
   close(): void {
@@ -124,14 +146,34 @@ const CACHE_LIMIT = 256;
 /** Resolutions by reference and resolver options, oldest first. */
 export class ResolveCache {
   private readonly entries = new Map<string, CachedResolution>();
+  /** The option values of the last key built, and their part of the key. */
+  private readonly lastValues: unknown[] = KEY_OPTIONS.map(() => undefined);
+  private lastSuffix = '';
 
   key(ref: string, opts: ResolveOptions): string {
-    let key = ref;
-    for (const name of KEY_OPTIONS) {
-      const value = opts[name];
-      if (value !== undefined) key += `\0${name}=${typeof value === 'string' ? value : JSON.stringify(value)}`;
+    const suffix = this.optionsSuffix(opts);
+    return suffix === '' ? ref : ref + suffix;
+  }
+
+  /**
+   * Callers pass the same option values call after call: compared by
+   * identity, they skip the JSON of a roots array (a microsecond per call). A
+   * roots array changed in place keeps its key; its entries still revalidate.
+   */
+  private optionsSuffix(opts: ResolveOptions): string {
+    let same = true;
+    for (let i = 0; i < KEY_OPTIONS.length; i++) {
+      if (opts[KEY_OPTIONS[i] as (typeof KEY_OPTIONS)[number]] !== this.lastValues[i]) same = false;
     }
-    return key;
+    if (same) return this.lastSuffix;
+    let suffix = '';
+    KEY_OPTIONS.forEach((name, i) => {
+      const value = opts[name];
+      this.lastValues[i] = value;
+      if (value !== undefined) suffix += `\0${name}=${typeof value === 'string' ? value : JSON.stringify(value)}`;
+    });
+    this.lastSuffix = suffix;
+    return suffix;
   }
 
   get(key: string): CachedResolution | undefined {
@@ -148,6 +190,9 @@ export class ResolveCache {
       if (oldest === undefined) break;
       this.drop(oldest);
     }
+    entry.onForget = () => {
+      if (this.entries.get(key) === entry) this.drop(key);
+    };
     this.entries.set(key, entry);
     return entry;
   }

@@ -4,7 +4,7 @@ import type { Candidate, Source } from './candidate.js';
 import { ContainerdSource, defaultContainerdRoots } from './engines/containerd.js';
 import { DockerSource, defaultDockerRoots } from './engines/docker.js';
 import { StorageSource, defaultStorageRoots } from './engines/storage.js';
-import { type Found, ResolveCache } from './cache.js';
+import { type Found, type FreezerTarget, ResolveCache } from './cache.js';
 import { Host } from './host.js';
 import { type LocatedCgroup, locate, locatePod } from './locate.js';
 import { type ParsedRef, describeRef, parseReference } from './reference.js';
@@ -12,6 +12,7 @@ import { ENGINES, type Engine, type ListedContainer, type ListOptions, type Reso
 
 export type { ContainerdRoots, DockerRoots, Engine, K8sIdentity, ListedContainer, ListOptions, Resolved, ResolveOptions, StorageRoots } from './types.js';
 export { parseReference, type ParsedRef } from './reference.js';
+export type { FreezerTarget } from './cache.js';
 
 /** Everything one resolution reads: the host and the engine instances on it. */
 class Scan {
@@ -209,14 +210,6 @@ function resolveFresh(ref: string, opts: ResolveOptions): { found: Found; host: 
   return { found, host: scan.host };
 }
 
-/** A reference as the freezer uses it: where its cgroup is, and how to forget it once it proves stale. */
-export interface FreezerTarget {
-  resolved: Resolved;
-  /** `dev:ino` of the cgroup directory; the freezer's open handle must match it. */
-  identity: string;
-  forget(): void;
-}
-
 /**
  * The freezer's resolution of `ref`. A cached one is checked only as far as
  * the operation needs, one syscall on held files (see
@@ -224,22 +217,17 @@ export interface FreezerTarget {
  * through its handle and calls forget() when that fails.
  */
 export function resolveForFreezer(ref: string, opts: ResolveOptions, frozen: boolean): FreezerTarget {
-  if (opts.cache === false) {
-    const { found } = resolveFresh(ref, opts);
-    return { resolved: found.resolved, identity: found.located.identity, forget: () => undefined };
+  const key = opts.cache === false ? undefined : cache.key(ref, opts);
+  if (key !== undefined) {
+    const entry = cache.get(key);
+    if (entry !== undefined) {
+      if (entry.validFor(frozen)) return entry;
+      cache.drop(key);
+    }
   }
-  const key = cache.key(ref, opts);
-  let entry = cache.get(key);
-  if (entry !== undefined && !entry.validFor(frozen)) {
-    cache.drop(key);
-    entry = undefined;
-  }
-  if (entry === undefined) {
-    const { found, host } = resolveFresh(ref, opts);
-    entry = cache.remember(key, found, host);
-    if (entry === undefined) return { resolved: found.resolved, identity: found.located.identity, forget: () => undefined };
-  }
-  return { resolved: entry.found.resolved, identity: entry.found.located.identity, forget: () => cache.drop(key) };
+  const { found, host } = resolveFresh(ref, opts);
+  const entry = key === undefined ? undefined : cache.remember(key, found, host);
+  return entry ?? { resolved: found.resolved, identity: found.located.identity, forget: () => undefined };
 }
 
 // ---- public API -----------------------------------------------------------

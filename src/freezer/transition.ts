@@ -5,8 +5,13 @@ import { RAW_FROZEN, RAW_THAWED, type RawState } from '../native.js';
 import type { CgroupEntry } from './handles.js';
 import { ACTIVE_MS, type Pace, pace } from './pacing.js';
 
-/** v1: after this many unsuccessful paced attempts, thaw briefly and freeze again (runc's storm remedy). */
-const V1_RETHAW_EVERY = 50;
+/**
+ * v1: while a freeze stays starved, thaw briefly and freeze again this often
+ * (runc's exec-storm remedy). Paced by time, not attempts: each thaw and
+ * refreeze flips the kernel's freezer static key, which costs 0.1 ms on an
+ * idle machine and several ms under load, and a stuck task never benefits.
+ */
+const V1_RETHAW_INTERVAL_MS = 500;
 const V1_RETHAW_MS = 1;
 const ROLLBACK_CONFIRM_READS = 3;
 
@@ -18,10 +23,10 @@ const ROLLBACK_CONFIRM_READS = 3;
 export class Transition {
   readonly startedAt = performance.now();
   private generation = 0;
-  private attempts = 0;
   private last: RawState = RAW_THAWED;
   /** v1 storm remedy in progress: THAWED was written, FROZEN is due next. */
   private rethawed = false;
+  private lastRethawMs = 0;
 
   constructor(
     readonly entry: CgroupEntry,
@@ -67,10 +72,11 @@ export class Transition {
       } else if (this.elapsedMs >= ACTIVE_MS) {
         // New tasks push a v1 cgroup back to FREEZING; re-asserting FROZEN
         // (and, now and then, a brief thaw) gets a starved freeze through.
-        if (this.attempts % V1_RETHAW_EVERY === 0) {
+        const elapsed = this.elapsedMs;
+        if (elapsed - this.lastRethawMs >= V1_RETHAW_INTERVAL_MS) {
+          this.lastRethawMs = elapsed;
           this.entry.handle.writeState(false);
           this.rethawed = true;
-          this.attempts++;
           return false;
         }
         this.entry.handle.writeState(true);
@@ -137,7 +143,6 @@ export class Transition {
 
   private read(): boolean {
     this.last = this.entry.handle.readState();
-    this.attempts++;
     return this.frozen ? this.last === RAW_FROZEN : this.last === RAW_THAWED;
   }
 

@@ -143,68 +143,70 @@ const KEY_OPTIONS = ['hostRoot', 'engines', 'docker', 'containerd', 'storage', '
 /** Bounded: each entry holds one or two file descriptors. */
 const CACHE_LIMIT = 256;
 
-/** Resolutions by reference and resolver options, oldest first. */
+/** Resolutions by resolver options, then by reference; bounded, oldest dropped first. */
 export class ResolveCache {
-  private readonly entries = new Map<string, CachedResolution>();
-  /** The option values of the last key built, and their part of the key. */
+  private readonly scopes = new Map<string, Map<string, CachedResolution>>();
+  private readonly order = new Set<CachedResolution>();
+  /** The option values of the last scope built, and that scope. */
   private readonly lastValues: unknown[] = KEY_OPTIONS.map(() => undefined);
-  private lastSuffix = '';
-
-  key(ref: string, opts: ResolveOptions): string {
-    const suffix = this.optionsSuffix(opts);
-    return suffix === '' ? ref : ref + suffix;
-  }
+  private lastScope = '';
 
   /**
-   * Callers pass the same option values call after call: compared by
-   * identity, they skip the JSON of a roots array (a microsecond per call). A
-   * roots array changed in place keeps its key; its entries still revalidate.
+   * The part of the key that the options make. Callers pass the same option
+   * values call after call: compared by identity, they skip the JSON of a
+   * roots array, and the same string is reused, so the lookups hash nothing
+   * new. A roots array changed in place keeps its scope; its entries still
+   * revalidate.
    */
-  private optionsSuffix(opts: ResolveOptions): string {
+  scope(opts: ResolveOptions): string {
     let same = true;
     for (let i = 0; i < KEY_OPTIONS.length; i++) {
       if (opts[KEY_OPTIONS[i] as (typeof KEY_OPTIONS)[number]] !== this.lastValues[i]) same = false;
     }
-    if (same) return this.lastSuffix;
-    let suffix = '';
+    if (same) return this.lastScope;
+    let scope = '';
     KEY_OPTIONS.forEach((name, i) => {
       const value = opts[name];
       this.lastValues[i] = value;
-      if (value !== undefined) suffix += `\0${name}=${typeof value === 'string' ? value : JSON.stringify(value)}`;
+      if (value !== undefined) scope += `\0${name}=${typeof value === 'string' ? value : JSON.stringify(value)}`;
     });
-    this.lastSuffix = suffix;
-    return suffix;
+    this.lastScope = scope;
+    return scope;
   }
 
-  get(key: string): CachedResolution | undefined {
-    return this.entries.get(key);
+  get(scope: string, ref: string): CachedResolution | undefined {
+    return this.scopes.get(scope)?.get(ref);
   }
 
-  /** Keeps `found` under `key`, unless its process is already gone; returns the entry kept. */
-  remember(key: string, found: Found, host: Host): CachedResolution | undefined {
-    this.drop(key);
+  /** Keeps `found` for `ref`, unless its process is already gone; returns the entry kept. */
+  remember(scope: string, ref: string, found: Found, host: Host): CachedResolution | undefined {
+    const old = this.get(scope, ref);
+    if (old !== undefined) this.drop(scope, ref, old);
     const entry = CachedResolution.open(found, host);
     if (entry === undefined) return undefined;
-    while (this.entries.size >= CACHE_LIMIT) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.drop(oldest);
+    for (const oldest of this.order) {
+      if (this.order.size < CACHE_LIMIT) break;
+      oldest.forget();
     }
-    entry.onForget = () => {
-      if (this.entries.get(key) === entry) this.drop(key);
-    };
-    this.entries.set(key, entry);
+    let refs = this.scopes.get(scope);
+    if (refs === undefined) this.scopes.set(scope, (refs = new Map()));
+    refs.set(ref, entry);
+    this.order.add(entry);
+    entry.onForget = () => this.drop(scope, ref, entry);
     return entry;
   }
 
-  drop(key: string): void {
-    const entry = this.entries.get(key);
-    if (entry === undefined) return;
-    this.entries.delete(key);
+  private drop(scope: string, ref: string, entry: CachedResolution): void {
+    const refs = this.scopes.get(scope);
+    if (refs?.get(ref) === entry) {
+      refs.delete(ref);
+      if (refs.size === 0) this.scopes.delete(scope);
+    }
+    this.order.delete(entry);
     entry.close();
   }
 
   clear(): void {
-    for (const key of [...this.entries.keys()]) this.drop(key);
+    for (const entry of [...this.order]) entry.forget();
   }
 }

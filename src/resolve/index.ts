@@ -217,16 +217,16 @@ function resolveFresh(ref: string, opts: ResolveOptions): { found: Found; host: 
  * through its handle and calls forget() when that fails.
  */
 export function resolveForFreezer(ref: string, opts: ResolveOptions, frozen: boolean): FreezerTarget {
-  const key = opts.cache === false ? undefined : cache.key(ref, opts);
-  if (key !== undefined) {
-    const entry = cache.get(key);
+  const scope = opts.cache === false ? undefined : cache.scope(opts);
+  if (scope !== undefined) {
+    const entry = cache.get(scope, ref);
     if (entry !== undefined) {
       if (entry.validFor(frozen)) return entry;
-      cache.drop(key);
+      entry.forget();
     }
   }
   const { found, host } = resolveFresh(ref, opts);
-  const entry = key === undefined ? undefined : cache.remember(key, found, host);
+  const entry = scope === undefined ? undefined : cache.remember(scope, ref, found, host);
   return entry ?? { resolved: found.resolved, identity: found.located.identity, forget: () => undefined };
 }
 
@@ -240,14 +240,14 @@ export function resolveForFreezer(ref: string, opts: ResolveOptions, frozen: boo
  */
 export function resolveSync(ref: string, opts: ResolveOptions = {}): Resolved {
   if (opts.cache === false) return { ...resolveFresh(ref, opts).found.resolved };
-  const key = cache.key(ref, opts);
-  const hit = cache.get(key);
+  const scope = cache.scope(opts);
+  const hit = cache.get(scope, ref);
   if (hit !== undefined) {
-    if (hit.valid()) return { ...hit.found.resolved };
-    cache.drop(key);
+    if (hit.valid()) return { ...hit.resolved };
+    hit.forget();
   }
   const { found, host } = resolveFresh(ref, opts);
-  cache.remember(key, found, host);
+  cache.remember(scope, ref, found, host);
   return { ...found.resolved };
 }
 

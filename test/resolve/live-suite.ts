@@ -3,12 +3,15 @@
 // shaped pods and Podman. Each resolved directory is checked against what the kernel says (/proc/<pid>/cgroup
 // through the lab helper), and frozen through cgfreeze by reference, proven by observation.
 import { randomBytes } from 'node:crypto';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freeze, thaw } from '../../src/index.js';
 import { CgfreezeError } from '../../src/errors.js';
 import { type ResolveOptions, listSync, resolveSync } from '../../src/resolve/index.js';
 import { type Lab, type LabContainer, type LabMode, getLab, kernelFreezerState, readProgress } from '../helpers/lab.js';
+import { CYCLES, straceCycles } from '../helpers/strace.js';
 
 const rand = (): string => randomBytes(3).toString('hex');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -141,6 +144,24 @@ export function liveSuite(mode: LabMode): void {
         expect(kernelFreezerState(c.cgroupDir)).toBe('frozen');
       } finally {
         await lab.exec([lab.env.docker.cli, 'unpause', c.name]);
+      }
+    });
+
+    it('by reference, a cached freeze or thaw costs one syscall more than by path', async () => {
+      const c = await lab.docker({ name: `cgfr-strace-${rand()}` });
+      const tmp = mkdtempSync(join(tmpdir(), 'cgfreeze-strace-'));
+      try {
+        const counts = straceCycles(tmp, mode, c.name, { ...opts, cache: true }, mode === 'host' ? 'freezer.state' : 'cgroup.events');
+        expect(counts.writes - counts.reasserts).toBe(2 * CYCLES);
+        const reads = counts.other.filter((l) => /^p?read(64)?\(/.test(l));
+        // By path: one read confirming each thaw. By reference, also: each freeze reads the init's held
+        // /proc/<pid>/comm, and each thaw stats Docker's config.v2.json in its held directory.
+        expect(reads.length).toBeLessThanOrEqual(2 * 2 * CYCLES);
+        const stats = counts.other.filter((l) => !reads.includes(l));
+        expect(stats).toHaveLength(CYCLES);
+        for (const l of stats) expect(l).toMatch(/^newfstatat\(\d+, "config\.v2\.json"/);
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
       }
     });
 

@@ -11,7 +11,7 @@ import { ACTIVE_MS, type Pace, pace } from './pacing.js';
  * refreeze flips the kernel's freezer static key, which costs 0.1 ms on an
  * idle machine and several ms under load, and a stuck task never benefits.
  */
-const V1_RETHAW_INTERVAL_MS = 500;
+const V1_RETHAW_INTERVAL_MS = 1000;
 const V1_RETHAW_MS = 1;
 const ROLLBACK_CONFIRM_READS = 3;
 

@@ -10,6 +10,6 @@ export type { FreezeOptions, FreezeResult } from './freezer/operations.js';
 export type { GroupItem, GroupOptions, GroupResult } from './freezer/group.js';
 export type { Target, TargetOptions } from './freezer/targets.js';
 export type { FreezerState } from './cgroup/freezer-files.js';
-export { list, listSync, resolve, resolveSync } from './resolve/index.js';
+export { clearResolveCache, list, listSync, resolve, resolveSync } from './resolve/index.js';
 export type { Engine, K8sIdentity, ListOptions, ListedContainer, Resolved, ResolveOptions } from './resolve/index.js';
 export { CgfreezeError, ERROR_CODES, type CgfreezeErrorCode, type Culprit } from './errors.js';

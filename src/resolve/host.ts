@@ -119,6 +119,30 @@ export class Host {
     }
   }
 
+  /**
+   * Users whose runtime directory holds `/run/user/<uid>/<name>` (a rootless
+   * engine's state), with their home directory from /etc/passwd.
+   */
+  rootlessUsers(name: string): Array<{ uid: string; home: string }> {
+    const uids = this.subdirs('/run/user').filter((uid) => /^\d+$/.test(uid) && this.isDir(`/run/user/${uid}/${name}`));
+    if (uids.length === 0) return [];
+    let passwd: string | undefined;
+    try {
+      passwd = this.readState('/etc/passwd');
+    } catch {
+      return [];
+    }
+    const homes = new Map<string, string>();
+    for (const line of (passwd ?? '').split('\n')) {
+      const f = line.split(':');
+      if (f[2] !== undefined && f[5]?.startsWith('/') === true && !homes.has(f[2])) homes.set(f[2], f[5]);
+    }
+    return uids.flatMap((uid) => {
+      const home = homes.get(uid);
+      return home === undefined ? [] : [{ uid, home }];
+    });
+  }
+
   isDir(hostPath: string): boolean {
     try {
       return lstatSync(this.path(hostPath)).isDirectory();

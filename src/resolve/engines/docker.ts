@@ -26,10 +26,8 @@ export function defaultDockerRoots(host: Host): DockerRoots[] {
   // Command-line flags win over daemon.json, as in dockerd.
   roots.push({ dataRoot: flags.get('--data-root') ?? flags.get('--graph') ?? dataRoot, execRoot: flags.get('--exec-root') ?? execRoot });
   // Rootless daemons keep exec-root in $XDG_RUNTIME_DIR/docker and data-root in ~/.local/share/docker.
-  for (const uid of host.subdirs('/run/user')) {
-    if (!/^\d+$/.test(uid) || !host.isDir(`/run/user/${uid}/docker`)) continue;
-    const home = homeOf(host, uid);
-    if (home !== undefined) roots.push({ dataRoot: `${home}/.local/share/docker`, execRoot: `/run/user/${uid}/docker` });
+  for (const { uid, home } of host.rootlessUsers('docker')) {
+    roots.push({ dataRoot: `${home}/.local/share/docker`, execRoot: `/run/user/${uid}/docker` });
   }
   return roots;
 }
@@ -56,20 +54,6 @@ function dockerdFlags(host: Host, pidFile: string): Map<string, string> {
     if (value?.startsWith('/') === true) flags.set(key, value);
   }
   return flags;
-}
-
-function homeOf(host: Host, uid: string): string | undefined {
-  let passwd: string | undefined;
-  try {
-    passwd = host.readState('/etc/passwd');
-  } catch {
-    return undefined;
-  }
-  for (const line of (passwd ?? '').split('\n')) {
-    const f = line.split(':');
-    if (f[2] === uid && f[5]?.startsWith('/')) return f[5];
-  }
-  return undefined;
 }
 
 export class DockerSource implements Source {

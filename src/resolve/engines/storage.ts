@@ -16,21 +16,38 @@ import type { StorageRoots } from '../types.js';
 const STORAGE_ID = /^[0-9a-f]{64}$/;
 const DEFAULT_RUNTIME_ROOTS = ['/run/runc', '/run/crun'];
 
-/** containers/storage roots from /etc/containers/storage.conf (`graphroot`, `runroot`) or the rootful defaults. */
-export function defaultStorageRoots(host: Host): StorageRoots[] {
-  let graphRoot = '/var/lib/containers/storage';
-  let runRoot = '/run/containers/storage';
+/** `graphroot` and `runroot` of a storage.conf, undefined where it sets none. */
+function storageConf(host: Host, path: string): { graphRoot?: string; runRoot?: string } {
   let conf: string | undefined;
   try {
-    conf = host.readState('/etc/containers/storage.conf');
+    conf = host.readState(path);
   } catch {
     conf = undefined;
   }
-  if (conf !== undefined) {
-    graphRoot = /^\s*graphroot\s*=\s*"([^"]+)"/m.exec(conf)?.[1] ?? graphRoot;
-    runRoot = /^\s*runroot\s*=\s*"([^"]+)"/m.exec(conf)?.[1] ?? runRoot;
+  if (conf === undefined) return {};
+  const graphRoot = /^\s*graphroot\s*=\s*"([^"]+)"/m.exec(conf)?.[1];
+  const runRoot = /^\s*runroot\s*=\s*"([^"]+)"/m.exec(conf)?.[1];
+  return { ...(graphRoot === undefined ? {} : { graphRoot }), ...(runRoot === undefined ? {} : { runRoot }) };
+}
+
+/**
+ * containers/storage instances: the rootful one (/etc/containers/storage.conf
+ * or the defaults), and rootless Podman's for each user with
+ * /run/user/<uid>/containers (~/.config/containers/storage.conf or
+ * ~/.local/share/containers/storage, with crun/runc state in /run/user/<uid>).
+ */
+export function defaultStorageRoots(host: Host): StorageRoots[] {
+  const rootful = storageConf(host, '/etc/containers/storage.conf');
+  const roots: StorageRoots[] = [{ graphRoot: rootful.graphRoot ?? '/var/lib/containers/storage', runRoot: rootful.runRoot ?? '/run/containers/storage' }];
+  for (const { uid, home } of host.rootlessUsers('containers')) {
+    const conf = storageConf(host, `${home}/.config/containers/storage.conf`);
+    roots.push({
+      graphRoot: conf.graphRoot ?? `${home}/.local/share/containers/storage`,
+      runRoot: conf.runRoot ?? `/run/user/${uid}/containers`,
+      runtimeRoots: [`/run/user/${uid}/crun`, `/run/user/${uid}/runc`],
+    });
   }
-  return [{ graphRoot, runRoot }];
+  return roots;
 }
 
 /**

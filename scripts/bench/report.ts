@@ -82,55 +82,70 @@ function baseline(c: CaseResult, all: readonly CaseResult[]): MethodResult | und
   return find(c, 'raw-c') ?? all.find((o) => o.group === c.group && o.mode === c.mode && o.size === c.size && !o.warm && find(o, 'raw-c'))?.methods.find((m) => m.id === 'raw-c');
 }
 
-export function scratchTable(cases: readonly CaseResult[], markdown = false): string {
-  const header = ['case', 'method', 'freeze p50', 'freeze p99', 'thaw p50', 'resume p50', 'p90', 'p99', 'max', 'CPU/cycle', 'freeze ÷ C', 'resume ÷ C'];
+/** One column of a per-method table: its header and its cell for a method of a case. */
+type Column = [header: string, cell: (m: MethodResult) => string];
+
+function methodTable(cases: readonly CaseResult[], first: string, columns: (c: CaseResult) => Column[], markdown: boolean): string {
   const rows: Row[] = [];
-  for (const c of cases.filter((x) => x.group !== 'batch')) {
-    const raw = baseline(c, cases);
-    for (const m of c.methods) {
-      rows.push([
-        c.title,
-        m.label,
-        formatNs(m.freeze.p50),
-        formatNs(m.freeze.p99),
-        formatNs(m.thaw.p50),
-        formatNs(m.resume.p50),
-        formatNs(m.resume.p90),
-        formatNs(m.resume.p99),
-        formatNs(m.resume.max),
-        formatNs(m.cpuPerCycleNs),
-        raw === undefined || m.id === 'raw-c' ? '' : formatRatio(m.freeze.p50 / raw.freeze.p50),
-        raw === undefined || m.id === 'raw-c' ? '' : formatRatio(m.resume.p50 / raw.resume.p50),
-      ]);
-    }
+  let header: Row = [first, 'method'];
+  for (const c of cases) {
+    const cols = columns(c);
+    header = [first, 'method', ...cols.map(([h]) => h)];
+    for (const m of c.methods) rows.push([c.title, m.label, ...cols.map(([, cell]) => cell(m))]);
   }
   return renderTable(header, rows, markdown);
 }
 
+/** `m ÷ base` on `pick`, blank without a base or for the base itself. */
+function ratioColumn(header: string, base: MethodResult | undefined, pick: (m: MethodResult) => number): Column {
+  return [header, (m) => (base === undefined || m.id === base.id ? '' : formatRatio(pick(m) / pick(base)))];
+}
+
+export function scratchTable(cases: readonly CaseResult[], markdown = false): string {
+  return methodTable(
+    cases.filter((x) => x.group !== 'batch'),
+    'case',
+    (c) => {
+      const raw = baseline(c, cases);
+      return [
+        ['freeze p50', (m) => formatNs(m.freeze.p50)],
+        ['freeze p99', (m) => formatNs(m.freeze.p99)],
+        ['thaw p50', (m) => formatNs(m.thaw.p50)],
+        ['resume p50', (m) => formatNs(m.resume.p50)],
+        ['p90', (m) => formatNs(m.resume.p90)],
+        ['p99', (m) => formatNs(m.resume.p99)],
+        ['max', (m) => formatNs(m.resume.max)],
+        ['CPU/cycle', (m) => formatNs(m.cpuPerCycleNs)],
+        ratioColumn('freeze ÷ C', raw, (m) => m.freeze.p50),
+        ratioColumn('resume ÷ C', raw, (m) => m.resume.p50),
+      ];
+    },
+    markdown,
+  );
+}
+
 /** Engines against cgfreeze on the same container: how many times slower each engine path is. */
 export function engineTable(cases: readonly CaseResult[], markdown = false): string {
-  const header = ['lab', 'method', 'pause p50', 'pause p90', 'resume p50', 'resume p90', 'resume p99', 'CPU/cycle', 'resume ÷ cgfreeze sync', 'resume ÷ cgfreeze warm'];
-  const rows: Row[] = [];
-  for (const c of cases.filter((x) => x.group === 'container' && !x.warm)) {
-    const ref = find(c, 'cgfreeze-sync');
-    const warmCase = cases.find((o) => o.group === 'container' && o.warm && o.mode === c.mode);
-    const warm = warmCase === undefined ? undefined : find(warmCase, 'cgfreeze-sync');
-    for (const m of c.methods) {
-      rows.push([
-        c.title,
-        m.label,
-        formatNs(m.freeze.p50),
-        formatNs(m.freeze.p90),
-        formatNs(m.resume.p50),
-        formatNs(m.resume.p90),
-        formatNs(m.resume.p99),
-        formatNs(m.cpuPerCycleNs),
-        ref === undefined ? '' : formatRatio(m.resume.p50 / ref.resume.p50),
-        warm === undefined ? '' : formatRatio(m.resume.p50 / warm.resume.p50),
-      ]);
-    }
-  }
-  return renderTable(header, rows, markdown);
+  return methodTable(
+    cases.filter((x) => x.group === 'container' && !x.warm),
+    'lab',
+    (c) => {
+      const sync = find(c, 'cgfreeze-sync');
+      const warmCase = cases.find((o) => o.group === 'container' && o.warm && o.mode === c.mode);
+      const warm = warmCase === undefined ? undefined : find(warmCase, 'cgfreeze-sync');
+      return [
+        ['pause p50', (m) => formatNs(m.freeze.p50)],
+        ['pause p90', (m) => formatNs(m.freeze.p90)],
+        ['resume p50', (m) => formatNs(m.resume.p50)],
+        ['resume p90', (m) => formatNs(m.resume.p90)],
+        ['resume p99', (m) => formatNs(m.resume.p99)],
+        ['CPU/cycle', (m) => formatNs(m.cpuPerCycleNs)],
+        ['resume ÷ cgfreeze sync', (m) => (sync === undefined ? '' : formatRatio(m.resume.p50 / sync.resume.p50))],
+        ['resume ÷ cgfreeze warm', (m) => (warm === undefined ? '' : formatRatio(m.resume.p50 / warm.resume.p50))],
+      ];
+    },
+    markdown,
+  );
 }
 
 export function batchTable(cases: readonly CaseResult[], markdown = false): string {

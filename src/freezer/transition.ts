@@ -22,6 +22,12 @@ const ROLLBACK_CONFIRM_READS = 3;
  */
 export class Transition {
   readonly startedAt = performance.now();
+  /**
+   * When our write returned: the pacing counts from here, not from the call.
+   * A v1 write can itself take milliseconds (it flips the kernel's freezer
+   * static key), and the wait that follows deserves its full spin phase.
+   */
+  private writtenAt = this.startedAt;
   private generation = 0;
   private last: RawState = RAW_THAWED;
   /** v1 storm remedy in progress: THAWED was written, FROZEN is due next. */
@@ -41,6 +47,10 @@ export class Transition {
     return performance.now() - this.startedAt;
   }
 
+  private get waitedMs(): number {
+    return performance.now() - this.writtenAt;
+  }
+
   get state(): FreezerState {
     if (this.last === RAW_FROZEN) return 'frozen';
     if (this.frozen) return 'freezing';
@@ -51,6 +61,7 @@ export class Transition {
   begin(): boolean {
     this.generation = this.entry.setIntent(this.frozen);
     this.entry.handle.writeState(this.frozen);
+    this.writtenAt = performance.now();
     if (this.read()) return true;
     if (!this.frozen) this.assertNoFrozenAncestor();
     return false;
@@ -69,12 +80,12 @@ export class Transition {
       if (this.rethawed) {
         this.entry.handle.writeState(true);
         this.rethawed = false;
-      } else if (this.elapsedMs >= ACTIVE_MS) {
+      } else if (this.waitedMs >= ACTIVE_MS) {
         // New tasks push a v1 cgroup back to FREEZING; re-asserting FROZEN
         // (and, now and then, a brief thaw) gets a starved freeze through.
-        const elapsed = this.elapsedMs;
-        if (elapsed - this.lastRethawMs >= V1_RETHAW_INTERVAL_MS) {
-          this.lastRethawMs = elapsed;
+        const waited = this.waitedMs;
+        if (waited - this.lastRethawMs >= V1_RETHAW_INTERVAL_MS) {
+          this.lastRethawMs = waited;
           this.entry.handle.writeState(false);
           this.rethawed = true;
           return false;
@@ -87,11 +98,10 @@ export class Transition {
 
   /** How long to wait before the next check, or 'timeout' once the deadline has passed. */
   next(): Pace | 'timeout' {
-    const elapsed = this.elapsedMs;
-    const remaining = this.timeoutMs - elapsed;
+    const remaining = this.timeoutMs - this.elapsedMs;
     if (remaining <= 0) return 'timeout';
     if (this.rethawed) return { kind: 'sleep', ms: Math.min(V1_RETHAW_MS, remaining) };
-    const p = pace(elapsed, this.entry.version, this.spinMs);
+    const p = pace(this.waitedMs, this.entry.version, this.spinMs);
     return p.kind === 'spin' ? p : { kind: p.kind, ms: Math.min(p.ms, remaining) };
   }
 

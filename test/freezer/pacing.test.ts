@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import type { CgroupLocation } from '../../src/cgroup/location.js';
+import { CgroupEntry } from '../../src/freezer/handles.js';
 import { ACTIVE_MS, EVENT_SLICE_MS, SPIN_MS, SYNC_SPIN_MS, V1_MAX_SLEEP_MS, YIELD_MS, pace } from '../../src/freezer/pacing.js';
+import { Transition } from '../../src/freezer/transition.js';
+import { type NativeCgroupHandle, RAW_FREEZING } from '../../src/native.js';
 
 describe('pace', () => {
   it('spins first, then sleeps briefly, then backs off', () => {
@@ -33,5 +37,31 @@ describe('pace', () => {
       expect(p.kind).toBe('sleep');
       expect(p.kind === 'sleep' && p.ms).toBeLessThanOrEqual(V1_MAX_SLEEP_MS);
     }
+  });
+});
+
+describe('Transition pacing', () => {
+  it('counts from the end of the write: a slow write (a v1 static-key flip) still gets its spin phase', () => {
+    let writes = 0;
+    const handle = {
+      version: 1,
+      closed: false,
+      writeState(): void {
+        writes++;
+        const end = performance.now() + 3 * SYNC_SPIN_MS;
+        while (performance.now() < end) {
+          // the kernel patching its text
+        }
+      },
+      readState: () => RAW_FREEZING,
+      readSelf: () => true,
+      readParentFreezing: () => false,
+    } as unknown as NativeCgroupHandle;
+    const entry = new CgroupEntry({ version: 1, dir: '/fake' } as CgroupLocation, handle);
+    const t = new Transition(entry, true, 10_000, 'fake', SYNC_SPIN_MS);
+    expect(t.begin()).toBe(false);
+    expect(writes).toBe(1);
+    expect(t.elapsedMs).toBeGreaterThan(SYNC_SPIN_MS);
+    expect(t.next()).toEqual({ kind: 'spin' });
   });
 });

@@ -110,14 +110,19 @@ function panelSvg(panel: Panel, ox: number, oy: number, colour: (label: string) 
   for (const s of panel.series) {
     const pts = cdfPoints(s.samples.filter((v) => v > 0));
     if (pts.length === 0) continue;
-    // Step function: horizontal to the next value, then up.
-    let d = `M${sx(pts[0]![0]).toFixed(1)},${sy(0).toFixed(1)}`;
-    let prevF = 0;
-    for (const [v, f] of pts) {
-      const x = sx(v).toFixed(1);
-      d += ` L${x},${sy(prevF).toFixed(1)} L${x},${sy(f).toFixed(1)}`;
-      prevF = f;
-    }
+    // Step function: horizontal to the next value, then up. Steps closer than a pixel to the
+    // last one drawn merge into it, so thousands of samples cost a few hundred points.
+    let lastX = sx(pts[0]![0]);
+    let lastY = sy(0);
+    let d = `M${lastX.toFixed(1)},${lastY.toFixed(1)}`;
+    pts.forEach(([v, f], i) => {
+      const x = sx(v);
+      const y = sy(f);
+      if (i < pts.length - 1 && Math.abs(x - lastX) < 1 && Math.abs(y - lastY) < 1) return;
+      d += ` L${x.toFixed(1)},${lastY.toFixed(1)} L${x.toFixed(1)},${y.toFixed(1)}`;
+      lastX = x;
+      lastY = y;
+    });
     out.push(`<path d="${d}" fill="none" stroke="${colour(s.label)}" stroke-width="1.6"><title>${esc(s.label)}</title></path>`);
   }
   out.push('</g>');

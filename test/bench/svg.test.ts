@@ -35,6 +35,16 @@ describe('cdfPlotSvg', () => {
     expect(svg).toContain('>100 µs<');
   });
 
+  it('merges steps under a pixel apart: 10,000 samples draw a few hundred points and still end at 1', () => {
+    const samples = Array.from({ length: 10_000 }, (_, i) => 50_000 + i * 7);
+    const one = cdfPlotSvg('n', [{ title: 'n', series: [{ label: 'x', samples }] }]);
+    const d = paths(one)[0] ?? '';
+    const points = [...d.matchAll(/L([\d.]+),([\d.]+)/g)].map((m) => [Number(m[1]), Number(m[2])] as const);
+    expect(points.length).toBeLessThan(1_000);
+    const top = Math.min(...points.map(([, y]) => y));
+    expect(points.at(-1)?.[1]).toBe(top); // the last step is the max sample, at F = 1
+  });
+
   it('labels decades on the x axis from ns to s', () => {
     const wide = cdfPlotSvg('w', [{ title: 'w', series: [{ label: 'x', samples: [500, 2e9] }] }]);
     for (const label of ['100 ns', '1 µs', '1 ms', '1 s', '10 s']) expect(wide).toContain(`>${label}<`);

@@ -9,14 +9,20 @@ import type { Transition } from './transition.js';
 export function driveSync(t: Transition): void {
   for (;;) {
     const p = t.next();
-    if (p === 'timeout') throw t.timeout();
     try {
+      // At the deadline, one last look: the kernel may have finished while the
+      // caller was busy elsewhere (a sync group waits on its members in turn).
+      if (p === 'timeout') {
+        if (t.check()) return;
+        break;
+      }
       if (p.kind !== 'spin') t.entry.handle.wait(p.ms * 1000);
       if (t.check()) return;
     } catch (err) {
       throw t.failed(err);
     }
   }
+  throw t.timeout();
 }
 
 /**
@@ -65,7 +71,13 @@ export function driveAsync(t: Transition, signal: AbortSignal | undefined): Prom
     };
     const schedule = (): void => {
       const p = t.next();
-      if (p === 'timeout') return finish(t.timeout());
+      if (p === 'timeout') {
+        try {
+          return t.check() ? finish() : finish(t.timeout());
+        } catch (err) {
+          return finish(t.failed(err));
+        }
+      }
       if (p.kind === 'event' && unsubscribe === undefined) {
         // Re-read at once: a change between the last read and the watch is not signalled again.
         unsubscribe = t.entry.subscribe(onEvent);

@@ -1,6 +1,6 @@
 import { describe } from '../cgroup/location.js';
 import { CgfreezeError, fromSystemError } from '../errors.js';
-import { type FreezeOptions, type FreezeResult, transitionAsync, transitionSync } from './operations.js';
+import { type FreezeOptions, type FreezeResult, type StartedSync, abortSync, finishSync, isPending, startSync, transitionAsync, transitionSync } from './operations.js';
 import { state } from './status.js';
 import type { Target } from './targets.js';
 
@@ -94,22 +94,47 @@ export async function groupAsync(targets: readonly Target[], frozen: boolean, op
   throw atomicFailure(items, items.filter((i) => !i.ok && i.error.cause !== ourAbort));
 }
 
+/**
+ * Writes every target first and then waits for each, so the kernel freezes
+ * them all at once. An atomic freeze stops at the first failure: pending
+ * members are aborted (rolled back), completed ones thawed.
+ */
 export function groupSync(targets: readonly Target[], frozen: boolean, opts: GroupOptions): GroupResult {
   checkTargets(targets);
   const { atomic, ...single } = opts;
-  const before = atomic && frozen ? frozenBefore(targets, single) : [];
-  const items: GroupItem[] = [];
+  const allOrNothing = atomic === true && frozen;
+  const before = allOrNothing ? frozenBefore(targets, single) : [];
+  const started: Array<StartedSync | GroupItem> = [];
   for (const target of targets) {
     try {
-      const result = transitionSync(target, frozen, single);
-      items.push({ target: result.target, ok: true, result });
+      started.push(startSync(target, frozen, single));
     } catch (err) {
-      items.push(failure(target, err));
-      if (atomic && frozen) {
-        rollBackGroup(targets, items, before, single);
-        throw atomicFailure(items, [items[items.length - 1] as GroupItem]);
+      started.push(failure(target, err));
+      if (allOrNothing) break;
+    }
+  }
+  const items: GroupItem[] = [];
+  let failed: GroupItem | undefined = started.find((s): s is GroupItem => 'ok' in s);
+  const ourAbort = new CgfreezeError('ERR_ATOMIC_ROLLBACK', 'another target of the atomic freeze failed');
+  started.forEach((s, i) => {
+    const target = targets[i] as Target;
+    if ('ok' in s) {
+      items.push(s);
+    } else if (allOrNothing && failed !== undefined && isPending(s)) {
+      items.push(failure(target, abortSync(s, ourAbort)));
+    } else {
+      try {
+        const result = finishSync(s);
+        items.push({ target: result.target, ok: true, result });
+      } catch (err) {
+        items.push(failure(target, err));
+        failed ??= items[items.length - 1];
       }
     }
+  });
+  if (allOrNothing && failed !== undefined) {
+    rollBackGroup(targets, items, before, single);
+    throw atomicFailure(items, [failed]);
   }
   return { ok: items.every((i) => i.ok), results: items };
 }

@@ -125,16 +125,45 @@ function result(t: Transition, cgroupDir: string): FreezeResult {
   };
 }
 
-export function transitionSync(target: Target, frozen: boolean, opts: FreezeOptions): FreezeResult {
-  const { t, done, cgroupDir } = begin(target, frozen, opts, SYNC_SPIN_MS);
-  if (done || t.timeoutMs === 0) return result(t, cgroupDir);
-  t.entry.busy++;
-  try {
-    driveSync(t);
-  } finally {
-    t.entry.busy--;
+/** A begun synchronous transition: the write is done, the wait (if any) is not. */
+export interface StartedSync {
+  t: Transition;
+  done: boolean;
+  cgroupDir: string;
+}
+
+/** Its wait is still to come (not done at the write, and not `timeoutMs: 0`). */
+export function isPending(s: StartedSync): boolean {
+  return !s.done && s.t.timeoutMs !== 0;
+}
+
+/** Writes the target's new state. A pending transition holds its entry open until finishSync or abortSync. */
+export function startSync(target: Target, frozen: boolean, opts: FreezeOptions): StartedSync {
+  const s = begin(target, frozen, opts, SYNC_SPIN_MS);
+  if (isPending(s)) s.t.entry.busy++;
+  return s;
+}
+
+/** Waits, on this thread, until the kernel confirms (or the deadline rolls it back). */
+export function finishSync(s: StartedSync): FreezeResult {
+  if (isPending(s)) {
+    try {
+      driveSync(s.t);
+    } finally {
+      s.t.entry.busy--;
+    }
   }
-  return result(t, cgroupDir);
+  return result(s.t, s.cgroupDir);
+}
+
+/** Gives up a pending transition before its wait: a freeze is rolled back. */
+export function abortSync(s: StartedSync, reason: unknown): CgfreezeError {
+  s.t.entry.busy--;
+  return s.t.aborted(reason);
+}
+
+export function transitionSync(target: Target, frozen: boolean, opts: FreezeOptions): FreezeResult {
+  return finishSync(startSync(target, frozen, opts));
 }
 
 export async function transitionAsync(target: Target, frozen: boolean, opts: FreezeOptions): Promise<FreezeResult> {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StuckTask, startStuckTask, startWorkload } from '../../scripts/workload/index.js';
-import { CgfreezeError, freeze, freezeSync, state, thaw } from '../../src/index.js';
+import { CgfreezeError, freeze, freezeSync, state, thaw, thawSync } from '../../src/index.js';
 import { type Scratch, createScratch } from '../helpers/scratch.js';
 
 let scratch: Scratch;
@@ -44,6 +44,28 @@ describe.each([1, 2] as const)('cgroup v%i with a task that cannot be frozen', (
         expect(await busy.waitForProgress()).toBe(true);
       });
     } finally {
+      await busy.stop();
+    }
+  });
+
+  it('a sync group writes every member before waiting on any: a stuck one does not delay the others', async () => {
+    const [stuckDir, okDir] = [scratch.make(v), scratch.make(v)];
+    const busy = await startWorkload(okDir);
+    try {
+      await withStuck(stuckDir, async () => {
+        // How far the busy task counts in 100 ms, to tell "frozen at once" from "frozen after the timeout".
+        const r0 = busy.counter();
+        await new Promise((r) => setTimeout(r, 100));
+        const per100ms = busy.counter() - r0;
+        const c0 = busy.counter();
+        const result = freezeSync([stuckDir, okDir], { timeoutMs: 500 });
+        const counted = busy.counter() - c0;
+        expect(result.results.map((r) => (r.ok ? r.result.state : r.error.code))).toEqual(['ERR_FREEZE_TIMEOUT', 'frozen']);
+        expect(counted).toBeLessThan(per100ms);
+        expectNothingFrozen(stuckDir);
+      });
+    } finally {
+      thawSync(okDir);
       await busy.stop();
     }
   });

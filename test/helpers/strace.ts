@@ -21,13 +21,21 @@ export interface Counts {
   other: string[];
 }
 
+/**
+ * What the runtime does on the main thread now and then, never on a file of
+ * ours: the GC's memory calls and thread handoffs (futex), and libuv's
+ * eventfd wakeups for V8 platform tasks.
+ */
+function isRuntimeNoise(line: string): boolean {
+  return /^(futex|mprotect|madvise|mmap|munmap|brk|sched_yield|getpid|gettid|rt_sigprocmask)\(/.test(line) || /^write\(\d+, "\\1\\0\\0\\0\\0\\0\\0\\0", 8\)/.test(line);
+}
+
 /** Syscalls between the markers, split per cycle into writes, reads that waited for FROZEN, and the rest. */
 function countCycle(trace: string, stateFile: string): Counts {
   const lines = trace.split('\n');
   const start = lines.findIndex((l) => l.includes(BEGIN));
   const end = lines.findIndex((l) => l.includes(END));
-  // libuv's eventfd wakeups (V8 platform tasks, GC) are the runtime's, not the freezer's.
-  const body = lines.slice(start + 1, end).filter((l) => /^\w+\(/.test(l) && !/^write\(\d+, "\\1\\0\\0\\0\\0\\0\\0\\0", 8\)/.test(l));
+  const body = lines.slice(start + 1, end).filter((l) => /^\w+\(/.test(l) && !isRuntimeNoise(l));
   let writes = 0;
   let reasserts = 0;
   let lastWriteFroze = false;

@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import { loadNative } from '../native.js';
 import { type FileStamp, type Host, sameStamp, stampOf } from './host.js';
 import type { LocatedCgroup } from './locate.js';
-import type { Resolved, ResolveOptions } from './types.js';
+import { RESOLVE_OPTION_KEYS, type Resolved, type ResolveOptions } from './types.js';
 
 /** A reference as the freezer uses it: where its cgroup is, and how to forget it once it proves stale. */
 export interface FreezerTarget {
@@ -41,7 +41,7 @@ export class CachedResolution implements FreezerTarget {
 
   private constructor(
     readonly found: Found,
-    private readonly root: string,
+    private readonly host: Host,
     private readonly procFd: number,
     private readonly stateDirFd: number | undefined,
   ) {
@@ -65,7 +65,7 @@ export class CachedResolution implements FreezerTarget {
       closeSync(procFd);
       return undefined;
     }
-    const entry = new CachedResolution(found, host.root, procFd, stateDirFd);
+    const entry = new CachedResolution(found, host, procFd, stateDirFd);
     // The init process still runs after the open, so the file opened is its own, not a reused pid's.
     if (host.startTime(found.resolved.initPid) !== found.located.startTime) {
       entry.close();
@@ -74,25 +74,22 @@ export class CachedResolution implements FreezerTarget {
     return entry;
   }
 
-  private path(hostPath: string): string {
-    return this.root === '/' || this.root === '' ? hostPath : this.root + hostPath;
-  }
-
   /**
    * The full check behind resolveSync, through paths (no addon needed): the
-   * cgroup directory is the same inode, the init process is the same one,
+   * cgroup directory is the same one (dev:ino), the init process is the same one,
    * and the engine's state file is unchanged (so a `docker pause` is seen).
    */
   valid(): boolean {
     const { found } = this;
-    if (statSync(this.path(found.resolved.cgroupDir), { throwIfNoEntry: false })?.ino !== found.located.inode) return false;
+    const dir = statSync(this.host.path(found.resolved.cgroupDir), { throwIfNoEntry: false });
+    if (dir === undefined || `${dir.dev}:${dir.ino}` !== found.located.identity) return false;
     try {
       readSync(this.procFd, probeBuf, 0, probeBuf.length, 0);
     } catch {
       return false;
     }
     if (found.stateFile === undefined) return true;
-    const st = statSync(this.path(found.stateFile.path), { bigint: true, throwIfNoEntry: false });
+    const st = statSync(this.host.path(found.stateFile.path), { bigint: true, throwIfNoEntry: false });
     return st !== undefined && sameStamp(stampOf(st), found.stateFile.stamp);
   }
 
@@ -137,8 +134,8 @@ export class CachedResolution implements FreezerTarget {
   }
 }
 
-/** The options that change what a reference resolves to (timeouts and the like do not). */
-const KEY_OPTIONS = ['hostRoot', 'engines', 'docker', 'containerd', 'storage', 'mountinfo'] as const;
+/** The options that change what a reference resolves to (all but `cache`; timeouts and the like are not resolver options). */
+const KEY_OPTIONS = RESOLVE_OPTION_KEYS.filter((k): k is Exclude<(typeof RESOLVE_OPTION_KEYS)[number], 'cache'> => k !== 'cache');
 
 /** Bounded: each entry holds one or two file descriptors. */
 const CACHE_LIMIT = 256;

@@ -13,7 +13,6 @@ export interface LocatedCgroup {
   freezeFile: string;
   cgroupVersion: 'v1' | 'v2';
   startTime: number;
-  inode: number;
   /** `dev:ino` of the directory, as the freezer's handle reports it. */
   identity: string;
 }
@@ -188,12 +187,10 @@ export function locate(host: Host, c: Candidate): LocatedCgroup {
 function checkDir(host: Host, c: Candidate, hierarchyPath: string, cgroupDir: string, mount: CgroupMount, startTime: number): LocatedCgroup {
   const target = c.id;
   const freezeFile = `${cgroupDir}/${mount.version === 1 ? 'freezer.state' : 'cgroup.freeze'}`;
-  let inode: number;
   let identity: string;
   try {
     const st = lstatSync(host.path(cgroupDir));
     if (!st.isDirectory()) throw new CgfreezeError('ERR_CGROUP_MISMATCH', `${cgroupDir} is not a directory`, { target, path: cgroupDir });
-    inode = st.ino;
     identity = `${st.dev}:${st.ino}`;
     const real = realpathSync(host.path(cgroupDir));
     const expected = host.realRootPath() === '/' ? cgroupDir : host.realRootPath() + cgroupDir;
@@ -209,7 +206,7 @@ function checkDir(host: Host, c: Candidate, hierarchyPath: string, cgroupDir: st
     }
     throw new CgfreezeError('ERR_CGROUP_MISMATCH', `${short(c)}: cannot inspect ${cgroupDir}: ${String(code)}`, { target, path: cgroupDir, cause: err });
   }
-  return { hierarchyPath, cgroupDir, freezeFile, cgroupVersion: mount.version === 1 ? 'v1' : 'v2', startTime, inode, identity };
+  return { hierarchyPath, cgroupDir, freezeFile, cgroupVersion: mount.version === 1 ? 'v1' : 'v2', startTime, identity };
 }
 
 /** The pod cgroup: the parent of its members' cgroups, named after the pod UID. */

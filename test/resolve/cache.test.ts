@@ -40,7 +40,7 @@ describe('CachedResolution on the real kernel', () => {
     const st = statSync(state, { bigint: true });
     found = {
       resolved: { kind: 'container', engine: 'docker', id: 'x', initPid: pid, cgroupDir: dir, freezeFile: `${dir}/f`, cgroupVersion: 'v2', pausedByEngine: false },
-      located: { hierarchyPath: '/x', cgroupDir: dir, freezeFile: `${dir}/f`, cgroupVersion: 'v2', startTime: startTime(pid), inode: statSync(dir).ino, identity: '' },
+      located: { hierarchyPath: '/x', cgroupDir: dir, freezeFile: `${dir}/f`, cgroupVersion: 'v2', startTime: startTime(pid), identity: `${statSync(dir).dev}:${statSync(dir).ino}` },
       stateFile: {
         path: state,
         stamp: { ino: Number(st.ino), size: Number(st.size), mtimeSec: Number(st.mtimeNs / 1_000_000_000n), mtimeNsec: Number(st.mtimeNs % 1_000_000_000n) },

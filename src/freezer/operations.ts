@@ -3,7 +3,8 @@ import { describe } from '../cgroup/location.js';
 import { CgfreezeError } from '../errors.js';
 import { driveAsync, driveSync } from './drive.js';
 import { openEntry, reopenEntry } from './handles.js';
-import { type ResolvedTarget, TARGET_OPTION_KEYS, type Target, type TargetOptions, resolveTarget } from './targets.js';
+import { RESOLVE_OPTION_KEYS } from '../resolve/index.js';
+import { type ResolvedTarget, type Target, type TargetOptions, resolveTarget } from './targets.js';
 import { SPIN_MS, SYNC_SPIN_MS } from './pacing.js';
 import { Transition } from './transition.js';
 
@@ -32,7 +33,7 @@ export interface FreezeResult {
 export const DEFAULT_FREEZE_TIMEOUT_MS = 10_000;
 export const DEFAULT_THAW_TIMEOUT_MS = 1_000;
 
-const OPTION_KEYS = new Set<string>(['timeoutMs', 'signal', 'atomic', ...TARGET_OPTION_KEYS]);
+const OPTION_KEYS = new Set<string>(['timeoutMs', 'signal', 'atomic', ...RESOLVE_OPTION_KEYS]);
 
 export function checkOptions(opts: unknown, allowSignal: boolean): FreezeOptions {
   if (opts === undefined) return {};

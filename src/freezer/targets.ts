@@ -18,8 +18,6 @@ export type Target = string | { cgroup: string };
  */
 export type TargetOptions = ResolveOptions;
 
-/** Option names a target accepts, for the misspelling check. */
-export const TARGET_OPTION_KEYS = ['hostRoot', 'engines', 'docker', 'containerd', 'storage', 'mountinfo', 'cache'] as const;
 
 export interface ResolvedTarget {
   /** How the caller named it, for messages and results. */
@@ -67,13 +65,10 @@ export function resolveTarget(target: unknown, opts: TargetOptions, use: TargetU
     path = target;
   } else if (typeof target === 'string' && target !== '') {
     // Resolution checks that the container runs and that this cgroup is really its own.
-    if (use === 'paths') {
-      const { cgroupDir, pausedByEngine, engine } = resolveSync(target, opts);
-      return { label: target, cgroupDir, openDir: hostRoot + cgroupDir, ...(pausedByEngine ? { pausedBy: engine } : {}) };
-    }
-    const reference = resolveForFreezer(target, opts, use === 'freeze');
-    const { cgroupDir, pausedByEngine, engine } = reference.resolved;
-    const out: ResolvedTarget = { label: target, cgroupDir, openDir: hostRoot + cgroupDir, reference };
+    const reference = use === 'paths' ? undefined : resolveForFreezer(target, opts, use === 'freeze');
+    const { cgroupDir, pausedByEngine, engine } = reference?.resolved ?? resolveSync(target, opts);
+    const out: ResolvedTarget = { label: target, cgroupDir, openDir: hostRoot + cgroupDir };
+    if (reference !== undefined) out.reference = reference;
     if (pausedByEngine) out.pausedBy = engine;
     return out;
   } else {

@@ -10,6 +10,7 @@ import { type LocatedCgroup, locate, locatePod } from './locate.js';
 import { type ParsedRef, describeRef, parseReference } from './reference.js';
 import { ENGINES, type Engine, type ListedContainer, type ListOptions, type Resolved, type ResolveOptions } from './types.js';
 
+export { RESOLVE_OPTION_KEYS } from './types.js';
 export type { ContainerdRoots, DockerRoots, Engine, K8sIdentity, ListedContainer, ListOptions, Resolved, ResolveOptions, StorageRoots } from './types.js';
 export { parseReference, type ParsedRef } from './reference.js';
 export type { FreezerTarget } from './cache.js';

@@ -20,23 +20,16 @@
 //   raw-loop spin <counter-file> <ntasks>
 //     The same workload inside a container (already in its cgroup): this
 //     process spins on the counter and forks ntasks-1 idle tasks.
-//
-//   raw-loop stuck <fuse-mountpoint>
-//     Serves FUSE_INIT on a new FUSE mount and then never answers, so any
-//     task that touches the mount blocks in an unfreezable kernel wait.
-//     Prints "ready\n"; unmounts (lazily) when stdin closes.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <linux/fuse.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -189,74 +182,13 @@ static int loop(const char* dir, const char* mode, const char* counter_file, int
   return 0;
 }
 
-static const char* stuck_mnt;
-
-// Killed harness or Ctrl-C: do not leave a dead FUSE mount behind.
-static void stuck_signal(int sig) {
-  umount2(stuck_mnt, MNT_DETACH);
-  signal(sig, SIG_DFL);
-  raise(sig);
-}
-
-// Minimal FUSE server: answer INIT, then read requests and never reply.
-static int stuck(const char* mnt) {
-  stuck_mnt = mnt;
-  int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
-  if (fd < 0) die("open", "/dev/fuse");
-  char opts[128];
-  snprintf(opts, sizeof opts, "fd=%d,rootmode=40000,user_id=0,group_id=0", fd);
-  if (mount("cgfb-stuck", mnt, "fuse.cgfb-stuck", MS_NOSUID | MS_NODEV, opts) != 0) die("mount", mnt);
-  pid_t child = fork();
-  if (child < 0) die("fork", NULL);
-  if (child == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    static char buf[1 << 20];
-    for (;;) {
-      ssize_t n = read(fd, buf, sizeof buf);
-      if (n < 0) {
-        if (errno == EINTR || errno == ENOENT) continue;
-        _exit(0);
-      }
-      struct fuse_in_header* in = (struct fuse_in_header*)buf;
-      if (in->opcode != FUSE_INIT) continue;  // never answered: the caller hangs
-      struct {
-        struct fuse_out_header h;
-        struct fuse_init_out o;
-      } out;
-      memset(&out, 0, sizeof out);
-      out.h.len = sizeof out;
-      out.h.unique = in->unique;
-      out.o.major = FUSE_KERNEL_VERSION;
-      out.o.minor = FUSE_KERNEL_MINOR_VERSION;
-      out.o.max_write = 4096;
-      out.o.max_readahead = 4096;
-      if (write(fd, &out, sizeof out) < 0) _exit(3);
-    }
-  }
-  signal(SIGTERM, stuck_signal);
-  signal(SIGINT, stuck_signal);
-  signal(SIGHUP, stuck_signal);
-  printf("ready\n");
-  fflush(stdout);
-  char sink[256];
-  while (read(0, sink, sizeof sink) > 0) {
-  }
-  // Aborting the connection fails the hung requests so their tasks can exit.
-  umount2(mnt, MNT_DETACH);
-  kill(child, SIGKILL);
-  waitpid(child, NULL, 0);
-  return 0;
-}
-
 int main(int argc, char** argv) {
   if (argc == 5 && strcmp(argv[1], "workload") == 0) return workload(argv[2], atoi(argv[3]), argv[4]);
   if (argc == 7 && strcmp(argv[1], "loop") == 0) return loop(argv[2], argv[3], argv[4], atoi(argv[5]), atoi(argv[6]));
   if (argc == 4 && strcmp(argv[1], "spin") == 0) spin(argv[2], atoi(argv[3]));
-  if (argc == 3 && strcmp(argv[1], "stuck") == 0) return stuck(argv[2]);
   fprintf(stderr,
           "usage: raw-loop workload <cgroup-dir> <ntasks> <counter-file>\n"
           "       raw-loop loop <cgroup-dir> <v1|v2> <counter-file> <cycles> <gap-us>\n"
-          "       raw-loop spin <counter-file> <ntasks>\n"
-          "       raw-loop stuck <fuse-mountpoint>\n");
+          "       raw-loop spin <counter-file> <ntasks>\n");
   return 64;
 }

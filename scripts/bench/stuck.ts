@@ -4,14 +4,14 @@
  * deadline (not much later), roll back to thawed, and burn little CPU while
  * it waits.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { freeze, freezeSync } from '../../src/index.js';
 import { CgfreezeError } from '../../src/errors.js';
 import { type Options, progress } from './harness.js';
 import type { StuckRun } from './report.js';
-import { type Mode, PREFIX, forceThaw, rawLoopPath, runParent, waitReady } from './workload.js';
+import { startStuckTask } from '../workload/index.js';
+import { type Mode, forceThaw, runParent } from './workload.js';
 
 function cpuNs(): number {
   const u = process.cpuUsage();
@@ -32,70 +32,47 @@ async function waitFor(what: string, check: () => boolean, timeoutMs: number): P
   }
 }
 
-function wchan(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/wchan`, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
 async function runMode(mode: Mode, opts: Options): Promise<StuckRun[]> {
   const deadlineMs = opts.quick ? 200 : 1000;
   const repeats = opts.quick ? 2 : 5;
   const dir = join(runParent(mode), 'stuck');
-  const mnt = `/tmp/${PREFIX}-${process.pid}-fuse-${mode}`;
   mkdirSync(dir);
-  mkdirSync(mnt, { recursive: true });
-  const server = spawn(rawLoopPath, ['stuck', mnt], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const serverExit = new Promise<void>((r) => server.once('exit', () => r()));
-  let culpritExit: Promise<void> | undefined;
-  let culpritPid: number | undefined;
   const runs: StuckRun[] = [];
   try {
-    await waitReady(server, 10_000);
-    const culprit = spawn('sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec stat ${mnt}/never-answered`], { stdio: 'ignore' });
-    culpritExit = new Promise<void>((r) => culprit.once('exit', () => r()));
-    culpritPid = culprit.pid;
-    const pid = culprit.pid;
-    if (pid === undefined) throw new Error('could not start the stuck task');
-    await waitFor('the stuck task to block in FUSE', () => wchan(pid) === 'request_wait_answer', 10_000);
-
-    const methods: Array<[string, () => Promise<void>]> = [
-      [`cgfreeze freezeSync (${mode})`, async () => void freezeSync(dir, { timeoutMs: deadlineMs })],
-      [`cgfreeze freeze, Promise (${mode})`, async () => void (await freeze(dir, { timeoutMs: deadlineMs }))],
-    ];
-    for (const [label, call] of methods) {
-      for (let i = 0; i < repeats; i++) {
-        progress.set(`stuck freeze · ${label} · ${i + 1}/${repeats}`);
-        const c0 = cpuNs();
-        const t0 = process.hrtime.bigint();
-        let code = 'resolved';
-        let rolledBack = false;
-        try {
-          await call();
-        } catch (err) {
-          code = err instanceof CgfreezeError ? err.code : String(err);
-          rolledBack = err instanceof CgfreezeError && err.rolledBack === true;
+    // The tests' own unfreezable task: blocked on a FUSE request that is never answered.
+    const stuck = await startStuckTask(dir);
+    try {
+      const methods: Array<[string, () => Promise<void>]> = [
+        [`cgfreeze freezeSync (${mode})`, async () => void freezeSync(dir, { timeoutMs: deadlineMs })],
+        [`cgfreeze freeze, Promise (${mode})`, async () => void (await freeze(dir, { timeoutMs: deadlineMs }))],
+      ];
+      for (const [label, call] of methods) {
+        for (let i = 0; i < repeats; i++) {
+          progress.set(`stuck freeze · ${label} · ${i + 1}/${repeats}`);
+          const c0 = cpuNs();
+          const t0 = process.hrtime.bigint();
+          let code = 'resolved';
+          let rolledBack = false;
+          try {
+            await call();
+          } catch (err) {
+            code = err instanceof CgfreezeError ? err.code : String(err);
+            rolledBack = err instanceof CgfreezeError && err.rolledBack === true;
+          }
+          const elapsedNs = Number(process.hrtime.bigint() - t0);
+          const cpu = cpuNs() - c0;
+          const thawedAfter = isThawed(dir, mode);
+          if (!thawedAfter) forceThaw(dir, mode);
+          runs.push({ method: label, deadlineMs, elapsedNs, cpuNs: cpu, code, rolledBack, thawedAfter });
         }
-        const elapsedNs = Number(process.hrtime.bigint() - t0);
-        const cpu = cpuNs() - c0;
-        const thawedAfter = isThawed(dir, mode);
-        if (!thawedAfter) forceThaw(dir, mode);
-        runs.push({ method: label, deadlineMs, elapsedNs, cpuNs: cpu, code, rolledBack, thawedAfter });
       }
+    } finally {
+      forceThaw(dir, mode);
+      await stuck.stop();
     }
-  } finally {
-    forceThaw(dir, mode);
-    if (culpritPid !== undefined) process.kill(culpritPid, 'SIGKILL');
-    // A request the server has read is waited out even through SIGKILL; only
-    // closing the FUSE connection (the server exiting) releases the task.
-    server.stdin?.end();
-    await serverExit;
-    await culpritExit;
     await waitFor(`${dir} to empty`, () => readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim() === '', 10_000);
+  } finally {
     rmdirSync(dir);
-    rmdirSync(mnt);
   }
   return runs;
 }

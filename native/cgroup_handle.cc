@@ -44,16 +44,13 @@ int OpenBeneath(int root_fd, const std::string& rel) {
   struct open_how how;
   memset(&how, 0, sizeof how);
   how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
-                RESOLVE_NO_XDEV;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
   int fd;
   do {
-    fd = static_cast<int>(
-        syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how));
+    fd = static_cast<int>(syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how));
   } while (fd < 0 && (errno == EINTR || errno == EAGAIN));
   if (fd < 0 && errno == ENOSYS) {
-    fd = openat(root_fd, rel.c_str(),
-                O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    fd = openat(root_fd, rel.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   }
   return fd;
 }
@@ -86,9 +83,7 @@ struct CgroupHandle::Watch {
     }
   }
 
-  static void OnClose(uv_handle_t* handle) {
-    delete static_cast<Watch*>(handle->data);
-  }
+  static void OnClose(uv_handle_t* handle) { delete static_cast<Watch*>(handle->data); }
 
   static void OnEnvCleanup(void* data) {
     static_cast<Watch*>(data)->owner->StopWatchInternal(true);
@@ -96,28 +91,25 @@ struct CgroupHandle::Watch {
 };
 
 Napi::Function CgroupHandle::Define(Napi::Env env) {
-  return DefineClass(
-      env, "CgroupHandle",
-      {
-          InstanceAccessor<&CgroupHandle::GetVersion>("version"),
-          InstanceAccessor<&CgroupHandle::GetIdentity>("identity"),
-          InstanceAccessor<&CgroupHandle::GetPath>("path"),
-          InstanceAccessor<&CgroupHandle::GetClosed>("closed"),
-          InstanceMethod<&CgroupHandle::WriteState>("writeState"),
-          InstanceMethod<&CgroupHandle::ReadState>("readState"),
-          InstanceMethod<&CgroupHandle::ReadSelf>("readSelf"),
-          InstanceMethod<&CgroupHandle::ReadParentFreezing>(
-              "readParentFreezing"),
-          InstanceMethod<&CgroupHandle::Wait>("wait"),
-          InstanceMethod<&CgroupHandle::StartWatch>("watch"),
-          InstanceMethod<&CgroupHandle::StopWatch>("unwatch"),
-          InstanceMethod<&CgroupHandle::Close>("close"),
-      });
+  return DefineClass(env, "CgroupHandle",
+                     {
+                         InstanceAccessor<&CgroupHandle::GetVersion>("version"),
+                         InstanceAccessor<&CgroupHandle::GetIdentity>("identity"),
+                         InstanceAccessor<&CgroupHandle::GetPath>("path"),
+                         InstanceAccessor<&CgroupHandle::GetClosed>("closed"),
+                         InstanceMethod<&CgroupHandle::WriteState>("writeState"),
+                         InstanceMethod<&CgroupHandle::ReadState>("readState"),
+                         InstanceMethod<&CgroupHandle::ReadSelf>("readSelf"),
+                         InstanceMethod<&CgroupHandle::ReadParentFreezing>("readParentFreezing"),
+                         InstanceMethod<&CgroupHandle::Wait>("wait"),
+                         InstanceMethod<&CgroupHandle::StartWatch>("watch"),
+                         InstanceMethod<&CgroupHandle::StopWatch>("unwatch"),
+                         InstanceMethod<&CgroupHandle::Close>("close"),
+                     });
 }
 
 // new CgroupHandle(mountPoint, relativePath)
-CgroupHandle::CgroupHandle(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<CgroupHandle>(info) {
+CgroupHandle::CgroupHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CgroupHandle>(info) {
   Napi::Env env = info.Env();
   if (info.Length() != 2 || !info[0].IsString() || !info[1].IsString()) {
     ThrowTypeError(env, "CgroupHandle(mountPoint: string, relativePath: string)");
@@ -166,8 +158,8 @@ CgroupHandle::CgroupHandle(const Napi::CallbackInfo& info)
     CloseFds();
     return;
   }
-  identity_ = std::to_string(static_cast<unsigned long long>(st.st_dev)) +
-              ":" + std::to_string(static_cast<unsigned long long>(st.st_ino));
+  identity_ = std::to_string(static_cast<unsigned long long>(st.st_dev)) + ":" +
+              std::to_string(static_cast<unsigned long long>(st.st_ino));
 
   if (version_ == 1) {
     state_fd_ = OpenControl(env, "freezer.state", O_RDWR);
@@ -206,8 +198,8 @@ bool CgroupHandle::EnsureOpen(Napi::Env env) {
   return false;
 }
 
-bool CgroupHandle::ReadSmall(Napi::Env env, int fd, const char* name,
-                             char* buf, size_t size, ssize_t* len) {
+bool CgroupHandle::ReadSmall(Napi::Env env, int fd, const char* name, char* buf, size_t size,
+                             ssize_t* len) {
   ssize_t n;
   do {
     n = pread(fd, buf, size - 1, 0);
@@ -221,8 +213,7 @@ bool CgroupHandle::ReadSmall(Napi::Env env, int fd, const char* name,
   return true;
 }
 
-bool CgroupHandle::ReadFlag(Napi::Env env, int* fd, const char* name,
-                            bool* value) {
+bool CgroupHandle::ReadFlag(Napi::Env env, int* fd, const char* name, bool* value) {
   if (*fd < 0) {
     *fd = OpenControl(env, name, O_RDONLY);
     if (*fd < 0) return false;
@@ -262,8 +253,7 @@ Napi::Value CgroupHandle::WriteState(const Napi::CallbackInfo& info) {
   }
   if (!EnsureOpen(env)) return env.Undefined();
   bool frozen = info[0].As<Napi::Boolean>().Value();
-  const char* text = version_ == 1 ? (frozen ? "FROZEN" : "THAWED")
-                                   : (frozen ? "1" : "0");
+  const char* text = version_ == 1 ? (frozen ? "FROZEN" : "THAWED") : (frozen ? "1" : "0");
   size_t len = strlen(text);
   ssize_t n;
   do {
@@ -286,9 +276,12 @@ Napi::Value CgroupHandle::ReadState(const Napi::CallbackInfo& info) {
       return env.Undefined();
     }
     int state = -1;
-    if (strncmp(buf, "THAWED", 6) == 0) state = kStateThawed;
-    else if (strncmp(buf, "FREEZING", 8) == 0) state = kStateFreezing;
-    else if (strncmp(buf, "FROZEN", 6) == 0) state = kStateFrozen;
+    if (strncmp(buf, "THAWED", 6) == 0)
+      state = kStateThawed;
+    else if (strncmp(buf, "FREEZING", 8) == 0)
+      state = kStateFreezing;
+    else if (strncmp(buf, "FROZEN", 6) == 0)
+      state = kStateFrozen;
     if (state < 0) {
       ThrowSysError(env, EPROTO, "read", path_ + "/freezer.state");
       return env.Undefined();
@@ -300,8 +293,7 @@ Napi::Value CgroupHandle::ReadState(const Napi::CallbackInfo& info) {
   }
   // cgroup.events is "key value" lines; find the line starting "frozen ".
   for (const char* line = buf; line != nullptr && *line != '\0';) {
-    if (strncmp(line, "frozen ", 7) == 0 &&
-        (line[7] == '0' || line[7] == '1')) {
+    if (strncmp(line, "frozen ", 7) == 0 && (line[7] == '0' || line[7] == '1')) {
       return Napi::Number::New(env, line[7] == '1' ? kStateFrozen : kStateThawed);
     }
     line = strchr(line, '\n');
@@ -315,9 +307,8 @@ Napi::Value CgroupHandle::ReadSelf(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!EnsureOpen(env)) return env.Undefined();
   bool value = false;
-  bool ok = version_ == 1
-                ? ReadFlag(env, &self_fd_, "freezer.self_freezing", &value)
-                : ReadFlag(env, &state_fd_, "cgroup.freeze", &value);
+  bool ok = version_ == 1 ? ReadFlag(env, &self_fd_, "freezer.self_freezing", &value)
+                          : ReadFlag(env, &state_fd_, "cgroup.freeze", &value);
   return ok ? Napi::Boolean::New(env, value) : env.Undefined();
 }
 

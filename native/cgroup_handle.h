@@ -51,8 +51,7 @@ class CgroupHandle : public Napi::ObjectWrap<CgroupHandle> {
 
   bool EnsureOpen(Napi::Env env);
   int OpenControl(Napi::Env env, const char* name, int flags);
-  bool ReadSmall(Napi::Env env, int fd, const char* name, char* buf,
-                 size_t size, ssize_t* len);
+  bool ReadSmall(Napi::Env env, int fd, const char* name, char* buf, size_t size, ssize_t* len);
   bool ReadFlag(Napi::Env env, int* fd, const char* name, bool* value);
   void StopWatchInternal(bool unref);
   void CloseFds();

@@ -13,7 +13,9 @@ namespace cgfreeze {
 
 namespace {
 
-std::string FdName(int fd) { return "fd " + std::to_string(fd); }
+std::string FdName(int fd) {
+  return "fd " + std::to_string(fd);
+}
 
 }  // namespace
 

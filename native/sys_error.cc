@@ -4,8 +4,7 @@
 
 namespace cgfreeze {
 
-void ThrowSysError(Napi::Env env, int err, const char* syscall,
-                   const std::string& path) {
+void ThrowSysError(Napi::Env env, int err, const char* syscall, const std::string& path) {
   std::string message = std::string(syscall) + " " + path + ": " + strerror(err);
   Napi::Error error = Napi::Error::New(env, message);
   error.Set("errno", Napi::Number::New(env, err));

@@ -11,8 +11,7 @@ namespace cgfreeze {
 
 // Throws an Error with message "<syscall> <path>: <strerror>" and the
 // properties errno (positive), syscall and path set.
-void ThrowSysError(Napi::Env env, int err, const char* syscall,
-                   const std::string& path);
+void ThrowSysError(Napi::Env env, int err, const char* syscall, const std::string& path);
 
 // Throws a TypeError for a bad argument; the TypeScript layer validates
 // first, so this only guards against misuse of the raw binding.

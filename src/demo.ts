@@ -60,7 +60,12 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
   return { versions };
 }
 
-async function demoOne(version: 1 | 2, dir: string, cycles: number, log: (line: string) => void): Promise<DemoVersionReport> {
+async function demoOne(
+  version: 1 | 2,
+  dir: string,
+  cycles: number,
+  log: (line: string) => void,
+): Promise<DemoVersionReport> {
   mkdirSync(dir);
   let worker: Worker | undefined;
   const cleanup = (): void => removeScratch(dir, version, worker);
@@ -79,7 +84,9 @@ async function demoOne(version: 1 | 2, dir: string, cycles: number, log: (line: 
     const stoppedWhileFrozen = !(await settlesWithin(pending, 100));
     thawSync(dir);
     await pending;
-    log(`  a byte sent while frozen was ${stoppedWhileFrozen ? 'held until the thaw' : 'ECHOED: the freeze did not hold'}`);
+    log(
+      `  a byte sent while frozen was ${stoppedWhileFrozen ? 'held until the thaw' : 'ECHOED: the freeze did not hold'}`,
+    );
 
     const freezeUs: number[] = [];
     const thawUs: number[] = [];

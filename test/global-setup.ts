@@ -32,5 +32,9 @@ export async function setup(): Promise<void> {
 export async function teardown(): Promise<void> {
   const results = await Promise.allSettled(LAB_MODES.map((mode) => labCommand('release', mode)));
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed.length > 0) throw new AggregateError(failed.map((f) => f.reason as unknown), 'lab teardown failed');
+  if (failed.length > 0)
+    throw new AggregateError(
+      failed.map((f) => f.reason as unknown),
+      'lab teardown failed',
+    );
 }

@@ -15,7 +15,17 @@ import { cgroupPathOf } from '../../src/cgroup/membership.js';
 import { cgroup2Mount, cgroupMounts, freezerV1Mount, hierarchyPathToDir } from '../../src/cgroup/mountinfo.js';
 import { keepWarm } from '../../src/freezer/keep-warm.js';
 import { type Options, interleave, pick, progress, warmLabel } from './harness.js';
-import { type Method, type Sample, type Subject, cgfreezeByRef, cgfreezePromise, cgfreezeSync, externalMethod, rawC, run } from './methods.js';
+import {
+  type Method,
+  type Sample,
+  type Subject,
+  cgfreezeByRef,
+  cgfreezePromise,
+  cgfreezeSync,
+  externalMethod,
+  rawC,
+  run,
+} from './methods.js';
 import { type BenchReport, type CaseResult, methodResult } from './report.js';
 import { Counter, type Mode, PREFIX, buildDir, forceThaw, shmDir } from './workload.js';
 
@@ -41,7 +51,8 @@ const labScript = join(packageRoot, 'scripts', 'lab', 'lab.sh');
 function labCmd(cmd: 'lease' | 'release' | 'env', mode: string): string {
   const args = [labScript, cmd, mode, ...(cmd === 'env' ? [] : [String(process.pid)])];
   const r = spawnSync('bash', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.status !== 0) throw new Error(`lab.sh ${args.join(' ')} failed: ${r.stderr.trim().split('\n').slice(-5).join(' / ')}`);
+  if (r.status !== 0)
+    throw new Error(`lab.sh ${args.join(' ')} failed: ${r.stderr.trim().split('\n').slice(-5).join(' / ')}`);
   return r.stdout;
 }
 
@@ -66,11 +77,17 @@ class Lab {
   podmanArgs(...args: string[]): [string, string[]] {
     const p = this.env.podman;
     const full = ['podman', '--root', p.root, '--runroot', p.runroot, '--tmpdir', p.tmpdir, ...args];
-    return this.env.nsenter.length > 0 ? [this.env.nsenter[0] as string, [...this.env.nsenter.slice(1), ...full]] : [full[0] as string, full.slice(1)];
+    return this.env.nsenter.length > 0
+      ? [this.env.nsenter[0] as string, [...this.env.nsenter.slice(1), ...full]]
+      : [full[0] as string, full.slice(1)];
   }
 
   exec([cmd, args]: [string, string[]]): string {
-    return execFileSync(cmd, args, { encoding: 'utf8', env: { ...process.env, CONTAINERS_CONF: this.env.podman.conf }, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    return execFileSync(cmd, args, {
+      encoding: 'utf8',
+      env: { ...process.env, CONTAINERS_CONF: this.env.podman.conf },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }).trim();
   }
 
   /** Starts a container; `spin` runs the counter workload, otherwise it idles. */
@@ -79,16 +96,29 @@ class Lab {
     const cmd = spin ? ['/cgfb-bin/raw-loop', 'spin', `/cgfb-shm/${name}.counter`, '1'] : ['sleep', '1000000'];
     const mounts = ['-v', `${shm}:/cgfb-shm`, '-v', `${buildDir}:/cgfb-bin:ro`];
     this.containers.push({ engine, name });
-    if (engine === 'docker') this.exec(this.dockerArgs('run', '-d', '--network', 'none', '--name', name, ...mounts, this.env.docker.image, ...cmd));
-    else if (engine === 'podman') this.exec(this.podmanArgs('run', '-d', '--network', 'none', '--name', name, ...mounts, this.env.podman.image, ...cmd));
+    if (engine === 'docker')
+      this.exec(
+        this.dockerArgs('run', '-d', '--network', 'none', '--name', name, ...mounts, this.env.docker.image, ...cmd),
+      );
+    else if (engine === 'podman')
+      this.exec(
+        this.podmanArgs('run', '-d', '--network', 'none', '--name', name, ...mounts, this.env.podman.image, ...cmd),
+      );
     else {
       this.exec(
         this.ctrArgs(
-          'run', '-d', '--runc-root', this.env.containerd.runcRoot,
+          'run',
+          '-d',
+          '--runc-root',
+          this.env.containerd.runcRoot,
           ...(this.cgMode === 'v2' ? ['--cpu-shares', '0'] : []),
-          '--mount', `type=bind,src=${shm},dst=/cgfb-shm,options=rbind:rw`,
-          '--mount', `type=bind,src=${buildDir},dst=/cgfb-bin,options=rbind:ro`,
-          this.env.containerd.image, name, ...cmd,
+          '--mount',
+          `type=bind,src=${shm},dst=/cgfb-shm,options=rbind:rw`,
+          '--mount',
+          `type=bind,src=${buildDir},dst=/cgfb-bin,options=rbind:ro`,
+          this.env.containerd.image,
+          name,
+          ...cmd,
         ),
       );
     }
@@ -97,7 +127,9 @@ class Lab {
   pid(engine: 'docker' | 'ctr' | 'podman', name: string): number {
     if (engine === 'docker') return Number(this.exec(this.dockerArgs('inspect', '-f', '{{.State.Pid}}', name)));
     if (engine === 'podman') return Number(this.exec(this.podmanArgs('inspect', '-f', '{{.State.Pid}}', name)));
-    const line = this.exec(this.ctrArgs('task', 'ls')).split('\n').find((l) => l.split(/\s+/)[0] === name);
+    const line = this.exec(this.ctrArgs('task', 'ls'))
+      .split('\n')
+      .find((l) => l.split(/\s+/)[0] === name);
     return Number(line?.split(/\s+/)[1]);
   }
 
@@ -128,8 +160,16 @@ class Lab {
     const first = counter.read();
     while (counter.read() === first) await new Promise((r) => setTimeout(r, 5));
     // The lab's daemons keep their state outside the default roots: tell the resolver where.
-    const resolveOptions = engine === 'docker' ? { docker: [{ dataRoot: this.env.docker.dataRoot, execRoot: this.env.docker.execRoot }] } : {};
-    return { mode: this.cgMode, cgroupDir: this.cgroupDir(this.pid(engine, name)), counter, container: { engine, name, resolveOptions } };
+    const resolveOptions =
+      engine === 'docker'
+        ? { docker: [{ dataRoot: this.env.docker.dataRoot, execRoot: this.env.docker.execRoot }] }
+        : {};
+    return {
+      mode: this.cgMode,
+      cgroupDir: this.cgroupDir(this.pid(engine, name)),
+      counter,
+      container: { engine, name, resolveOptions },
+    };
   }
 
   removeAll(): void {
@@ -147,7 +187,8 @@ class Lab {
         else if (engine === 'podman') this.exec(this.podmanArgs('rm', '-f', '-t', '0', name));
         else {
           spawnSync(...this.ctrArgs('task', 'kill', '-s', 'KILL', name));
-          for (let i = 0; i < 50 && spawnSync(...this.ctrArgs('task', 'rm', name)).status !== 0; i++) execFileSync('sleep', ['0.1']);
+          for (let i = 0; i < 50 && spawnSync(...this.ctrArgs('task', 'rm', name)).status !== 0; i++)
+            execFileSync('sleep', ['0.1']);
           this.exec(this.ctrArgs('container', 'rm', name));
         }
       } catch (err) {
@@ -172,8 +213,18 @@ function otherEngineMethod(lab: Lab, engine: 'ctr' | 'podman'): Method {
   const argv = (verb: string, name: string): [string, string[]] =>
     engine === 'ctr' ? lab.ctrArgs('task', verb, name) : lab.podmanArgs(verb, name);
   return engine === 'ctr'
-    ? externalMethod('ctr', 'ctr task pause/resume', async (s) => run(...argv('pause', s.container?.name ?? '')), async (s) => run(...argv('resume', s.container?.name ?? '')))
-    : externalMethod('podman', 'podman pause/unpause', async (s) => run(...argv('pause', s.container?.name ?? '')), async (s) => run(...argv('unpause', s.container?.name ?? '')));
+    ? externalMethod(
+        'ctr',
+        'ctr task pause/resume',
+        async (s) => run(...argv('pause', s.container?.name ?? '')),
+        async (s) => run(...argv('resume', s.container?.name ?? '')),
+      )
+    : externalMethod(
+        'podman',
+        'podman pause/unpause',
+        async (s) => run(...argv('pause', s.container?.name ?? '')),
+        async (s) => run(...argv('unpause', s.container?.name ?? '')),
+      );
 }
 
 async function containerCases(lab: Lab, opts: Options, report: BenchReport): Promise<void> {
@@ -189,10 +240,19 @@ async function containerCases(lab: Lab, opts: Options, report: BenchReport): Pro
   try {
     const n = opts.containerCycles;
     // Raw C and cgfreeze share the docker container's cgroup; the slow engine paths get fewer cycles.
-    const fast = await interleave(title, docker, pick([rawC, cgfreezeSync, cgfreezePromise, ...(byRefWorks(docker, report) ? [cgfreezeByRef] : [])], opts), n * 10, opts.rounds);
+    const fast = await interleave(
+      title,
+      docker,
+      pick([rawC, cgfreezeSync, cgfreezePromise, ...(byRefWorks(docker, report) ? [cgfreezeByRef] : [])], opts),
+      n * 10,
+      opts.rounds,
+    );
     const slow = await interleave(title, docker, pick(engineMethods(lab), opts), n, opts.rounds);
     const others: Array<{ method: Method; samples: Sample[]; cpuPerCycleNs: number }> = [];
-    for (const [engine, subject] of [['ctr', ctr], ['podman', podman]] as const) {
+    for (const [engine, subject] of [
+      ['ctr', ctr],
+      ['podman', podman],
+    ] as const) {
       others.push(...(await interleave(title, subject, pick([otherEngineMethod(lab, engine)], opts), n, opts.rounds)));
     }
     report.cases.push({
@@ -202,12 +262,20 @@ async function containerCases(lab: Lab, opts: Options, report: BenchReport): Pro
       mode: lab.cgMode,
       size: 1,
       warm: false,
-      methods: [...fast, ...slow, ...others].map((r) => methodResult(r.method.id, r.method.label, r.samples, r.cpuPerCycleNs)),
+      methods: [...fast, ...slow, ...others].map((r) =>
+        methodResult(r.method.id, r.method.label, r.samples, r.cpuPerCycleNs),
+      ),
     });
     if (lab.cgMode === 'v1') {
       const warm = keepWarm();
       try {
-        const hot = await interleave(`${title} · warm`, docker, pick([rawC, cgfreezeSync], opts).map(warmLabel), n * 10, opts.rounds);
+        const hot = await interleave(
+          `${title} · warm`,
+          docker,
+          pick([rawC, cgfreezeSync], opts).map(warmLabel),
+          n * 10,
+          opts.rounds,
+        );
         report.cases.push({
           id: `container-${lab.env.mode}-warm`,
           group: 'container',
@@ -257,10 +325,30 @@ async function batchCases(lab: Lab, opts: Options, report: BenchReport): Promise
     const paths = dirs.slice(0, size);
     const title = `${lab.env.mode === 'host' ? 'v1' : 'v2'} · ${size} container${size === 1 ? '' : 's'}`;
     const methods: Array<[string, string, () => Promise<void>, () => Promise<void>]> = [
-      ['cgfreeze-group', 'cgfreeze freeze([...]) Promise', async () => check(await freeze(paths)), async () => check(await thaw(paths))],
-      ['cgfreeze-group-sync', 'cgfreeze freezeSync([...])', async () => check(freezeSync(paths)), async () => check(thawSync(paths))],
-      ['docker-cli', `docker pause ${size === 1 ? 'c' : 'c1 … cN'} (CLI)`, async () => run(...lab.dockerArgs('pause', ...list)), async () => run(...lab.dockerArgs('unpause', ...list))],
-      ['dockerode', 'dockerode, Promise.all of pauses', async () => void (await Promise.all(list.map((n) => lab.docker.getContainer(n).pause()))), async () => void (await Promise.all(list.map((n) => lab.docker.getContainer(n).unpause())))],
+      [
+        'cgfreeze-group',
+        'cgfreeze freeze([...]) Promise',
+        async () => check(await freeze(paths)),
+        async () => check(await thaw(paths)),
+      ],
+      [
+        'cgfreeze-group-sync',
+        'cgfreeze freezeSync([...])',
+        async () => check(freezeSync(paths)),
+        async () => check(thawSync(paths)),
+      ],
+      [
+        'docker-cli',
+        `docker pause ${size === 1 ? 'c' : 'c1 … cN'} (CLI)`,
+        async () => run(...lab.dockerArgs('pause', ...list)),
+        async () => run(...lab.dockerArgs('unpause', ...list)),
+      ],
+      [
+        'dockerode',
+        'dockerode, Promise.all of pauses',
+        async () => void (await Promise.all(list.map((n) => lab.docker.getContainer(n).pause()))),
+        async () => void (await Promise.all(list.map((n) => lab.docker.getContainer(n).unpause()))),
+      ],
     ];
     const results = [];
     for (const [id, label, pauseAll, resumeAll] of methods) {
@@ -281,12 +369,26 @@ async function batchCases(lab: Lab, opts: Options, report: BenchReport): Promise
       }
       results.push(methodResult(id, label, samples, cpu / cycles));
     }
-    report.cases.push({ id: `batch-${lab.env.mode}-${size}`, group: 'batch', title, mode: lab.cgMode, size, warm: false, methods: results });
+    report.cases.push({
+      id: `batch-${lab.env.mode}-${size}`,
+      group: 'batch',
+      title,
+      mode: lab.cgMode,
+      size,
+      warm: false,
+      methods: results,
+    });
   }
 }
 
 function check(result: { ok: boolean; results: Array<{ ok: boolean; target: string }> }): void {
-  if (!result.ok) throw new Error(`group call failed for ${result.results.filter((r) => !r.ok).map((r) => r.target).join(', ')}`);
+  if (!result.ok)
+    throw new Error(
+      `group call failed for ${result.results
+        .filter((r) => !r.ok)
+        .map((r) => r.target)
+        .join(', ')}`,
+    );
 }
 
 export async function runContainerParts(opts: Options, report: BenchReport): Promise<void> {

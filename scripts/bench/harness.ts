@@ -1,6 +1,14 @@
 /** Shared pieces of the benchmark: options, the progress line, interleaved method rounds, scratch cases. */
 import { keepWarm } from '../../src/freezer/keep-warm.js';
-import { type Method, type MethodRun, type Sample, type Subject, cgfreezePromise, cgfreezeSync, rawC } from './methods.js';
+import {
+  type Method,
+  type MethodRun,
+  type Sample,
+  type Subject,
+  cgfreezePromise,
+  cgfreezeSync,
+  rawC,
+} from './methods.js';
 import { type CaseResult, methodResult } from './report.js';
 import { type Mode, ScratchWorkload } from './workload.js';
 
@@ -80,7 +88,13 @@ export async function scratchCases(opts: Options, cases: CaseResult[]): Promise<
         const subject: Subject = { mode, cgroupDir: w.dir, counter: w.counter };
         // Fewer cycles where one cycle costs milliseconds.
         const cycles = tasks >= 1000 ? Math.ceil(opts.cycles / 3) : opts.cycles;
-        const cold = await interleave(title, subject, pick([rawC, cgfreezeSync, cgfreezePromise], opts), cycles, opts.rounds);
+        const cold = await interleave(
+          title,
+          subject,
+          pick([rawC, cgfreezeSync, cgfreezePromise], opts),
+          cycles,
+          opts.rounds,
+        );
         cases.push({
           id: `scratch-${mode}-${tasks}`,
           group: 'scratch',
@@ -93,7 +107,13 @@ export async function scratchCases(opts: Options, cases: CaseResult[]): Promise<
         if (mode === 'v1') {
           const warm = keepWarm();
           try {
-            const hot = await interleave(`${title} · warm`, subject, pick([rawC, cgfreezeSync], opts).map(warmLabel), cycles, opts.rounds);
+            const hot = await interleave(
+              `${title} · warm`,
+              subject,
+              pick([rawC, cgfreezeSync], opts).map(warmLabel),
+              cycles,
+              opts.rounds,
+            );
             cases.push({
               id: `scratch-${mode}-${tasks}-warm`,
               group: 'scratch',
@@ -113,4 +133,3 @@ export async function scratchCases(opts: Options, cases: CaseResult[]): Promise<
     }
   }
 }
-

@@ -17,7 +17,8 @@ function cgroupMode(): string {
   const mounts = cgroupMounts();
   const v1 = freezerV1Mount(mounts);
   const v2 = cgroup2Mount(mounts);
-  if (v1 !== undefined && v2 !== undefined) return `hybrid (v1 freezer at ${v1.mountPoint}, cgroup2 at ${v2.mountPoint})`;
+  if (v1 !== undefined && v2 !== undefined)
+    return `hybrid (v1 freezer at ${v1.mountPoint}, cgroup2 at ${v2.mountPoint})`;
   if (v1 !== undefined) return `v1 (freezer at ${v1.mountPoint})`;
   if (v2 !== undefined) return `unified (cgroup2 at ${v2.mountPoint})`;
   return 'no freezer';

@@ -28,7 +28,10 @@ function parseArgs(argv: readonly string[]): Options {
     const i = argv.indexOf(name);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const list = (name: string): string[] | undefined => get(name)?.split(',').filter((s) => s !== '');
+  const list = (name: string): string[] | undefined =>
+    get(name)
+      ?.split(',')
+      .filter((s) => s !== '');
   const quick = argv.includes('--quick');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const cycles = Number(get('--cycles') ?? (quick ? 40 : 1000));
@@ -46,7 +49,21 @@ function parseArgs(argv: readonly string[]): Options {
     rounds: quick ? 2 : 5,
   };
   for (const a of argv) {
-    if (a.startsWith('--') && !['--quick', '--cycles', '--container-cycles', '--tasks', '--modes', '--only', '--methods', '--out', '--labs', '--batch'].includes(a)) {
+    if (
+      a.startsWith('--') &&
+      ![
+        '--quick',
+        '--cycles',
+        '--container-cycles',
+        '--tasks',
+        '--modes',
+        '--only',
+        '--methods',
+        '--out',
+        '--labs',
+        '--batch',
+      ].includes(a)
+    ) {
       throw new Error(`unknown option ${a}`);
     }
   }
@@ -76,7 +93,12 @@ async function main(): Promise<void> {
     tool: 'cgfreeze-bench',
     startedAt,
     finishedAt: '',
-    options: { ...opts, only: [...opts.only], methods: opts.methods === undefined ? 'all' : [...opts.methods], pid: process.pid },
+    options: {
+      ...opts,
+      only: [...opts.only],
+      methods: opts.methods === undefined ? 'all' : [...opts.methods],
+      pid: process.pid,
+    },
     machine: machineStart,
     cases: [],
     stuck: [],
@@ -114,7 +136,9 @@ async function main(): Promise<void> {
   const files = writeOutputs(report, opts.out);
   process.stdout.write(fullText(report));
   process.stdout.write(`\nmachine: ${JSON.stringify(report.machine)}\n`);
-  process.stdout.write(`samples: ${files.json}\ntables: ${files.markdown}\nplots: ${files.resumeSvg} ${files.freezeSvg}\n`);
+  process.stdout.write(
+    `samples: ${files.json}\ntables: ${files.markdown}\nplots: ${files.resumeSvg} ${files.freezeSvg}\n`,
+  );
   if (report.errors.length > 0) process.exitCode = 1;
 }
 

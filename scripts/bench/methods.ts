@@ -76,10 +76,14 @@ export const rawC: Method = {
   id: 'raw-c',
   label: 'raw C loop',
   async run(subject, cycles) {
-    const r = spawnSync(rawLoopPath, ['loop', subject.cgroupDir, subject.mode, subject.counter.file, String(cycles), String(GAP_US)], {
-      encoding: 'utf8',
-      maxBuffer: 64 << 20,
-    });
+    const r = spawnSync(
+      rawLoopPath,
+      ['loop', subject.cgroupDir, subject.mode, subject.counter.file, String(cycles), String(GAP_US)],
+      {
+        encoding: 'utf8',
+        maxBuffer: 64 << 20,
+      },
+    );
     if (r.status !== 0) throw new Error(`raw-loop failed (${String(r.status ?? r.signal)}): ${r.stderr}`);
     const samples: Sample[] = [];
     let cpu = 0;
@@ -140,8 +144,18 @@ function inProcessMethod(
   };
 }
 
-export const cgfreezeSync = inProcessMethod('cgfreeze-sync', 'cgfreeze freezeSync/thawSync', [freezeSync, thawSync], (s) => s.cgroupDir);
-export const cgfreezePromise = inProcessMethod('cgfreeze-promise', 'cgfreeze freeze/thaw (Promise)', [freeze, thaw], (s) => s.cgroupDir);
+export const cgfreezeSync = inProcessMethod(
+  'cgfreeze-sync',
+  'cgfreeze freezeSync/thawSync',
+  [freezeSync, thawSync],
+  (s) => s.cgroupDir,
+);
+export const cgfreezePromise = inProcessMethod(
+  'cgfreeze-promise',
+  'cgfreeze freeze/thaw (Promise)',
+  [freeze, thaw],
+  (s) => s.cgroupDir,
+);
 
 /** The same calls by container name instead of cgroup path (resolution included in every call). */
 export const cgfreezeByRef = inProcessMethod(
@@ -209,7 +223,8 @@ export function externalMethod(
             break;
           }
           if (failure !== undefined) throw failure;
-          if (ns(t2, hr()) > OBSERVE_LIMIT_NS) throw new Error(`${label}: no sign of life ${OBSERVE_LIMIT_NS / 1e9} s after the resume call`);
+          if (ns(t2, hr()) > OBSERVE_LIMIT_NS)
+            throw new Error(`${label}: no sign of life ${OBSERVE_LIMIT_NS / 1e9} s after the resume call`);
           await nextTurn();
         }
         await call;

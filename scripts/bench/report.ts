@@ -71,7 +71,8 @@ function renderTable(header: Row, rows: Row[], markdown: boolean): string {
     return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: Row): string => r.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  const line = (r: Row): string =>
+    r.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   return [line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -79,13 +80,23 @@ const find = (c: CaseResult, id: string): MethodResult | undefined => c.methods.
 
 /** The raw C baseline a case compares against: its own, or the cold case's for the same cgroup. */
 function baseline(c: CaseResult, all: readonly CaseResult[]): MethodResult | undefined {
-  return find(c, 'raw-c') ?? all.find((o) => o.group === c.group && o.mode === c.mode && o.size === c.size && !o.warm && find(o, 'raw-c'))?.methods.find((m) => m.id === 'raw-c');
+  return (
+    find(c, 'raw-c') ??
+    all
+      .find((o) => o.group === c.group && o.mode === c.mode && o.size === c.size && !o.warm && find(o, 'raw-c'))
+      ?.methods.find((m) => m.id === 'raw-c')
+  );
 }
 
 /** One column of a per-method table: its header and its cell for a method of a case. */
 type Column = [header: string, cell: (m: MethodResult) => string];
 
-function methodTable(cases: readonly CaseResult[], first: string, columns: (c: CaseResult) => Column[], markdown: boolean): string {
+function methodTable(
+  cases: readonly CaseResult[],
+  first: string,
+  columns: (c: CaseResult) => Column[],
+  markdown: boolean,
+): string {
   const rows: Row[] = [];
   let header: Row = [first, 'method'];
   for (const c of cases) {
@@ -149,7 +160,17 @@ export function engineTable(cases: readonly CaseResult[], markdown = false): str
 }
 
 export function batchTable(cases: readonly CaseResult[], markdown = false): string {
-  const header = ['batch', 'method', 'pause all p50', 'pause all p90', 'resume all p50', 'resume all p90', 'CPU/cycle', 'pause ÷ cgfreeze', 'resume ÷ cgfreeze'];
+  const header = [
+    'batch',
+    'method',
+    'pause all p50',
+    'pause all p90',
+    'resume all p50',
+    'resume all p90',
+    'CPU/cycle',
+    'pause ÷ cgfreeze',
+    'resume ÷ cgfreeze',
+  ];
   const rows: Row[] = [];
   for (const c of cases.filter((x) => x.group === 'batch')) {
     const ref = find(c, 'cgfreeze-group');
@@ -171,7 +192,16 @@ export function batchTable(cases: readonly CaseResult[], markdown = false): stri
 }
 
 export function stuckTable(runs: readonly StuckRun[], markdown = false): string {
-  const header = ['method', 'deadline', 'time to reject p50', 'max', 'overshoot max', 'CPU while waiting (max)', 'codes', 'rolled back'];
+  const header = [
+    'method',
+    'deadline',
+    'time to reject p50',
+    'max',
+    'overshoot max',
+    'CPU while waiting (max)',
+    'codes',
+    'rolled back',
+  ];
   const rows: Row[] = [];
   for (const method of [...new Set(runs.map((r) => r.method))]) {
     const rs = runs.filter((r) => r.method === method);
@@ -209,7 +239,8 @@ export function targetsTable(report: BenchReport, markdown = false): string {
       add('sync freeze p50 ÷ raw C', c.title, sync.freeze.p50 / raw.freeze.p50, 1.25, true);
       add('sync resume p50 ÷ raw C', c.title, sync.resume.p50 / raw.resume.p50, 1.25, true);
     }
-    if (raw !== undefined && promise !== undefined) add('Promise resume p50 ÷ raw C', c.title, promise.resume.p50 / raw.resume.p50, 2, true);
+    if (raw !== undefined && promise !== undefined)
+      add('Promise resume p50 ÷ raw C', c.title, promise.resume.p50 / raw.resume.p50, 2, true);
     const byRef = find(c, 'cgfreeze-ref');
     if (byRef !== undefined && sync !== undefined) {
       // Issue #3 states it for the thaw call; the resume adds the workload's wake-up to both.
@@ -218,10 +249,17 @@ export function targetsTable(report: BenchReport, markdown = false): string {
     }
     const api = find(c, 'dockerode');
     if (api !== undefined && sync !== undefined) {
-      add('dockerode resume p50 ÷ cgfreeze sync', c.title, api.resume.p50 / sync.resume.p50, c.mode === 'v1' ? 50 : 400, false);
+      add(
+        'dockerode resume p50 ÷ cgfreeze sync',
+        c.title,
+        api.resume.p50 / sync.resume.p50,
+        c.mode === 'v1' ? 50 : 400,
+        false,
+      );
       const warmCase = report.cases.find((o) => o.group === 'container' && o.warm && o.mode === c.mode);
       const warm = warmCase === undefined ? undefined : find(warmCase, 'cgfreeze-sync');
-      if (warm !== undefined) add('dockerode resume p50 ÷ cgfreeze sync + keepWarm', c.title, api.resume.p50 / warm.resume.p50, 400, false);
+      if (warm !== undefined)
+        add('dockerode resume p50 ÷ cgfreeze sync + keepWarm', c.title, api.resume.p50 / warm.resume.p50, 400, false);
     }
   }
   for (const method of [...new Set(report.stuck.map((r) => r.method))]) {
@@ -229,9 +267,27 @@ export function targetsTable(report: BenchReport, markdown = false): string {
     const worstOver = Math.max(...rs.map((r) => r.elapsedNs / (r.deadlineMs * 1e6)));
     const worstCpu = Math.max(...rs.map((r) => r.cpuNs / r.elapsedNs));
     const ok = rs.every((r) => r.code === 'ERR_FREEZE_TIMEOUT' && r.rolledBack && r.thawedAfter);
-    rows.push(['stuck: rejects within 5% of the deadline (worst)', method, `${((worstOver - 1) * 100).toFixed(1)}%`, '≤ 5%', worstOver <= 1.05 ? 'yes' : 'NO']);
-    rows.push(['stuck: CPU while waiting (worst)', method, `${(worstCpu * 100).toFixed(2)}% of a core`, '< 5%', worstCpu < 0.05 ? 'yes' : 'NO']);
-    rows.push(['stuck: timeout error + rollback confirmed', method, `${rs.filter((r) => r.code === 'ERR_FREEZE_TIMEOUT' && r.rolledBack && r.thawedAfter).length}/${rs.length}`, 'all', ok ? 'yes' : 'NO']);
+    rows.push([
+      'stuck: rejects within 5% of the deadline (worst)',
+      method,
+      `${((worstOver - 1) * 100).toFixed(1)}%`,
+      '≤ 5%',
+      worstOver <= 1.05 ? 'yes' : 'NO',
+    ]);
+    rows.push([
+      'stuck: CPU while waiting (worst)',
+      method,
+      `${(worstCpu * 100).toFixed(2)}% of a core`,
+      '< 5%',
+      worstCpu < 0.05 ? 'yes' : 'NO',
+    ]);
+    rows.push([
+      'stuck: timeout error + rollback confirmed',
+      method,
+      `${rs.filter((r) => r.code === 'ERR_FREEZE_TIMEOUT' && r.rolledBack && r.thawedAfter).length}/${rs.length}`,
+      'all',
+      ok ? 'yes' : 'NO',
+    ]);
   }
   return renderTable(header, rows, markdown);
 }
@@ -242,12 +298,13 @@ export function fullText(report: BenchReport, markdown = false): string {
   if (scratch.length > 0) parts.push('Scratch cgroups (one busy task, the rest idle)', scratchTable(scratch, markdown));
   const containers = report.cases.filter((c) => c.group === 'container');
   if (containers.length > 0) {
-    parts.push('Containers: cgfreeze and raw C on the container\'s cgroup', scratchTable(containers, markdown));
+    parts.push("Containers: cgfreeze and raw C on the container's cgroup", scratchTable(containers, markdown));
     parts.push('Containers: engines against cgfreeze', engineTable(containers, markdown));
   }
   const batch = report.cases.filter((c) => c.group === 'batch');
   if (batch.length > 0) parts.push('Batch: N containers in one call', batchTable(batch, markdown));
-  if (report.stuck.length > 0) parts.push('Stuck freeze (a task in an unanswered FUSE request)', stuckTable(report.stuck, markdown));
+  if (report.stuck.length > 0)
+    parts.push('Stuck freeze (a task in an unanswered FUSE request)', stuckTable(report.stuck, markdown));
   parts.push('Targets (issue #4), from this run', targetsTable(report, markdown));
   if (report.notes.length > 0) parts.push('Notes', report.notes.map((n) => `- ${n}`).join('\n'));
   if (report.errors.length > 0) parts.push('Errors', report.errors.map((e) => `- ${e}`).join('\n'));
@@ -255,7 +312,10 @@ export function fullText(report: BenchReport, markdown = false): string {
 }
 
 /** Writes results.json (every sample), results.md, resume.svg and freeze.svg; returns their paths. */
-export function writeOutputs(report: BenchReport, outDir: string): { json: string; markdown: string; resumeSvg: string; freezeSvg: string } {
+export function writeOutputs(
+  report: BenchReport,
+  outDir: string,
+): { json: string; markdown: string; resumeSvg: string; freezeSvg: string } {
   mkdirSync(outDir, { recursive: true });
   const json = join(outDir, 'results.json');
   writeFileSync(json, JSON.stringify(report, null, 1) + '\n');
@@ -263,11 +323,20 @@ export function writeOutputs(report: BenchReport, outDir: string): { json: strin
   writeFileSync(markdown, fullText(report, true));
   const plotted = report.cases.filter((c) => c.group !== 'batch');
   const panels = (key: 'resumeNs' | 'freezeNs'): Panel[] =>
-    plotted.map((c) => ({ title: c.title, series: c.methods.map((m) => ({ label: m.label, samples: m.samples.map((s) => s[key]) })) }));
+    plotted.map((c) => ({
+      title: c.title,
+      series: c.methods.map((m) => ({ label: m.label, samples: m.samples.map((s) => s[key]) })),
+    }));
   const host = String(report.machine['kernel'] ?? '');
   const resumeSvg = join(outDir, 'resume.svg');
-  writeFileSync(resumeSvg, cdfPlotSvg(`Resume latency CDF (thaw call → workload runs), ${host}, ${report.startedAt}`, panels('resumeNs')));
+  writeFileSync(
+    resumeSvg,
+    cdfPlotSvg(`Resume latency CDF (thaw call → workload runs), ${host}, ${report.startedAt}`, panels('resumeNs')),
+  );
   const freezeSvg = join(outDir, 'freeze.svg');
-  writeFileSync(freezeSvg, cdfPlotSvg(`Freeze latency CDF (call → frozen), ${host}, ${report.startedAt}`, panels('freezeNs')));
+  writeFileSync(
+    freezeSvg,
+    cdfPlotSvg(`Freeze latency CDF (call → frozen), ${host}, ${report.startedAt}`, panels('freezeNs')),
+  );
   return { json, markdown, resumeSvg, freezeSvg };
 }

@@ -16,7 +16,18 @@ export interface Panel {
 }
 
 // Colour-blind-safe palette (Okabe–Ito), extended with two greys.
-const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#F0E442', '#777777', '#AAAAAA'];
+const PALETTE = [
+  '#0072B2',
+  '#D55E00',
+  '#009E73',
+  '#CC79A7',
+  '#E69F00',
+  '#56B4E9',
+  '#000000',
+  '#F0E442',
+  '#777777',
+  '#AAAAAA',
+];
 
 const PANEL_W = 460;
 const PANEL_H = 260;
@@ -123,7 +134,9 @@ function panelSvg(panel: Panel, ox: number, oy: number, colour: (label: string) 
       lastX = x;
       lastY = y;
     });
-    out.push(`<path d="${d}" fill="none" stroke="${colour(s.label)}" stroke-width="1.6"><title>${esc(s.label)}</title></path>`);
+    out.push(
+      `<path d="${d}" fill="none" stroke="${colour(s.label)}" stroke-width="1.6"><title>${esc(s.label)}</title></path>`,
+    );
   }
   out.push('</g>');
   return out.join('\n');

@@ -4,7 +4,17 @@
  * shared by every method of a case so they all drive the same cgroup.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { cgroup2Mount, cgroupMounts, freezerV1Mount } from '../../src/cgroup/mountinfo.js';
 
@@ -18,9 +28,13 @@ export const rawLoopPath = join(buildDir, 'raw-loop');
 /** Compiles the C baseline (static, so it also runs inside busybox containers). */
 export function buildRawLoop(): string {
   mkdirSync(buildDir, { recursive: true });
-  execFileSync('gcc', ['-O2', '-static', '-Wall', '-Wextra', '-Werror', '-o', rawLoopPath, join(__dirname, 'raw-loop.c')], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  execFileSync(
+    'gcc',
+    ['-O2', '-static', '-Wall', '-Wextra', '-Werror', '-o', rawLoopPath, join(__dirname, 'raw-loop.c')],
+    {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
   return rawLoopPath;
 }
 
@@ -103,7 +117,9 @@ export class ScratchWorkload {
     const dir = join(runParent(mode), `w${tasks}`);
     mkdirSync(dir);
     const counterFile = join(shmDir(), `${mode}-w${tasks}.counter`);
-    const child = spawn(rawLoopPath, ['workload', dir, String(tasks), counterFile], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(rawLoopPath, ['workload', dir, String(tasks), counterFile], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     try {
       await waitReady(child, 60_000);
     } catch (err) {

@@ -14,7 +14,8 @@ console.log(`${label}: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 if (skipped > 0) {
   for (const suite of report.testResults ?? []) {
     for (const t of suite.assertionResults ?? []) {
-      if (t.status === 'pending' || t.status === 'skipped' || t.status === 'todo') console.error(`skipped: ${suite.name} > ${t.fullName}`);
+      if (t.status === 'pending' || t.status === 'skipped' || t.status === 'todo')
+        console.error(`skipped: ${suite.name} > ${t.fullName}`);
     }
   }
 }

@@ -42,7 +42,10 @@ export function freezeCgroup(dir: string, version: CgroupVersion = cgroupVersion
  * The effective freezer state: v1 freezer.state as is; v2 `frozen` from
  * cgroup.events combined with cgroup.freeze (asked but not there = FREEZING).
  */
-export function readFreezerState(dir: string, version: CgroupVersion = cgroupVersionOf(dir)): 'THAWED' | 'FREEZING' | 'FROZEN' {
+export function readFreezerState(
+  dir: string,
+  version: CgroupVersion = cgroupVersionOf(dir),
+): 'THAWED' | 'FREEZING' | 'FROZEN' {
   if (version === 1) {
     const state = readFileSync(`${dir}/freezer.state`, 'utf8').trim();
     if (state === 'THAWED' || state === 'FREEZING' || state === 'FROZEN') return state;

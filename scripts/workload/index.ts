@@ -57,7 +57,9 @@ export function workloadBinary(name: 'worker' | 'fuse-stall' | 'scenario'): stri
     mkdirSync(workloadBuildDir, { recursive: true });
     const temp = `${output}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
-      execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', temp, source], { stdio: ['ignore', 'ignore', 'pipe'] });
+      execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', temp, source], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
     } catch (error) {
       const stderr = (error as { stderr?: Buffer }).stderr?.toString() ?? '';
       throw new Error(`cc failed for ${source}: ${stderr || String(error)}`);
@@ -160,7 +162,13 @@ function describeExit(code: number | null, sig: NodeJS.Signals | null): string {
  * Resolves with the first stdout line. Bytes after it go to `rest`. Rejects
  * if the child exits first or `timeoutMs` passes.
  */
-function firstLine(child: ChildProcess, timeoutMs: number, what: string, stderr: () => string, rest: (chunk: Buffer) => void): Promise<string> {
+function firstLine(
+  child: ChildProcess,
+  timeoutMs: number,
+  what: string,
+  stderr: () => string,
+  rest: (chunk: Buffer) => void,
+): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     let pending = Buffer.alloc(0);
     let done = false;
@@ -187,7 +195,10 @@ function firstLine(child: ChildProcess, timeoutMs: number, what: string, stderr:
     // 'close' comes after the child's stdio has ended, so its stderr is complete ('exit' may come first).
     const onExitEvent = (code: number | null, sig: NodeJS.Signals | null): void =>
       finish(new Error(`${what} failed before it was ready (${describeExit(code, sig)}): ${stderr()}`));
-    const timer = setTimeout(() => finish(new Error(`${what} not ready within ${timeoutMs} ms: ${stderr()}`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new Error(`${what} not ready within ${timeoutMs} ms: ${stderr()}`)),
+      timeoutMs,
+    );
     child.stdout?.on('data', onData);
     child.once('close', onExitEvent);
   });
@@ -208,7 +219,12 @@ function killGroupMembers(pids: readonly number[], pgrp: number): void {
  * Polls until every pid is dead or no longer has `owner` as its process group
  * (or parent), which means the pid was reused. Returns the survivors.
  */
-async function waitDead(pids: readonly number[], owner: number, timeoutMs: number, field: 'pgrp' | 'ppid' = 'pgrp'): Promise<number[]> {
+async function waitDead(
+  pids: readonly number[],
+  owner: number,
+  timeoutMs: number,
+  field: 'pgrp' | 'ppid' = 'pgrp',
+): Promise<number[]> {
   const deadline = Date.now() + timeoutMs;
   let alive = [...pids];
   for (;;) {
@@ -272,9 +288,13 @@ export async function startWorkload(cgroupDir: string, options: WorkloadOptions 
   const binary = workloadBinary('worker');
   sweepStaleWorkloadFiles();
   const counterFile = join(COUNTER_DIR, `${PREFIX}-${uniqueName()}.counter`);
-  const child = spawn(binary, ['--cgroup', cgroupDir, '--tasks', String(tasks), '--mode', mode, '--counter', counterFile], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    binary,
+    ['--cgroup', cgroupDir, '--tasks', String(tasks), '--mode', mode, '--counter', counterFile],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   const leader = child.pid;
   if (leader === undefined) throw new Error(`cannot spawn ${binary}`);
   const stderr = collectStderr(child);
@@ -324,9 +344,16 @@ export async function startWorkload(cgroupDir: string, options: WorkloadOptions 
   child.stdin?.on('error', () => undefined);
 
   try {
-    const line = await firstLine(child, options.timeoutMs ?? 30_000, `worker (${tasks} tasks in ${cgroupDir})`, stderr, onEcho);
+    const line = await firstLine(
+      child,
+      options.timeoutMs ?? 30_000,
+      `worker (${tasks} tasks in ${cgroupDir})`,
+      stderr,
+      onEcho,
+    );
     const fields = line.split(' ');
-    if (fields[0] !== 'ready' || fields.length !== tasks + 1) throw new Error(`worker said ${JSON.stringify(line.slice(0, 200))}`);
+    if (fields[0] !== 'ready' || fields.length !== tasks + 1)
+      throw new Error(`worker said ${JSON.stringify(line.slice(0, 200))}`);
     pids = fields.slice(1).map(Number);
     counterFd = openSync(counterFile, 'r');
   } catch (error) {
@@ -351,7 +378,9 @@ export async function startWorkload(cgroupDir: string, options: WorkloadOptions 
     closeSync(fd);
     unlinkSync(counterFile);
     if (alive.length > 0) {
-      throw new Error(`worker tasks still alive after ${timeoutMs} ms (frozen by an ancestor?): ${alive.slice(0, 10).join(' ')}`);
+      throw new Error(
+        `worker tasks still alive after ${timeoutMs} ms (frozen by an ancestor?): ${alive.slice(0, 10).join(' ')}`,
+      );
     }
   };
 
@@ -484,7 +513,8 @@ export async function startStuckTask(cgroupDir: string, options: { timeoutMs?: n
     let wchan = readWchan(pid);
     while (wchan !== 'request_wait_answer') {
       if (isDead(pid)) throw new Error(`stuck task ${pid} exited: ${stderr()}`);
-      if (Date.now() >= deadline) throw new Error(`stuck task ${pid} not blocked within ${timeoutMs} ms (wchan ${JSON.stringify(wchan)})`);
+      if (Date.now() >= deadline)
+        throw new Error(`stuck task ${pid} not blocked within ${timeoutMs} ms (wchan ${JSON.stringify(wchan)})`);
       await sleep(2);
       wchan = readWchan(pid);
     }

@@ -21,7 +21,10 @@ type Child = ChildProcessByStdio<Writable, Readable, Readable>;
 function nextLine(child: Child, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     let buffered = '';
-    const timer = setTimeout(() => finish(new Error(`scenario ${child.pid}: no answer within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new Error(`scenario ${child.pid}: no answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     const onData = (chunk: Buffer): void => {
       buffered += chunk.toString();
       const nl = buffered.indexOf('\n');

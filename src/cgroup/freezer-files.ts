@@ -53,7 +53,11 @@ function readFlag(path: string): boolean {
 
 /** The nearest ancestor of `dir` (below `stopAt`, the mount point) whose `flagFile` reads 1. */
 function nearestAncestorWith(dir: string, stopAt: string, flagFile: string): string | undefined {
-  for (let parent = dirname(dir); parent.length > stopAt.length && parent.startsWith(stopAt); parent = dirname(parent)) {
+  for (
+    let parent = dirname(dir);
+    parent.length > stopAt.length && parent.startsWith(stopAt);
+    parent = dirname(parent)
+  ) {
     try {
       if (readFlag(`${parent}/${flagFile}`)) return parent;
     } catch {
@@ -82,7 +86,9 @@ export function readFreezerFiles(dir: string, version: 1 | 2, mountPoint: string
     const text = readFileSync(`${dir}/freezer.state`, 'utf8');
     const state = parseV1State(text);
     if (state === undefined) {
-      throw new CgfreezeError('EPROTO', `unexpected freezer.state ${JSON.stringify(text)}`, { path: `${dir}/freezer.state` });
+      throw new CgfreezeError('EPROTO', `unexpected freezer.state ${JSON.stringify(text)}`, {
+        path: `${dir}/freezer.state`,
+      });
     }
     return {
       version: 'v1',

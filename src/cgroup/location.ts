@@ -48,7 +48,10 @@ export function locateCgroup(input: unknown, mounts: CgroupMount[] = cgroupMount
   const relativePath = mount.mountPoint === '/' ? dir.slice(1) : dir.slice(mount.mountPoint.length + 1);
   const hierarchyPath = dirToHierarchyPath(mount, dir);
   if (relativePath === '' && mount.root === '/') {
-    throw new CgfreezeError('ERR_ROOT_CGROUP', `refusing to freeze the root cgroup: ${dir}`, { target: input, path: dir });
+    throw new CgfreezeError('ERR_ROOT_CGROUP', `refusing to freeze the root cgroup: ${dir}`, {
+      target: input,
+      path: dir,
+    });
   }
   let real: string;
   try {
@@ -57,10 +60,14 @@ export function locateCgroup(input: unknown, mounts: CgroupMount[] = cgroupMount
     throw fromSystemError(err, input);
   }
   if (real !== dir) {
-    throw new CgfreezeError('ERR_NOT_A_CGROUP', `a cgroup path must not go through a symbolic link: ${input} is ${real}`, {
-      target: input,
-      path: dir,
-    });
+    throw new CgfreezeError(
+      'ERR_NOT_A_CGROUP',
+      `a cgroup path must not go through a symbolic link: ${input} is ${real}`,
+      {
+        target: input,
+        path: dir,
+      },
+    );
   }
   return { dir, mount, relativePath, hierarchyPath, version: mount.version };
 }

@@ -104,9 +104,7 @@ export function freezerV1Mount(mounts: CgroupMount[]): CgroupMount | undefined {
 
 /** The cgroup2 mount, if one is mounted (the shortest mount point wins when there are several). */
 export function cgroup2Mount(mounts: CgroupMount[]): CgroupMount | undefined {
-  return mounts
-    .filter((m) => m.version === 2)
-    .sort((a, b) => a.mountPoint.length - b.mountPoint.length)[0];
+  return mounts.filter((m) => m.version === 2).sort((a, b) => a.mountPoint.length - b.mountPoint.length)[0];
 }
 
 /**

@@ -17,8 +17,15 @@ export type ParsedValues = Record<string, string | boolean | Array<string | bool
 /** Options every command accepts. */
 export const GLOBAL_OPTIONS: OptionSpecs = {
   json: { type: 'boolean', help: 'Print the result as JSON on stdout' },
-  'audit-log': { type: 'string', arg: 'FILE', help: 'Append one JSON line per state change to FILE (or set CGFREEZE_AUDIT_LOG)' },
-  syslog: { type: 'boolean', help: 'Also send audit lines to syslog through logger(1) (or set CGFREEZE_AUDIT_SYSLOG=1)' },
+  'audit-log': {
+    type: 'string',
+    arg: 'FILE',
+    help: 'Append one JSON line per state change to FILE (or set CGFREEZE_AUDIT_LOG)',
+  },
+  syslog: {
+    type: 'boolean',
+    help: 'Also send audit lines to syslog through logger(1) (or set CGFREEZE_AUDIT_SYSLOG=1)',
+  },
   help: { type: 'boolean', short: 'h', help: 'Show help for the command' },
 };
 
@@ -59,7 +66,9 @@ function describeParseError(err: unknown): string {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
       return `unknown flag: ${flag ?? message}`;
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      return /argument missing/.test(message) ? `flag needs an argument: ${flag ?? message}` : `flag takes no value: ${flag ?? message}`;
+      return /argument missing/.test(message)
+        ? `flag needs an argument: ${flag ?? message}`
+        : `flag takes no value: ${flag ?? message}`;
     default:
       return message;
   }
@@ -106,7 +115,10 @@ export function durationValue(command: string, what: string, text: string | unde
   if (text === undefined || (text === '' && !what.startsWith('--'))) return undefined;
   const ms = parseDuration(text);
   if (ms === undefined) {
-    throw usageError(command, `invalid duration for ${what}: ${JSON.stringify(text)}; use e.g. 30s, 1m30s, 500ms or a number of seconds`);
+    throw usageError(
+      command,
+      `invalid duration for ${what}: ${JSON.stringify(text)}; use e.g. 30s, 1m30s, 500ms or a number of seconds`,
+    );
   }
   return ms;
 }
@@ -126,7 +138,10 @@ export function parseFilters(command: string, filters: string[]): LabelFilter[] 
     const eq = text.indexOf('=');
     const kind = eq < 0 ? text : text.slice(0, eq);
     if (kind !== 'label' || eq < 0 || text.length === eq + 1) {
-      throw usageError(command, `unsupported filter ${JSON.stringify(text)}; use --filter label=KEY or --filter label=KEY=VALUE`);
+      throw usageError(
+        command,
+        `unsupported filter ${JSON.stringify(text)}; use --filter label=KEY or --filter label=KEY=VALUE`,
+      );
     }
     const rest = text.slice(eq + 1);
     const eq2 = rest.indexOf('=');

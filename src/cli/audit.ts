@@ -6,7 +6,15 @@ import { CgfreezeError, fromSystemError } from '../errors.js';
 /** One state change, as one JSON line. Field names are stable: people grep and ship them. */
 export interface AuditRecord {
   time: string;
-  who: { uid: number; gid: number; user: string | null; pid: number; ppid: number; sudoUser?: string; command: string[] };
+  who: {
+    uid: number;
+    gid: number;
+    user: string | null;
+    pid: number;
+    ppid: number;
+    sudoUser?: string;
+    command: string[];
+  };
   action: 'pause' | 'unpause';
   /** What the caller asked for: the reference or cgroup path. */
   target: string;
@@ -66,10 +74,14 @@ export class AuditLog {
         this.fd = openSync(options.file, 'a', 0o600);
       } catch (err) {
         const e = fromSystemError(err);
-        throw new CgfreezeError(e.code, `cannot open the audit log ${options.file}: ${e.message}; fix the path or its permissions`, {
-          path: options.file,
-          cause: err,
-        });
+        throw new CgfreezeError(
+          e.code,
+          `cannot open the audit log ${options.file}: ${e.message}; fix the path or its permissions`,
+          {
+            path: options.file,
+            cause: err,
+          },
+        );
       }
     }
   }
@@ -105,6 +117,8 @@ function sendToSyslog(line: string, socket: string | undefined): Promise<string 
     const child = spawn('logger', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', (err) => resolve(`syslog: cannot run logger: ${err.message}`));
-    child.on('close', (code) => resolve(code === 0 ? undefined : `syslog: ${stderr.trim() || `logger exited with ${String(code)}`}`));
+    child.on('close', (code) =>
+      resolve(code === 0 ? undefined : `syslog: ${stderr.trim() || `logger exited with ${String(code)}`}`),
+    );
   });
 }

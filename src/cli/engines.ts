@@ -6,13 +6,47 @@ import { type OptionSpecs, type ParsedValues, stringList, stringValue, usageErro
  * roots. Without these flags the resolver reads the engines' defaults.
  */
 export const ENGINE_OPTIONS: OptionSpecs = {
-  'host-root': { type: 'string', arg: 'DIR', help: 'The host filesystem is mounted at DIR (running in a sidecar container)' },
-  'docker-root': { type: 'string', multiple: true, arg: 'DIR', help: "A Docker data root (default: daemon.json's data-root, /var/lib/docker)" },
-  'docker-exec-root': { type: 'string', multiple: true, arg: 'DIR', help: 'The exec root of the matching --docker-root (default /var/run/docker)' },
-  'containerd-state': { type: 'string', multiple: true, arg: 'DIR', help: 'A containerd state directory (default /run/containerd)' },
-  'runtime-root': { type: 'string', multiple: true, arg: 'DIR', help: 'A runc/crun root of containerd tasks (default /run/containerd/runc)' },
-  'podman-root': { type: 'string', multiple: true, arg: 'DIR', help: 'A containers/storage graph root, as podman --root' },
-  'podman-runroot': { type: 'string', multiple: true, arg: 'DIR', help: 'The run root of the matching --podman-root, as podman --runroot' },
+  'host-root': {
+    type: 'string',
+    arg: 'DIR',
+    help: 'The host filesystem is mounted at DIR (running in a sidecar container)',
+  },
+  'docker-root': {
+    type: 'string',
+    multiple: true,
+    arg: 'DIR',
+    help: "A Docker data root (default: daemon.json's data-root, /var/lib/docker)",
+  },
+  'docker-exec-root': {
+    type: 'string',
+    multiple: true,
+    arg: 'DIR',
+    help: 'The exec root of the matching --docker-root (default /var/run/docker)',
+  },
+  'containerd-state': {
+    type: 'string',
+    multiple: true,
+    arg: 'DIR',
+    help: 'A containerd state directory (default /run/containerd)',
+  },
+  'runtime-root': {
+    type: 'string',
+    multiple: true,
+    arg: 'DIR',
+    help: 'A runc/crun root of containerd tasks (default /run/containerd/runc)',
+  },
+  'podman-root': {
+    type: 'string',
+    multiple: true,
+    arg: 'DIR',
+    help: 'A containers/storage graph root, as podman --root',
+  },
+  'podman-runroot': {
+    type: 'string',
+    multiple: true,
+    arg: 'DIR',
+    help: 'The run root of the matching --podman-root, as podman --runroot',
+  },
 };
 
 export function hostRootOf(values: ParsedValues): { hostRoot?: string } {
@@ -21,20 +55,36 @@ export function hostRootOf(values: ParsedValues): { hostRoot?: string } {
 }
 
 /** Pairs `--x-root` with `--x-exec-root` by position, as a daemon's two directories. */
-function paired(command: string, first: string[], second: string[], names: [string, string]): Array<[string, string | undefined]> {
+function paired(
+  command: string,
+  first: string[],
+  second: string[],
+  names: [string, string],
+): Array<[string, string | undefined]> {
   if (second.length > first.length) throw usageError(command, `each --${names[1]} needs a --${names[0]} before it`);
   return first.map((dir, i) => [dir, second[i]]);
 }
 
 export function resolveOptionsOf(command: string, values: ParsedValues): ResolveOptions {
   const opts: ResolveOptions = { ...hostRootOf(values) };
-  const docker = paired(command, stringList(values, 'docker-root'), stringList(values, 'docker-exec-root'), ['docker-root', 'docker-exec-root']);
-  if (docker.length > 0) opts.docker = docker.map(([dataRoot, execRoot]) => (execRoot === undefined ? { dataRoot } : { dataRoot, execRoot }));
+  const docker = paired(command, stringList(values, 'docker-root'), stringList(values, 'docker-exec-root'), [
+    'docker-root',
+    'docker-exec-root',
+  ]);
+  if (docker.length > 0)
+    opts.docker = docker.map(([dataRoot, execRoot]) =>
+      execRoot === undefined ? { dataRoot } : { dataRoot, execRoot },
+    );
   const runtimeRoots = stringList(values, 'runtime-root');
   const states = stringList(values, 'containerd-state');
-  if (runtimeRoots.length > 0 && states.length === 0) throw usageError(command, '--runtime-root needs a --containerd-state');
-  if (states.length > 0) opts.containerd = states.map((state) => (runtimeRoots.length > 0 ? { state, runtimeRoots } : { state }));
-  const storage = paired(command, stringList(values, 'podman-root'), stringList(values, 'podman-runroot'), ['podman-root', 'podman-runroot']);
+  if (runtimeRoots.length > 0 && states.length === 0)
+    throw usageError(command, '--runtime-root needs a --containerd-state');
+  if (states.length > 0)
+    opts.containerd = states.map((state) => (runtimeRoots.length > 0 ? { state, runtimeRoots } : { state }));
+  const storage = paired(command, stringList(values, 'podman-root'), stringList(values, 'podman-runroot'), [
+    'podman-root',
+    'podman-runroot',
+  ]);
   if (storage.length > 0) {
     opts.storage = storage.map(([graphRoot, runRoot]) => {
       if (runRoot === undefined) throw usageError(command, '--podman-root needs a matching --podman-runroot');

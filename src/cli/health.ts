@@ -29,7 +29,10 @@ export function dockerHealth(c: EngineView, ropts: ResolveOptions): HealthStatus
     const status = state?.Health?.Status;
     return status === 'starting' || status === 'healthy' || status === 'unhealthy' ? status : undefined;
   }
-  throw new CgfreezeError('ERR_STATE_FILE', `cannot read docker's state of ${c.name ?? c.id}; pass --docker-root if the daemon uses another data root`);
+  throw new CgfreezeError(
+    'ERR_STATE_FILE',
+    `cannot read docker's state of ${c.name ?? c.id}; pass --docker-root if the daemon uses another data root`,
+  );
 }
 
 /**
@@ -37,16 +40,25 @@ export function dockerHealth(c: EngineView, ropts: ResolveOptions): HealthStatus
  * every 100 ms, the way scripts loop on `docker inspect`. Returns false when
  * there is no health check to wait for.
  */
-export async function waitHealthy(label: string, c: EngineView, ropts: ResolveOptions, timeoutMs: number): Promise<boolean> {
+export async function waitHealthy(
+  label: string,
+  c: EngineView,
+  ropts: ResolveOptions,
+  timeoutMs: number,
+): Promise<boolean> {
   if (c.engine !== 'docker') return false;
   const deadline = performance.now() + timeoutMs;
   let status = dockerHealth(c, ropts);
   if (status === undefined) return false;
   while (status !== 'healthy') {
     if (performance.now() >= deadline) {
-      throw new CgfreezeError('ERR_HEALTH_TIMEOUT', `Container ${label} is still ${status} after ${Math.round(timeoutMs / 1000)}s; raise --timeout or check its health log (docker inspect)`, {
-        target: label,
-      });
+      throw new CgfreezeError(
+        'ERR_HEALTH_TIMEOUT',
+        `Container ${label} is still ${status} after ${Math.round(timeoutMs / 1000)}s; raise --timeout or check its health log (docker inspect)`,
+        {
+          target: label,
+        },
+      );
     }
     await sleep(100);
     status = dockerHealth(c, ropts);

@@ -12,7 +12,8 @@ function optionLines(specs: OptionSpecs): string[] {
 
 export function commandHelp(cmd: Command): string {
   const lines = [`Usage:  cgfreeze ${cmd.usage}`, '', cmd.summary];
-  if (cmd.aliases !== undefined && cmd.aliases.length > 0) lines.push('', `Aliases: ${[cmd.name, ...cmd.aliases].join(', ')}`);
+  if (cmd.aliases !== undefined && cmd.aliases.length > 0)
+    lines.push('', `Aliases: ${[cmd.name, ...cmd.aliases].join(', ')}`);
   if (Object.keys(cmd.options).length > 0) lines.push('', 'Options:', ...optionLines(cmd.options));
   lines.push('', 'Global options:', ...optionLines(GLOBAL_OPTIONS));
   if (cmd.details !== undefined) lines.push('', cmd.details.trimEnd());

@@ -11,9 +11,14 @@ export function describeError(e: CgfreezeError, label?: string): string {
     case 'ERR_CONTAINER_NOT_FOUND':
       if (name === '') return e.message;
       // The engines' state files are root-only: without root every reference looks missing.
-      return process.getuid?.() === 0 ? `No such container: ${name}` : `No such container: ${name} (cgfreeze reads the engines' root-only state files: run cgfreeze as root)`;
+      return process.getuid?.() === 0
+        ? `No such container: ${name}`
+        : `No such container: ${name} (cgfreeze reads the engines' root-only state files: run cgfreeze as root)`;
     case 'ERR_AMBIGUOUS_REF': {
-      const list = e.candidates !== undefined && e.candidates.length > 0 ? ` (${e.candidates.join(', ')}); use more of the ID or the name` : '';
+      const list =
+        e.candidates !== undefined && e.candidates.length > 0
+          ? ` (${e.candidates.join(', ')}); use more of the ID or the name`
+          : '';
       return `Multiple IDs found with provided prefix: ${name}${list}`;
     }
     case 'ERR_CONTAINER_NOT_RUNNING':

@@ -70,7 +70,11 @@ export class Output {
 }
 
 /** Plain-text table with docker's spacing: columns padded to width, three spaces apart. */
-export function formatTable(header: string[], rows: string[][], paint?: (row: number, col: number, cell: string) => string): string[] {
+export function formatTable(
+  header: string[],
+  rows: string[][],
+  paint?: (row: number, col: number, cell: string) => string,
+): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[], row: number): string =>
     cells

@@ -14,7 +14,15 @@ import { commandHelp, mainHelp } from './help.js';
 import { Output, type CliStreams } from './output.js';
 import { describeError } from './messages.js';
 
-export const COMMANDS: Command[] = [pauseCommand, unpauseCommand, statusCommand, inspectCommand, lsCommand, serveCommand, demoCommand];
+export const COMMANDS: Command[] = [
+  pauseCommand,
+  unpauseCommand,
+  statusCommand,
+  inspectCommand,
+  lsCommand,
+  serveCommand,
+  demoCommand,
+];
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version?: unknown };
@@ -95,7 +103,8 @@ export async function run(argv: string[], streams: CliStreams): Promise<number> 
     const e = err instanceof CgfreezeError ? err : fromSystemError(err);
     // CGFREEZE_DEBUG=1 shows where an unexpected error came from.
     const debug = streams.env['CGFREEZE_DEBUG'];
-    if (debug !== undefined && debug !== '' && debug !== '0') out.err(String((err instanceof Error && err.stack) || err));
+    if (debug !== undefined && debug !== '' && debug !== '0')
+      out.err(String((err instanceof Error && err.stack) || err));
     if (json) out.json({ ok: false, error: { code: e.code, message: describeError(e) } });
     else out.error(describeError(e));
     return e.code === 'ERR_INVALID_ARG' ? EXIT_USAGE : EXIT_FAILURE;

@@ -33,7 +33,12 @@ function fromRef(ref: string, ropts: ResolveOptions): Selection {
     return {
       label: ref,
       target: { cgroup: r.cgroupDir },
-      container: { engine: r.engine, id: r.id, ...(r.name === undefined ? {} : { name: r.name }), pausedByEngine: r.pausedByEngine },
+      container: {
+        engine: r.engine,
+        id: r.id,
+        ...(r.name === undefined ? {} : { name: r.name }),
+        pausedByEngine: r.pausedByEngine,
+      },
     };
   } catch (err) {
     return { label: ref, target: ref, error: fromSystemError(err, ref) };
@@ -48,7 +53,8 @@ function fromRef(ref: string, ropts: ResolveOptions): Selection {
 export function selectTargets(command: string, args: Parsed, ropts: ResolveOptions): Selection[] {
   const fromRefs = args.positionals.map((ref) => fromRef(ref, ropts));
   const fromPaths = stringList(args.values, 'cgroup').map((path): Selection => {
-    if (!path.startsWith('/')) throw usageError(command, `--cgroup needs an absolute cgroup directory, such as /sys/fs/cgroup/unified/${path}`);
+    if (!path.startsWith('/'))
+      throw usageError(command, `--cgroup needs an absolute cgroup directory, such as /sys/fs/cgroup/unified/${path}`);
     return { label: path, target: { cgroup: path } };
   });
   const filters = parseFilters(command, stringList(args.values, 'filter'));
@@ -58,26 +64,41 @@ export function selectTargets(command: string, args: Parsed, ropts: ResolveOptio
     for (const c of listed) {
       const label = c.name ?? c.id;
       if (c.cgroupDir === undefined) {
-        fromFilter.push({ label, target: label, error: c.error ?? new CgfreezeError('ERR_CONTAINER_NOT_RUNNING', `Container ${label} is not running`) });
+        fromFilter.push({
+          label,
+          target: label,
+          error: c.error ?? new CgfreezeError('ERR_CONTAINER_NOT_RUNNING', `Container ${label} is not running`),
+        });
         continue;
       }
       fromFilter.push({
         label,
         target: { cgroup: c.cgroupDir },
-        container: { engine: c.engine, id: c.id, ...(c.name === undefined ? {} : { name: c.name }), pausedByEngine: c.pausedByEngine },
+        container: {
+          engine: c.engine,
+          id: c.id,
+          ...(c.name === undefined ? {} : { name: c.name }),
+          pausedByEngine: c.pausedByEngine,
+        },
       });
     }
     if (listed.length === 0) {
       fromFilter.push({
         label: '',
         target: '',
-        error: new CgfreezeError('ERR_CONTAINER_NOT_FOUND', `no running container matches --filter ${stringList(args.values, 'filter').join(' --filter ')}`),
+        error: new CgfreezeError(
+          'ERR_CONTAINER_NOT_FOUND',
+          `no running container matches --filter ${stringList(args.values, 'filter').join(' --filter ')}`,
+        ),
       });
     }
   }
   const all = [...fromRefs, ...fromPaths, ...fromFilter];
   if (all.length === 0) {
-    throw usageError(command, `'cgfreeze ${command}' requires at least 1 CONTAINER argument, a --cgroup PATH or a --filter`);
+    throw usageError(
+      command,
+      `'cgfreeze ${command}' requires at least 1 CONTAINER argument, a --cgroup PATH or a --filter`,
+    );
   }
   return all;
 }

@@ -83,7 +83,10 @@ export class CgfreezeClient {
 
   unpause(target: string, opts?: { timeoutMs?: number }): Promise<SuccessResult>;
   unpause(targets: string[], opts?: { timeoutMs?: number }): Promise<OperationResponse>;
-  async unpause(target: string | string[], opts: { timeoutMs?: number } = {}): Promise<SuccessResult | OperationResponse> {
+  async unpause(
+    target: string | string[],
+    opts: { timeoutMs?: number } = {},
+  ): Promise<SuccessResult | OperationResponse> {
     return this.operate('/v1/unpause', target, opts);
   }
 
@@ -118,7 +121,11 @@ export class CgfreezeClient {
     this.agent.destroy();
   }
 
-  private async operate(path: string, target: string | string[], opts: PauseOptions): Promise<SuccessResult | OperationResponse> {
+  private async operate(
+    path: string,
+    target: string | string[],
+    opts: PauseOptions,
+  ): Promise<SuccessResult | OperationResponse> {
     const body = { ...(Array.isArray(target) ? { targets: target } : { target }), ...opts };
     const reply = await this.send('POST', path, JSON.stringify(body));
     const parsed = this.parse(reply) as Partial<OperationResponse> & { error?: WireError };
@@ -148,8 +155,12 @@ export class CgfreezeClient {
   }
 
   private failure(reply: Reply, parsed?: { error?: WireError }): CgfreezeError {
-    if (parsed?.error !== undefined && typeof parsed.error.message === 'string') return errorFromWire(parsed.error, reply.status);
-    return new CgfreezeError('ERR_SIDECAR', `unexpected sidecar response: HTTP ${reply.status} ${reply.text.slice(0, 200)}`);
+    if (parsed?.error !== undefined && typeof parsed.error.message === 'string')
+      return errorFromWire(parsed.error, reply.status);
+    return new CgfreezeError(
+      'ERR_SIDECAR',
+      `unexpected sidecar response: HTTP ${reply.status} ${reply.text.slice(0, 200)}`,
+    );
   }
 
   private send(method: string, path: string, body: string | undefined): Promise<Reply> {
@@ -164,27 +175,32 @@ export class CgfreezeClient {
         this.base === undefined
           ? { socketPath: this.socketPath }
           : { hostname: this.base.hostname, port: this.base.port === '' ? 80 : Number(this.base.port) };
-      const req = request({ ...target, method, path, headers, agent: this.agent, timeout: this.timeoutMs }, (res: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_RESPONSE_BYTES) {
-            res.destroy(new CgfreezeError('ERR_SIDECAR', 'the sidecar response is too large'));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on('error', (err) => reject(err instanceof CgfreezeError ? err : fromSystemError(err)));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            text: Buffer.concat(chunks).toString('utf8'),
-            contentType: String(res.headers['content-type'] ?? ''),
-          }),
-        );
-      });
-      req.on('timeout', () => req.destroy(new CgfreezeError('ETIMEDOUT', `no answer from the sidecar within ${this.timeoutMs} ms`)));
+      const req = request(
+        { ...target, method, path, headers, agent: this.agent, timeout: this.timeoutMs },
+        (res: IncomingMessage) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_RESPONSE_BYTES) {
+              res.destroy(new CgfreezeError('ERR_SIDECAR', 'the sidecar response is too large'));
+              return;
+            }
+            chunks.push(chunk);
+          });
+          res.on('error', (err) => reject(err instanceof CgfreezeError ? err : fromSystemError(err)));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              text: Buffer.concat(chunks).toString('utf8'),
+              contentType: String(res.headers['content-type'] ?? ''),
+            }),
+          );
+        },
+      );
+      req.on('timeout', () =>
+        req.destroy(new CgfreezeError('ETIMEDOUT', `no answer from the sidecar within ${this.timeoutMs} ms`)),
+      );
       req.on('error', (err) => reject(err instanceof CgfreezeError ? err : fromSystemError(err)));
       req.end(body);
     });

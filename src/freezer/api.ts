@@ -24,23 +24,36 @@ export function thaw(target: Target | readonly Target[], opts?: GroupOptions): P
 /** Blocking freeze, for CLIs and scripts: the calling thread waits (up to timeoutMs). */
 export function freezeSync(target: Target, opts?: Omit<FreezeOptions, 'signal'>): FreezeResult;
 export function freezeSync(targets: readonly Target[], opts?: Omit<GroupOptions, 'signal'>): GroupResult;
-export function freezeSync(target: Target | readonly Target[], opts?: Omit<GroupOptions, 'signal'>): FreezeResult | GroupResult {
+export function freezeSync(
+  target: Target | readonly Target[],
+  opts?: Omit<GroupOptions, 'signal'>,
+): FreezeResult | GroupResult {
   return runSync(target, true, opts);
 }
 
 export function thawSync(target: Target, opts?: Omit<FreezeOptions, 'signal'>): FreezeResult;
 export function thawSync(targets: readonly Target[], opts?: Omit<GroupOptions, 'signal'>): GroupResult;
-export function thawSync(target: Target | readonly Target[], opts?: Omit<GroupOptions, 'signal'>): FreezeResult | GroupResult {
+export function thawSync(
+  target: Target | readonly Target[],
+  opts?: Omit<GroupOptions, 'signal'>,
+): FreezeResult | GroupResult {
   return runSync(target, false, opts);
 }
 
 function checkAtomic(target: unknown, opts: GroupOptions): void {
   if (opts.atomic !== undefined && (typeof opts.atomic !== 'boolean' || !Array.isArray(target))) {
-    throw new CgfreezeError('ERR_INVALID_ARG', `atomic must be a boolean and needs a list of targets, got ${describe(opts.atomic)}`);
+    throw new CgfreezeError(
+      'ERR_INVALID_ARG',
+      `atomic must be a boolean and needs a list of targets, got ${describe(opts.atomic)}`,
+    );
   }
 }
 
-async function run(target: Target | readonly Target[], frozen: boolean, rawOpts: unknown): Promise<FreezeResult | GroupResult> {
+async function run(
+  target: Target | readonly Target[],
+  frozen: boolean,
+  rawOpts: unknown,
+): Promise<FreezeResult | GroupResult> {
   const opts: GroupOptions = checkOptions(rawOpts, true);
   checkAtomic(target, opts);
   return Array.isArray(target) ? groupAsync(target, frozen, opts) : transitionAsync(target as Target, frozen, opts);

@@ -1,6 +1,16 @@
 import { describe } from '../cgroup/location.js';
 import { CgfreezeError, fromSystemError } from '../errors.js';
-import { type FreezeOptions, type FreezeResult, type StartedSync, abortSync, finishSync, isPending, startSync, transitionAsync, transitionSync } from './operations.js';
+import {
+  type FreezeOptions,
+  type FreezeResult,
+  type StartedSync,
+  abortSync,
+  finishSync,
+  isPending,
+  startSync,
+  transitionAsync,
+  transitionSync,
+} from './operations.js';
 import { state } from './status.js';
 import type { Target } from './targets.js';
 
@@ -14,8 +24,7 @@ export interface GroupOptions extends FreezeOptions {
 }
 
 export type GroupItem =
-  | { target: string; ok: true; result: FreezeResult }
-  | { target: string; ok: false; error: CgfreezeError };
+  { target: string; ok: true; result: FreezeResult } | { target: string; ok: false; error: CgfreezeError };
 
 export interface GroupResult {
   /** Every target reached the requested state. */
@@ -54,12 +63,20 @@ function frozenBefore(targets: readonly Target[], opts: GroupOptions): boolean[]
 function atomicFailure(items: GroupItem[], failures: GroupItem[]): CgfreezeError {
   const failed = failures.flatMap((f) => (f.ok ? [] : [{ target: f.target, error: f.error }]));
   const names = failed.map((f) => `${f.target} (${f.error.code})`).join(', ');
-  return new CgfreezeError('ERR_ATOMIC_ROLLBACK', `atomic freeze failed for ${names}; all ${items.length} targets were rolled back`, {
-    failures: failed,
-  });
+  return new CgfreezeError(
+    'ERR_ATOMIC_ROLLBACK',
+    `atomic freeze failed for ${names}; all ${items.length} targets were rolled back`,
+    {
+      failures: failed,
+    },
+  );
 }
 
-export async function groupAsync(targets: readonly Target[], frozen: boolean, opts: GroupOptions): Promise<GroupResult> {
+export async function groupAsync(
+  targets: readonly Target[],
+  frozen: boolean,
+  opts: GroupOptions,
+): Promise<GroupResult> {
   checkTargets(targets);
   const { atomic, ...single } = opts;
   if (!atomic || !frozen) {
@@ -91,7 +108,10 @@ export async function groupAsync(targets: readonly Target[], frozen: boolean, op
   );
   if (items.every((i) => i.ok)) return { ok: true, results: items };
   rollBackGroup(targets, items, before, single);
-  throw atomicFailure(items, items.filter((i) => !i.ok && i.error.cause !== ourAbort));
+  throw atomicFailure(
+    items,
+    items.filter((i) => !i.ok && i.error.cause !== ourAbort),
+  );
 }
 
 /**

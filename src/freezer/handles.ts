@@ -109,7 +109,10 @@ function openHandle(location: CgroupLocation, target: string): NativeCgroupHandl
 function classifyOpenError(err: unknown, location: CgroupLocation, target: string): CgfreezeError {
   if (!isNativeSystemError(err)) return fromSystemError(err, target);
   const details = { target, path: err.path, errno: err.errno, syscall: err.syscall, cause: err };
-  if (err.syscall === 'openat2' && (err.errno === 20 /* ENOTDIR */ || err.errno === 18 /* EXDEV */ || err.errno === 40 /* ELOOP */)) {
+  if (
+    err.syscall === 'openat2' &&
+    (err.errno === 20 /* ENOTDIR */ || err.errno === 18 /* EXDEV */ || err.errno === 40) /* ELOOP */
+  ) {
     return new CgfreezeError('ERR_NOT_A_CGROUP', `not a cgroup directory: ${location.dir}`, details);
   }
   if (err.syscall === 'fstatfs' && err.errno === 18) {

@@ -104,7 +104,9 @@ function acquire(): Holder | undefined {
     const state = readFileSync(join(dir, 'freezer.state'), 'utf8').trim();
     if (state !== 'FROZEN') {
       removeCgroup(dir);
-      throw new CgfreezeError('ERR_FREEZE_TIMEOUT', `keepWarm cgroup ${dir} did not freeze (state ${state})`, { path: dir });
+      throw new CgfreezeError('ERR_FREEZE_TIMEOUT', `keepWarm cgroup ${dir} did not freeze (state ${state})`, {
+        path: dir,
+      });
     }
   } catch (err) {
     throw fromSystemError(err, dir);

@@ -39,13 +39,18 @@ export async function kill(target: Target, opts: KillOptions = {}): Promise<Kill
     } else {
       signalAll(dir, 'SIGKILL');
       for (const d of cgroupTree(dir)) {
-        if (readFileSync(`${d}/freezer.self_freezing`, 'utf8').trim() === '1') writeFileSync(`${d}/freezer.state`, 'THAWED');
+        if (readFileSync(`${d}/freezer.self_freezing`, 'utf8').trim() === '1')
+          writeFileSync(`${d}/freezer.state`, 'THAWED');
       }
       if (readFileSync(`${dir}/freezer.parent_freezing`, 'utf8').trim() === '1') {
-        throw new CgfreezeError('ERR_FROZEN_BY_ANCESTOR', `${resolved.label} cannot die while an ancestor keeps it frozen`, {
-          target: resolved.label,
-          path: dir,
-        });
+        throw new CgfreezeError(
+          'ERR_FROZEN_BY_ANCESTOR',
+          `${resolved.label} cannot die while an ancestor keeps it frozen`,
+          {
+            target: resolved.label,
+            path: dir,
+          },
+        );
       }
     }
     while (listProcesses(dir).length > 0) {

@@ -42,12 +42,18 @@ export function checkOptions(opts: unknown, allowSignal: boolean): FreezeOptions
   }
   for (const key of Object.keys(opts)) {
     if (!OPTION_KEYS.has(key)) {
-      throw new CgfreezeError('ERR_INVALID_ARG', `unknown option ${JSON.stringify(key)} (known: ${[...OPTION_KEYS].join(', ')})`);
+      throw new CgfreezeError(
+        'ERR_INVALID_ARG',
+        `unknown option ${JSON.stringify(key)} (known: ${[...OPTION_KEYS].join(', ')})`,
+      );
     }
   }
   const { timeoutMs, signal } = opts as FreezeOptions;
   if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0)) {
-    throw new CgfreezeError('ERR_INVALID_ARG', `timeoutMs must be a number >= 0 (or Infinity), got ${describe(timeoutMs)}`);
+    throw new CgfreezeError(
+      'ERR_INVALID_ARG',
+      `timeoutMs must be a number >= 0 (or Infinity), got ${describe(timeoutMs)}`,
+    );
   }
   if (signal !== undefined) {
     if (!allowSignal) throw new CgfreezeError('ERR_INVALID_ARG', 'signal is only accepted by the Promise API');
@@ -81,15 +87,20 @@ function begin(
   };
   // A reference must land on the very cgroup it resolved to: a handle opened before a restart
   // holds the old one, and a resolution made before it names the old one.
-  const mismatch = (): boolean => resolved.reference !== undefined && entry.handle.identity !== resolved.reference.identity;
+  const mismatch = (): boolean =>
+    resolved.reference !== undefined && entry.handle.identity !== resolved.reference.identity;
   if (mismatch()) {
     entry = reopenEntry(entry, resolved.openDir, resolved.label);
     if (mismatch()) refresh();
     if (mismatch()) {
-      throw new CgfreezeError('ERR_CGROUP_MISMATCH', `the cgroup of ${resolved.label} changed while it was being opened; try again`, {
-        target: resolved.label,
-        path: resolved.cgroupDir,
-      });
+      throw new CgfreezeError(
+        'ERR_CGROUP_MISMATCH',
+        `the cgroup of ${resolved.label} changed while it was being opened; try again`,
+        {
+          target: resolved.label,
+          path: resolved.cgroupDir,
+        },
+      );
     }
   }
   for (;;) {

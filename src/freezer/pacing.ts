@@ -12,10 +12,7 @@
  *   and re-reads with sleeps capped at V1_MAX_SLEEP_MS. Either way a stuck
  *   freeze costs well under 1% of a core while it waits for its deadline.
  */
-export type Pace =
-  | { kind: 'spin' }
-  | { kind: 'sleep'; ms: number }
-  | { kind: 'event'; ms: number };
+export type Pace = { kind: 'spin' } | { kind: 'sleep'; ms: number } | { kind: 'event'; ms: number };
 
 /**
  * Re-read without sleeping for this long. The Promise API spins only

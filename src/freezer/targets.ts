@@ -18,7 +18,6 @@ export type Target = string | { cgroup: string };
  */
 export type TargetOptions = ResolveOptions;
 
-
 export interface ResolvedTarget {
   /** How the caller named it, for messages and results. */
   label: string;
@@ -39,7 +38,10 @@ export function isCgroupPath(target: string): boolean {
 export function checkHostRoot(hostRoot: unknown): string {
   if (hostRoot === undefined || hostRoot === '' || hostRoot === '/') return '';
   if (typeof hostRoot !== 'string' || !hostRoot.startsWith('/') || hostRoot.split('/').includes('..')) {
-    throw new CgfreezeError('ERR_INVALID_ARG', `hostRoot must be an absolute path without '..', got ${describe(hostRoot)}`);
+    throw new CgfreezeError(
+      'ERR_INVALID_ARG',
+      `hostRoot must be an absolute path without '..', got ${describe(hostRoot)}`,
+    );
   }
   return hostRoot.replace(/\/+$/, '');
 }

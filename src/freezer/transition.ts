@@ -180,15 +180,22 @@ export class Transition {
   private assertNoFrozenAncestor(): void {
     const { dir, version, mount } = this.entry.location;
     const frozenAbove =
-      version === 1 ? this.entry.handle.readParentFreezing() : !this.entry.handle.readSelf() && this.last === RAW_FROZEN;
+      version === 1
+        ? this.entry.handle.readParentFreezing()
+        : !this.entry.handle.readSelf() && this.last === RAW_FROZEN;
     if (!frozenAbove) return;
     const ancestor =
-      (version === 1 ? frozenV1Ancestor(dir, mount.mountPoint) : frozenV2Ancestor(dir, mount.mountPoint)) ?? mount.mountPoint;
-    throw new CgfreezeError('ERR_FROZEN_BY_ANCESTOR', `${this.target} stays frozen because its ancestor ${ancestor} is frozen`, {
-      target: this.target,
-      path: dir,
-      ancestor,
-    });
+      (version === 1 ? frozenV1Ancestor(dir, mount.mountPoint) : frozenV2Ancestor(dir, mount.mountPoint)) ??
+      mount.mountPoint;
+    throw new CgfreezeError(
+      'ERR_FROZEN_BY_ANCESTOR',
+      `${this.target} stays frozen because its ancestor ${ancestor} is frozen`,
+      {
+        target: this.target,
+        path: dir,
+        ancestor,
+      },
+    );
   }
 }
 
@@ -196,7 +203,10 @@ function describeCulprits(culprits: Culprit[]): string {
   if (culprits.length === 0) return '';
   const list = culprits
     .slice(0, 5)
-    .map((c) => `pid ${c.pid}${c.tid === c.pid ? '' : `/${c.tid}`} (${c.comm}) state ${c.state}${c.wchan ? ` in ${c.wchan}` : ''}`)
+    .map(
+      (c) =>
+        `pid ${c.pid}${c.tid === c.pid ? '' : `/${c.tid}`} (${c.comm}) state ${c.state}${c.wchan ? ` in ${c.wchan}` : ''}`,
+    )
     .join(', ');
   return `; not frozen: ${list}${culprits.length > 5 ? ` and ${culprits.length - 5} more` : ''}`;
 }

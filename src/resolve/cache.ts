@@ -119,7 +119,12 @@ export class CachedResolution implements FreezerTarget {
       return false;
     }
     const { stamp } = stateFile;
-    return probeOut[0] === stamp.ino && probeOut[1] === stamp.mtimeSec && probeOut[2] === stamp.mtimeNsec && probeOut[3] === stamp.size;
+    return (
+      probeOut[0] === stamp.ino &&
+      probeOut[1] === stamp.mtimeSec &&
+      probeOut[2] === stamp.mtimeNsec &&
+      probeOut[3] === stamp.size
+    );
   }
 
   forget(): void {
@@ -135,7 +140,9 @@ export class CachedResolution implements FreezerTarget {
 }
 
 /** The options that change what a reference resolves to (all but `cache`; timeouts and the like are not resolver options). */
-const KEY_OPTIONS = RESOLVE_OPTION_KEYS.filter((k): k is Exclude<(typeof RESOLVE_OPTION_KEYS)[number], 'cache'> => k !== 'cache');
+const KEY_OPTIONS = RESOLVE_OPTION_KEYS.filter(
+  (k): k is Exclude<(typeof RESOLVE_OPTION_KEYS)[number], 'cache'> => k !== 'cache',
+);
 
 /** Bounded: each entry holds one or two file descriptors. */
 const CACHE_LIMIT = 256;

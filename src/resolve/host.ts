@@ -1,4 +1,16 @@
-import { type BigIntStats, closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync } from 'node:fs';
+import {
+  type BigIntStats,
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  realpathSync,
+} from 'node:fs';
 import { posix } from 'node:path';
 import { CgfreezeError } from '../errors.js';
 import { type CgroupMount, cgroup2Mount, freezerV1Mount, parseMountinfo } from '../cgroup/mountinfo.js';
@@ -17,11 +29,23 @@ export interface FileStamp {
 }
 
 export function stampOf(st: BigIntStats): FileStamp {
-  return { ino: Number(st.ino), size: Number(st.size), mtimeSec: Number(st.mtimeNs / 1_000_000_000n), mtimeNsec: Number(st.mtimeNs % 1_000_000_000n) };
+  return {
+    ino: Number(st.ino),
+    size: Number(st.size),
+    mtimeSec: Number(st.mtimeNs / 1_000_000_000n),
+    mtimeNsec: Number(st.mtimeNs % 1_000_000_000n),
+  };
 }
 
 export function sameStamp(a: FileStamp | undefined, b: FileStamp | undefined): boolean {
-  return a !== undefined && b !== undefined && a.ino === b.ino && a.size === b.size && a.mtimeSec === b.mtimeSec && a.mtimeNsec === b.mtimeNsec;
+  return (
+    a !== undefined &&
+    b !== undefined &&
+    a.ino === b.ino &&
+    a.size === b.size &&
+    a.mtimeSec === b.mtimeSec &&
+    a.mtimeNsec === b.mtimeNsec
+  );
 }
 
 /**
@@ -46,7 +70,10 @@ export class Host {
     try {
       text = readFileSync(mountinfoPath, 'utf8');
     } catch (err) {
-      throw new CgfreezeError('ERR_FREEZER_UNAVAILABLE', `cannot read ${mountinfoPath} to find the cgroup mounts`, { path: mountinfoPath, cause: err });
+      throw new CgfreezeError('ERR_FREEZER_UNAVAILABLE', `cannot read ${mountinfoPath} to find the cgroup mounts`, {
+        path: mountinfoPath,
+        cause: err,
+      });
     }
     this.mounts = parseMountinfo(text);
     this.v1Freezer = freezerV1Mount(this.mounts);
@@ -169,22 +196,31 @@ export class Host {
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-      throw new CgfreezeError('ERR_STATE_FILE', `cannot open state file ${hostPath}: ${code === 'ELOOP' ? 'it is a symbolic link' : String(code)}`, {
-        path: hostPath,
-        cause: err,
-      });
+      throw new CgfreezeError(
+        'ERR_STATE_FILE',
+        `cannot open state file ${hostPath}: ${code === 'ELOOP' ? 'it is a symbolic link' : String(code)}`,
+        {
+          path: hostPath,
+          cause: err,
+        },
+      );
     }
     try {
       const st = fstatSync(fd, { bigint: true });
-      if (!st.isFile()) throw new CgfreezeError('ERR_STATE_FILE', `state file ${hostPath} is not a regular file`, { path: hostPath });
-      if (st.size > BigInt(limit)) throw new CgfreezeError('ERR_STATE_FILE', `state file ${hostPath} is too large (${st.size} bytes)`, { path: hostPath });
+      if (!st.isFile())
+        throw new CgfreezeError('ERR_STATE_FILE', `state file ${hostPath} is not a regular file`, { path: hostPath });
+      if (st.size > BigInt(limit))
+        throw new CgfreezeError('ERR_STATE_FILE', `state file ${hostPath} is too large (${st.size} bytes)`, {
+          path: hostPath,
+        });
       const buf = Buffer.allocUnsafe(Math.min(limit, Number(st.size)) + 1);
       let len = 0;
       for (;;) {
         const n = readSync(fd, buf, len, buf.length - len, null);
         if (n === 0) break;
         len += n;
-        if (len >= buf.length) throw new CgfreezeError('ERR_STATE_FILE', `state file ${hostPath} grew while reading`, { path: hostPath });
+        if (len >= buf.length)
+          throw new CgfreezeError('ERR_STATE_FILE', `state file ${hostPath} grew while reading`, { path: hostPath });
       }
       return { text: buf.toString('utf8', 0, len), stamp: stampOf(st) };
     } catch (err) {
@@ -229,7 +265,10 @@ export class Host {
     try {
       return { value: JSON.parse(read.text) as unknown, stamp: read.stamp };
     } catch (err) {
-      throw new CgfreezeError('ERR_STATE_FILE', `state file ${hostPath} is not valid JSON`, { path: hostPath, cause: err });
+      throw new CgfreezeError('ERR_STATE_FILE', `state file ${hostPath} is not valid JSON`, {
+        path: hostPath,
+        cause: err,
+      });
     }
   }
 
@@ -239,7 +278,11 @@ export class Host {
     if (text === undefined || text.trim() === '') return 0;
     const pid = Number(text.trim());
     if (!Number.isSafeInteger(pid) || pid <= 0 || pid > 0x3fffffff) {
-      throw new CgfreezeError('ERR_STATE_FILE', `pid file ${hostPath} does not hold a pid: ${JSON.stringify(text.slice(0, 40))}`, { path: hostPath });
+      throw new CgfreezeError(
+        'ERR_STATE_FILE',
+        `pid file ${hostPath} does not hold a pid: ${JSON.stringify(text.slice(0, 40))}`,
+        { path: hostPath },
+      );
     }
     return pid;
   }
@@ -286,7 +329,8 @@ export function stringMap(value: unknown): Record<string, string> {
   if (!isRecord(value)) return out;
   for (const [k, v] of Object.entries(value)) {
     // defineProperty: a `__proto__` key from JSON must stay a plain label.
-    if (typeof v === 'string') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+    if (typeof v === 'string')
+      Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
   }
   return out;
 }

@@ -8,10 +8,27 @@ import { type Found, type FreezerTarget, ResolveCache } from './cache.js';
 import { Host } from './host.js';
 import { type LocatedCgroup, locate, locatePod } from './locate.js';
 import { type ParsedRef, describeRef, parseReference } from './reference.js';
-import { ENGINES, type Engine, type ListedContainer, type ListOptions, type Resolved, type ResolveOptions } from './types.js';
+import {
+  ENGINES,
+  type Engine,
+  type ListedContainer,
+  type ListOptions,
+  type Resolved,
+  type ResolveOptions,
+} from './types.js';
 
 export { RESOLVE_OPTION_KEYS } from './types.js';
-export type { ContainerdRoots, DockerRoots, Engine, K8sIdentity, ListedContainer, ListOptions, Resolved, ResolveOptions, StorageRoots } from './types.js';
+export type {
+  ContainerdRoots,
+  DockerRoots,
+  Engine,
+  K8sIdentity,
+  ListedContainer,
+  ListOptions,
+  Resolved,
+  ResolveOptions,
+  StorageRoots,
+} from './types.js';
 export { parseReference, type ParsedRef } from './reference.js';
 export type { FreezerTarget } from './cache.js';
 
@@ -27,11 +44,17 @@ class Scan {
     const dockerRoots = opts.docker ?? defaultDockerRoots(this.host);
     if (engines.has('docker')) for (const r of dockerRoots) this.sources.push(new DockerSource(this.host, r));
     if (engines.has('containerd')) {
-      const roots = opts.containerd ?? defaultContainerdRoots(this.host, dockerRoots.map((r) => r.execRoot ?? '/var/run/docker'));
+      const roots =
+        opts.containerd ??
+        defaultContainerdRoots(
+          this.host,
+          dockerRoots.map((r) => r.execRoot ?? '/var/run/docker'),
+        );
       for (const r of roots) this.sources.push(new ContainerdSource(this.host, r));
     }
     if (engines.has('podman') || engines.has('cri-o')) {
-      for (const r of opts.storage ?? defaultStorageRoots(this.host)) this.sources.push(new StorageSource(this.host, r));
+      for (const r of opts.storage ?? defaultStorageRoots(this.host))
+        this.sources.push(new StorageSource(this.host, r));
     }
     this.engines = engines;
   }
@@ -63,7 +86,9 @@ class Scan {
 function dedupe(candidates: Candidate[]): Candidate[] {
   const dockerIds = new Set(candidates.filter((c) => c.engine === 'docker').map((c) => c.id));
   const mirrored = (c: Candidate): boolean =>
-    c.engine === 'containerd' && dockerIds.has(c.id) && (c.namespace === 'plugins.moby' || c.namespace?.startsWith('moby') === true);
+    c.engine === 'containerd' &&
+    dockerIds.has(c.id) &&
+    (c.namespace === 'plugins.moby' || c.namespace?.startsWith('moby') === true);
   return candidates.filter((c) => !mirrored(c));
 }
 
@@ -85,10 +110,14 @@ function findPlain(scan: Scan, parsed: Extract<ParsedRef, { kind: 'plain' }>, re
     if (unique.length === 1) return unique[0];
     if (unique.length > 1) {
       const candidates = unique.map(label);
-      throw new CgfreezeError('ERR_AMBIGUOUS_REF', `${JSON.stringify(ref)} matches ${unique.length} containers by ${level}: ${candidates.join(', ')}`, {
-        target: ref,
-        candidates,
-      });
+      throw new CgfreezeError(
+        'ERR_AMBIGUOUS_REF',
+        `${JSON.stringify(ref)} matches ${unique.length} containers by ${level}: ${candidates.join(', ')}`,
+        {
+          target: ref,
+          candidates,
+        },
+      );
     }
     return undefined;
   };
@@ -103,13 +132,35 @@ function findPlain(scan: Scan, parsed: Extract<ParsedRef, { kind: 'plain' }>, re
     }
     return out;
   };
-  const byId = pick(collect((s) => s.entries().filter((e) => e.id === value).map((e) => e.key)), 'ID');
+  const byId = pick(
+    collect((s) =>
+      s
+        .entries()
+        .filter((e) => e.id === value)
+        .map((e) => e.key),
+    ),
+    'ID',
+  );
   if (byId !== undefined) return byId;
-  const byName = pick(collect((s) => s.byName(value)), 'name');
+  const byName = pick(
+    collect((s) => s.byName(value)),
+    'name',
+  );
   if (byName !== undefined) return byName;
-  const byPrefix = pick(collect((s) => s.entries().filter((e) => e.id.startsWith(value)).map((e) => e.key)), 'ID prefix');
+  const byPrefix = pick(
+    collect((s) =>
+      s
+        .entries()
+        .filter((e) => e.id.startsWith(value))
+        .map((e) => e.key),
+    ),
+    'ID prefix',
+  );
   if (byPrefix !== undefined) return byPrefix;
-  const where = parsed.engine === undefined ? '' : ` in ${parsed.engine}${parsed.namespace === undefined ? '' : ` namespace ${parsed.namespace}`}`;
+  const where =
+    parsed.engine === undefined
+      ? ''
+      : ` in ${parsed.engine}${parsed.namespace === undefined ? '' : ` namespace ${parsed.namespace}`}`;
   throw new CgfreezeError('ERR_CONTAINER_NOT_FOUND', `no such container${where}: ${value}`, { target: ref });
 }
 
@@ -141,7 +192,11 @@ function resolveCandidate(scan: Scan, c: Candidate, ref: string): Found {
     );
   }
   const located = locate(scan.host, c);
-  return { resolved: toResolved(c, located), located, ...(c.stateFile === undefined ? {} : { stateFile: c.stateFile }) };
+  return {
+    resolved: toResolved(c, located),
+    located,
+    ...(c.stateFile === undefined ? {} : { stateFile: c.stateFile }),
+  };
 }
 
 /** Is the candidate's init process alive (cheap: one stat read)? */
@@ -150,31 +205,46 @@ function alive(scan: Scan, c: Candidate): boolean {
 }
 
 function findK8s(scan: Scan, parsed: Exclude<ParsedRef, { kind: 'plain' }>, ref: string): Found {
-  const inPod = scan.all().filter((c) => c.k8s !== undefined && c.k8s.namespace === parsed.namespace && c.k8s.pod === parsed.pod);
+  const inPod = scan
+    .all()
+    .filter((c) => c.k8s !== undefined && c.k8s.namespace === parsed.namespace && c.k8s.pod === parsed.pod);
   if (parsed.kind === 'k8s-container') {
     const named = inPod.filter((c) => c.k8s?.type === 'container' && c.k8s.container === parsed.container);
     if (named.length === 0) {
       const others = inPod.filter((c) => c.k8s?.type === 'container').map((c) => c.k8s?.container ?? '?');
-      const hint = inPod.length === 0 ? 'no such pod' : `the pod has ${others.length === 0 ? 'no containers' : `containers ${[...new Set(others)].join(', ')}`}`;
+      const hint =
+        inPod.length === 0
+          ? 'no such pod'
+          : `the pod has ${others.length === 0 ? 'no containers' : `containers ${[...new Set(others)].join(', ')}`}`;
       throw new CgfreezeError('ERR_CONTAINER_NOT_FOUND', `no such container: ${ref} (${hint})`, { target: ref });
     }
     // Restarts leave earlier attempts (stale bundles, dead pids) behind: take the live one.
     const live = named.filter((c) => alive(scan, c));
     if (live.length > 1) {
       const candidates = live.map(label);
-      throw new CgfreezeError('ERR_AMBIGUOUS_REF', `${ref} matches ${live.length} running containers: ${candidates.join(', ')}`, { target: ref, candidates });
+      throw new CgfreezeError(
+        'ERR_AMBIGUOUS_REF',
+        `${ref} matches ${live.length} running containers: ${candidates.join(', ')}`,
+        { target: ref, candidates },
+      );
     }
     return resolveCandidate(scan, live[0] ?? (named[0] as Candidate), ref);
   }
   const members = inPod.filter((c) => alive(scan, c));
   if (members.length === 0) {
     if (inPod.length === 0) throw new CgfreezeError('ERR_CONTAINER_NOT_FOUND', `no such pod: ${ref}`, { target: ref });
-    throw new CgfreezeError('ERR_CONTAINER_NOT_RUNNING', `pod ${ref} has no running container or sandbox`, { target: ref });
+    throw new CgfreezeError('ERR_CONTAINER_NOT_RUNNING', `pod ${ref} has no running container or sandbox`, {
+      target: ref,
+    });
   }
   const uids = new Set(members.map((c) => c.k8s?.podUid ?? ''));
   if (uids.size > 1) {
     const candidates = [...uids];
-    throw new CgfreezeError('ERR_AMBIGUOUS_REF', `${ref} matches ${uids.size} running pods (UIDs ${candidates.join(', ')})`, { target: ref, candidates });
+    throw new CgfreezeError(
+      'ERR_AMBIGUOUS_REF',
+      `${ref} matches ${uids.size} running pods (UIDs ${candidates.join(', ')})`,
+      { target: ref, candidates },
+    );
   }
   const located = members.map((candidate) => ({ candidate, located: locate(scan.host, candidate) }));
   const podUid = members[0]?.k8s?.podUid;
@@ -207,7 +277,8 @@ export function clearResolveCache(): void {
 function resolveFresh(ref: string, opts: ResolveOptions): { found: Found; host: Host } {
   const parsed = parseReference(ref);
   const scan = new Scan(opts);
-  const found = parsed.kind === 'plain' ? resolveCandidate(scan, findPlain(scan, parsed, ref), ref) : findK8s(scan, parsed, ref);
+  const found =
+    parsed.kind === 'plain' ? resolveCandidate(scan, findPlain(scan, parsed, ref), ref) : findK8s(scan, parsed, ref);
   return { found, host: scan.host };
 }
 
@@ -272,7 +343,13 @@ export function listSync(opts: ListOptions = {}): ListedContainer[] {
   for (const c of scan.all()) {
     if (filter?.engine !== undefined && c.engine !== filter.engine) continue;
     if (!wanted.every((w) => labelMatches(c.labels, w))) continue;
-    const item: ListedContainer = { engine: c.engine, id: c.id, labels: c.labels, running: false, pausedByEngine: c.pausedByEngine };
+    const item: ListedContainer = {
+      engine: c.engine,
+      id: c.id,
+      labels: c.labels,
+      running: false,
+      pausedByEngine: c.pausedByEngine,
+    };
     if (c.names[0] !== undefined) item.name = c.names[0];
     if (c.k8s !== undefined) {
       const { sandboxId: _s, ...k8s } = c.k8s;
@@ -286,7 +363,11 @@ export function listSync(opts: ListOptions = {}): ListedContainer[] {
       const mount = located.cgroupVersion === 'v1' ? scan.host.v1Freezer : scan.host.cgroup2;
       if (mount !== undefined) {
         try {
-          item.freezer = readFreezerFiles(scan.host.path(located.cgroupDir), located.cgroupVersion === 'v1' ? 1 : 2, scan.host.path(mount.mountPoint)).state;
+          item.freezer = readFreezerFiles(
+            scan.host.path(located.cgroupDir),
+            located.cgroupVersion === 'v1' ? 1 : 2,
+            scan.host.path(mount.mountPoint),
+          ).state;
         } catch {
           // The cgroup vanished between the two reads; the container is exiting.
         }

@@ -49,7 +49,10 @@ function containerUnit(path: string, id: string): string | undefined {
 /** Turns a runtime's absolute cgroup directory into a hierarchy path, whatever mount point the runtime saw. */
 function stateDirToPath(dir: string, mount: CgroupMount): string {
   if (isUnder(dir, mount.mountPoint)) return dir.slice(mount.mountPoint.length) || '/';
-  const m = mount.version === 1 ? /^\/sys\/fs\/cgroup\/[^/]+(\/.*)?$/.exec(dir) : /^\/sys\/fs\/cgroup(?:\/unified)?(\/.*)?$/.exec(dir);
+  const m =
+    mount.version === 1
+      ? /^\/sys\/fs\/cgroup\/[^/]+(\/.*)?$/.exec(dir)
+      : /^\/sys\/fs\/cgroup(?:\/unified)?(\/.*)?$/.exec(dir);
   return m?.[1] ?? '/';
 }
 
@@ -93,7 +96,12 @@ function readRuntimeState(host: Host, c: Candidate): RuntimeState | undefined {
  * container there (legacy and hybrid hosts, as runc and `docker pause` do),
  * else cgroup2 (unified hosts, and a unified-mode engine on a hybrid host).
  */
-function chooseHierarchy(host: Host, c: Candidate, state: RuntimeState | undefined, procText: string): { mount: CgroupMount; statePath?: string } | undefined {
+function chooseHierarchy(
+  host: Host,
+  c: Candidate,
+  state: RuntimeState | undefined,
+  procText: string,
+): { mount: CgroupMount; statePath?: string } | undefined {
   const entries = parseProcCgroup(procText);
   const v1 = host.v1Freezer;
   const v2 = host.cgroup2;
@@ -126,50 +134,83 @@ export function locate(host: Host, c: Candidate): LocatedCgroup {
   if (c.error !== undefined) throw c.error;
   const target = c.id;
   if (!c.running || c.pid <= 0) {
-    throw new CgfreezeError('ERR_CONTAINER_NOT_RUNNING', `${short(c)} (${c.id.slice(0, 12)}) is not running`, { target });
+    throw new CgfreezeError('ERR_CONTAINER_NOT_RUNNING', `${short(c)} (${c.id.slice(0, 12)}) is not running`, {
+      target,
+    });
   }
   const startTime = host.startTime(c.pid);
   const procText = host.procCgroup(c.pid);
   if (startTime === undefined || procText === undefined) {
-    throw new CgfreezeError('ERR_CONTAINER_NOT_RUNNING', `${short(c)} is not running: its init process ${c.pid} is gone`, { target });
+    throw new CgfreezeError(
+      'ERR_CONTAINER_NOT_RUNNING',
+      `${short(c)} is not running: its init process ${c.pid} is gone`,
+      { target },
+    );
   }
   const state = readRuntimeState(host, c);
   if (state?.pid !== undefined && state.pid !== c.pid) {
-    throw new CgfreezeError('ERR_CGROUP_MISMATCH', `${short(c)}: the engine says pid ${c.pid}, the runtime state ${state.file} says ${state.pid}`, { target });
+    throw new CgfreezeError(
+      'ERR_CGROUP_MISMATCH',
+      `${short(c)}: the engine says pid ${c.pid}, the runtime state ${state.file} says ${state.pid}`,
+      { target },
+    );
   }
   if (state?.startTime !== undefined && state.startTime !== startTime) {
-    throw new CgfreezeError('ERR_CONTAINER_NOT_RUNNING', `${short(c)} is not running: pid ${c.pid} now belongs to another process (start time ${startTime}, expected ${state.startTime})`, {
-      target,
-    });
+    throw new CgfreezeError(
+      'ERR_CONTAINER_NOT_RUNNING',
+      `${short(c)} is not running: pid ${c.pid} now belongs to another process (start time ${startTime}, expected ${state.startTime})`,
+      {
+        target,
+      },
+    );
   }
   if (host.v1Freezer === undefined && host.cgroup2 === undefined) {
     throw new CgfreezeError('ERR_FREEZER_UNAVAILABLE', 'no cgroup freezer is mounted (no v1 freezer, no cgroup2)');
   }
   const chosen = chooseHierarchy(host, c, state, procText);
   if (chosen === undefined) {
-    const where = state === undefined ? 'its cgroups do not name the container' : `the runtime state ${state.file} names no cgroup this host can freeze`;
+    const where =
+      state === undefined
+        ? 'its cgroups do not name the container'
+        : `the runtime state ${state.file} names no cgroup this host can freeze`;
     throw new CgfreezeError('ERR_NO_DEDICATED_CGROUP', `${short(c)} has no cgroup of its own: ${where}`, { target });
   }
   const { mount } = chosen;
   const procPath = entryForMount(parseProcCgroup(procText), mount)?.path ?? '/';
   if (procPath.startsWith('/..')) {
-    throw new CgfreezeError('ERR_CGROUP_MISMATCH', `${short(c)}: its cgroup ${procPath} is outside this cgroup namespace; run in the host cgroup namespace`, { target });
+    throw new CgfreezeError(
+      'ERR_CGROUP_MISMATCH',
+      `${short(c)}: its cgroup ${procPath} is outside this cgroup namespace; run in the host cgroup namespace`,
+      { target },
+    );
   }
   let path: string;
   const statePath = chosen.statePath;
   if (statePath !== undefined && state !== undefined) {
     if (posix.normalize(statePath) !== statePath || statePath.split('/').includes('..')) {
-      throw new CgfreezeError('ERR_STATE_FILE', `${state.file} holds a cgroup path that is not normalized: ${statePath.slice(0, 200)}`, { target, path: state.file });
+      throw new CgfreezeError(
+        'ERR_STATE_FILE',
+        `${state.file} holds a cgroup path that is not normalized: ${statePath.slice(0, 200)}`,
+        { target, path: state.file },
+      );
     }
     if (!isUnder(procPath, statePath)) {
-      throw new CgfreezeError('ERR_CGROUP_MISMATCH', `${short(c)}: pid ${c.pid} is in ${procPath}, not in ${statePath} that ${state.file} names`, { target });
+      throw new CgfreezeError(
+        'ERR_CGROUP_MISMATCH',
+        `${short(c)}: pid ${c.pid} is in ${procPath}, not in ${statePath} that ${state.file} names`,
+        { target },
+      );
     }
     // crun puts the payload in <scope>/container: freeze the unit that names the container.
     path = containerUnit(statePath, c.id) ?? statePath;
   } else {
     const unit = containerUnit(procPath, c.id);
     if (unit === undefined) {
-      throw new CgfreezeError('ERR_NO_DEDICATED_CGROUP', `${short(c)}: no runtime state and its cgroup ${procPath} does not name the container`, { target });
+      throw new CgfreezeError(
+        'ERR_NO_DEDICATED_CGROUP',
+        `${short(c)}: no runtime state and its cgroup ${procPath} does not name the container`,
+        { target },
+      );
     }
     path = unit;
   }
@@ -179,53 +220,99 @@ export function locate(host: Host, c: Candidate): LocatedCgroup {
   }
   const cgroupDir = hierarchyPathToDir(mount, path);
   if (cgroupDir === undefined) {
-    throw new CgfreezeError('ERR_CGROUP_MISMATCH', `${short(c)}: cgroup ${path} is not visible through ${mount.mountPoint} (mounted from ${mount.root})`, { target });
+    throw new CgfreezeError(
+      'ERR_CGROUP_MISMATCH',
+      `${short(c)}: cgroup ${path} is not visible through ${mount.mountPoint} (mounted from ${mount.root})`,
+      { target },
+    );
   }
   return checkDir(host, c, path, cgroupDir, mount, startTime);
 }
 
-function checkDir(host: Host, c: Candidate, hierarchyPath: string, cgroupDir: string, mount: CgroupMount, startTime: number): LocatedCgroup {
+function checkDir(
+  host: Host,
+  c: Candidate,
+  hierarchyPath: string,
+  cgroupDir: string,
+  mount: CgroupMount,
+  startTime: number,
+): LocatedCgroup {
   const target = c.id;
   const freezeFile = `${cgroupDir}/${mount.version === 1 ? 'freezer.state' : 'cgroup.freeze'}`;
   let identity: string;
   try {
     const st = lstatSync(host.path(cgroupDir));
-    if (!st.isDirectory()) throw new CgfreezeError('ERR_CGROUP_MISMATCH', `${cgroupDir} is not a directory`, { target, path: cgroupDir });
+    if (!st.isDirectory())
+      throw new CgfreezeError('ERR_CGROUP_MISMATCH', `${cgroupDir} is not a directory`, { target, path: cgroupDir });
     identity = `${st.dev}:${st.ino}`;
     const real = realpathSync(host.path(cgroupDir));
     const expected = host.realRootPath() === '/' ? cgroupDir : host.realRootPath() + cgroupDir;
     if (real !== expected) {
-      throw new CgfreezeError('ERR_CGROUP_MISMATCH', `${cgroupDir} goes through a symbolic link (to ${real})`, { target, path: cgroupDir });
+      throw new CgfreezeError('ERR_CGROUP_MISMATCH', `${cgroupDir} goes through a symbolic link (to ${real})`, {
+        target,
+        path: cgroupDir,
+      });
     }
-    if (!lstatSync(host.path(freezeFile)).isFile()) throw new CgfreezeError('ERR_CGROUP_MISMATCH', `${freezeFile} is not a file`, { target, path: freezeFile });
+    if (!lstatSync(host.path(freezeFile)).isFile())
+      throw new CgfreezeError('ERR_CGROUP_MISMATCH', `${freezeFile} is not a file`, { target, path: freezeFile });
   } catch (err) {
     if (err instanceof CgfreezeError) throw err;
     const code = (err as { code?: unknown }).code;
     if (code === 'ENOENT') {
-      throw new CgfreezeError('ERR_CONTAINER_NOT_RUNNING', `${short(c)}: its cgroup ${cgroupDir} is gone`, { target, path: cgroupDir, cause: err });
+      throw new CgfreezeError('ERR_CONTAINER_NOT_RUNNING', `${short(c)}: its cgroup ${cgroupDir} is gone`, {
+        target,
+        path: cgroupDir,
+        cause: err,
+      });
     }
-    throw new CgfreezeError('ERR_CGROUP_MISMATCH', `${short(c)}: cannot inspect ${cgroupDir}: ${String(code)}`, { target, path: cgroupDir, cause: err });
+    throw new CgfreezeError('ERR_CGROUP_MISMATCH', `${short(c)}: cannot inspect ${cgroupDir}: ${String(code)}`, {
+      target,
+      path: cgroupDir,
+      cause: err,
+    });
   }
-  return { hierarchyPath, cgroupDir, freezeFile, cgroupVersion: mount.version === 1 ? 'v1' : 'v2', startTime, identity };
+  return {
+    hierarchyPath,
+    cgroupDir,
+    freezeFile,
+    cgroupVersion: mount.version === 1 ? 'v1' : 'v2',
+    startTime,
+    identity,
+  };
 }
 
 /** The pod cgroup: the parent of its members' cgroups, named after the pod UID. */
-export function locatePod(host: Host, members: Array<{ candidate: Candidate; located: LocatedCgroup }>, podUid: string | undefined, ref: string): LocatedCgroup {
+export function locatePod(
+  host: Host,
+  members: Array<{ candidate: Candidate; located: LocatedCgroup }>,
+  podUid: string | undefined,
+  ref: string,
+): LocatedCgroup {
   const parents = new Set(members.map((m) => posix.dirname(m.located.hierarchyPath)));
   if (parents.size !== 1) {
-    throw new CgfreezeError('ERR_CGROUP_MISMATCH', `the containers of pod ${ref} do not share one pod cgroup: ${[...parents].join(', ')}`, { target: ref });
+    throw new CgfreezeError(
+      'ERR_CGROUP_MISMATCH',
+      `the containers of pod ${ref} do not share one pod cgroup: ${[...parents].join(', ')}`,
+      { target: ref },
+    );
   }
   const podPath = [...parents][0] as string;
   const last = podPath.slice(podPath.lastIndexOf('/') + 1);
   const uidForms = podUid === undefined ? [] : [podUid, podUid.replace(/-/g, '_')];
   if (podPath === '/' || !uidForms.some((u) => last.includes(u))) {
-    throw new CgfreezeError('ERR_NO_DEDICATED_CGROUP', `pod ${ref}: ${podPath} is not a cgroup of this pod (no pod UID in its name)`, { target: ref });
+    throw new CgfreezeError(
+      'ERR_NO_DEDICATED_CGROUP',
+      `pod ${ref}: ${podPath} is not a cgroup of this pod (no pod UID in its name)`,
+      { target: ref },
+    );
   }
   const mount = members[0]?.located.cgroupVersion === 'v2' ? host.cgroup2 : host.v1Freezer;
   const dir = mount === undefined ? undefined : hierarchyPathToDir(mount, podPath);
   const first = members[0];
   if (mount === undefined || dir === undefined || first === undefined) {
-    throw new CgfreezeError('ERR_CGROUP_MISMATCH', `pod ${ref}: ${podPath} is not visible through the cgroup mount`, { target: ref });
+    throw new CgfreezeError('ERR_CGROUP_MISMATCH', `pod ${ref}: ${podPath} is not visible through the cgroup mount`, {
+      target: ref,
+    });
   }
   return checkDir(host, first.candidate, podPath, dir, mount, first.located.startTime);
 }

@@ -33,7 +33,8 @@ function invalid(ref: string, why: string): CgfreezeError {
 
 function token(ref: string, part: string, what: string): string {
   if (part === '') throw invalid(ref, `empty ${what}`);
-  if (!TOKEN.test(part)) throw invalid(ref, `${what} ${JSON.stringify(part)} may only contain letters, digits, '.', '_' and '-'`);
+  if (!TOKEN.test(part))
+    throw invalid(ref, `${what} ${JSON.stringify(part)} may only contain letters, digits, '.', '_' and '-'`);
   return part;
 }
 
@@ -44,7 +45,8 @@ function token(ref: string, part: string, what: string): string {
  * `k8s://`. Case-sensitive, like Docker.
  */
 export function parseReference(ref: unknown): ParsedRef {
-  if (typeof ref !== 'string') throw new CgfreezeError('ERR_INVALID_ARG', `a container reference must be a string, got ${typeof ref}`);
+  if (typeof ref !== 'string')
+    throw new CgfreezeError('ERR_INVALID_ARG', `a container reference must be a string, got ${typeof ref}`);
   if (ref === '') throw invalid(ref, 'value is empty');
   if (ref.length > MAX_REF_LENGTH) throw invalid(ref, `longer than ${MAX_REF_LENGTH} characters`);
   let rest = ref;
@@ -67,7 +69,11 @@ export function parseReference(ref: unknown): ParsedRef {
       };
     }
     if (parts.length === 2) {
-      return { kind: 'k8s-pod', namespace: token(ref, parts[0] ?? '', 'namespace'), pod: token(ref, parts[1] ?? '', 'pod') };
+      return {
+        kind: 'k8s-pod',
+        namespace: token(ref, parts[0] ?? '', 'namespace'),
+        pod: token(ref, parts[1] ?? '', 'pod'),
+      };
     }
     throw invalid(ref, 'a Kubernetes reference is namespace/pod or namespace/pod/container');
   }
@@ -83,7 +89,9 @@ export function parseReference(ref: unknown): ParsedRef {
   }
   // Docker strips exactly one leading '/' from names; IDs never start with one.
   const value = scheme === undefined || scheme === 'docker' || scheme === 'podman' ? rest.replace(/^\//, '') : rest;
-  return scheme === undefined ? { kind: 'plain', value: token(ref, value, 'name or ID') } : { kind: 'plain', engine: scheme, value: token(ref, value, 'name or ID') };
+  return scheme === undefined
+    ? { kind: 'plain', value: token(ref, value, 'name or ID') }
+    : { kind: 'plain', engine: scheme, value: token(ref, value, 'name or ID') };
 }
 
 export function describeRef(parsed: ParsedRef): string {

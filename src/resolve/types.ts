@@ -30,7 +30,15 @@ export interface StorageRoots {
 }
 
 /** Every key of {@link ResolveOptions}. */
-export const RESOLVE_OPTION_KEYS = ['hostRoot', 'engines', 'docker', 'containerd', 'storage', 'mountinfo', 'cache'] as const;
+export const RESOLVE_OPTION_KEYS = [
+  'hostRoot',
+  'engines',
+  'docker',
+  'containerd',
+  'storage',
+  'mountinfo',
+  'cache',
+] as const;
 
 export interface ResolveOptions {
   /** Prefix for every path read (host filesystem seen under e.g. `/host`). Results are host paths without it. */

@@ -8,7 +8,10 @@ export interface AuditEntry {
   targets: string[];
   /** `ok`, `denied`, `error` (some target failed), or `expired` (a lease thawed by the sidecar). */
   outcome: 'ok' | 'denied' | 'error' | 'expired';
-  peer: { transport: 'unix'; uid: number; gid: number; pid: number } | { transport: 'tcp'; address: string } | { transport: 'sidecar' };
+  peer:
+    | { transport: 'unix'; uid: number; gid: number; pid: number }
+    | { transport: 'tcp'; address: string }
+    | { transport: 'sidecar' };
   ttl?: string;
   codes?: string[];
 }

@@ -50,18 +50,21 @@ export function freezerBackend(opts: { hostRoot?: string; resolve?: ResolveOptio
   const root = checkHostRoot(opts.hostRoot);
   let listing: { at: number; items: ListedContainer[] } | undefined;
   const listed = (fresh: boolean): ListedContainer[] => {
-    if (fresh || listing === undefined || Date.now() - listing.at > LIST_TTL_MS) listing = { at: Date.now(), items: listSync(resolveOpts) };
+    if (fresh || listing === undefined || Date.now() - listing.at > LIST_TTL_MS)
+      listing = { at: Date.now(), items: listSync(resolveOpts) };
     return listing.items;
   };
   /** Labels are in the listing only; a container started a moment ago needs a fresh one. */
   const labelsOf = (engine: string, id: string): Record<string, string> => {
-    const find = (fresh: boolean): ListedContainer | undefined => listed(fresh).find((c) => c.engine === engine && c.id === id);
+    const find = (fresh: boolean): ListedContainer | undefined =>
+      listed(fresh).find((c) => c.engine === engine && c.id === id);
     return (find(false) ?? find(true))?.labels ?? {};
   };
   // The cgroup mounts do not change under a running sidecar; re-reading mountinfo per request costs more than the freeze.
   let mounts: { at: number; list: CgroupMount[] } | undefined;
   const currentMounts = (): CgroupMount[] => {
-    if (mounts === undefined || Date.now() - mounts.at > MOUNTS_TTL_MS) mounts = { at: Date.now(), list: cgroupMounts() };
+    if (mounts === undefined || Date.now() - mounts.at > MOUNTS_TTL_MS)
+      mounts = { at: Date.now(), list: cgroupMounts() };
     return mounts.list;
   };
   return {

@@ -62,21 +62,30 @@ export function assertFreezable(
   while (stack.length > 0) {
     const dir = stack.pop() as string;
     if (++seen > MAX_CGROUPS) {
-      throw new CgfreezeError('ERR_PROTECTED_CGROUP', `refusing to freeze ${cgroupDir}: more than ${MAX_CGROUPS} cgroups below it`, {
-        target,
-        path: cgroupDir,
-      });
+      throw new CgfreezeError(
+        'ERR_PROTECTED_CGROUP',
+        `refusing to freeze ${cgroupDir}: more than ${MAX_CGROUPS} cgroups below it`,
+        {
+          target,
+          path: cgroupDir,
+        },
+      );
     }
     for (const pid of readPids(dir)) {
       const name = comm(pid, procRoot);
       let why: string | undefined;
       if (pid === 1) why = 'PID 1';
-      else if (mine.has(pid)) why = pid === process.pid ? 'the sidecar itself' : `pid ${pid}, an ancestor of the sidecar`;
-      else if (name !== undefined && (PROTECTED_COMMS.has(name) || name.startsWith('containerd-shim'))) why = `${name} (pid ${pid})`;
+      else if (mine.has(pid))
+        why = pid === process.pid ? 'the sidecar itself' : `pid ${pid}, an ancestor of the sidecar`;
+      else if (name !== undefined && (PROTECTED_COMMS.has(name) || name.startsWith('containerd-shim')))
+        why = `${name} (pid ${pid})`;
       if (why !== undefined) {
         const where = dir.slice(hostRoot.length);
         const inside = where === cgroupDir ? '' : ` (in ${where})`;
-        throw new CgfreezeError('ERR_PROTECTED_CGROUP', `refusing to freeze ${cgroupDir}: it holds ${why}${inside}`, { target, path: where });
+        throw new CgfreezeError('ERR_PROTECTED_CGROUP', `refusing to freeze ${cgroupDir}: it holds ${why}${inside}`, {
+          target,
+          path: where,
+        });
       }
     }
     let children: string[] = [];

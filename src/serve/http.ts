@@ -56,7 +56,12 @@ export function toWireError(err: unknown): WireError {
   return { code: 'ERR_SIDECAR', message: 'internal error' };
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body) + '\n';
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
@@ -82,7 +87,9 @@ export function readJson(req: IncomingMessage, limit: number): Promise<unknown> 
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? NaN);
     if (declared > limit) {
-      reject(new CgfreezeError('ERR_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${limit}`));
+      reject(
+        new CgfreezeError('ERR_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${limit}`),
+      );
       return;
     }
     const chunks: Buffer[] = [];

@@ -9,7 +9,15 @@ import { DEFAULTS, type ServeOptions, type Sidecar, startServer } from './server
 export { startServer, DEFAULTS, type ServeOptions, type Sidecar } from './server.js';
 export { freezerBackend } from './freezer-backend.js';
 export type { Backend, TargetInfo } from './backend.js';
-export { parsePolicy, loadPolicy, DEFAULT_POLICY, type Policy, type PolicyRule, type Caller, type Action } from './policy.js';
+export {
+  parsePolicy,
+  loadPolicy,
+  DEFAULT_POLICY,
+  type Policy,
+  type PolicyRule,
+  type Caller,
+  type Action,
+} from './policy.js';
 
 export const SERVE_USAGE = `Usage: cgfreeze serve [options]
 
@@ -36,7 +44,8 @@ resumes containers for the callers its policy allows.
 
 function positiveInt(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new CgfreezeError('ERR_INVALID_ARG', `${name} must be a positive integer, got ${value}`);
+  if (!/^\d+$/.test(value) || Number(value) < 1)
+    throw new CgfreezeError('ERR_INVALID_ARG', `${name} must be a positive integer, got ${value}`);
   return Number(value);
 }
 
@@ -52,14 +61,20 @@ function readResolveOptions(file: string): ResolveOptions {
   try {
     doc = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new CgfreezeError('ERR_INVALID_ARG', `cannot read --resolve-options ${file}: ${(err as Error).message}`, { cause: err });
+    throw new CgfreezeError('ERR_INVALID_ARG', `cannot read --resolve-options ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     throw new CgfreezeError('ERR_INVALID_ARG', `--resolve-options ${file} must hold a JSON object`);
   }
   const allowed = ['engines', 'docker', 'containerd', 'storage', 'mountinfo', 'cache'];
   for (const key of Object.keys(doc)) {
-    if (!allowed.includes(key)) throw new CgfreezeError('ERR_INVALID_ARG', `--resolve-options: unknown key ${JSON.stringify(key)} (known: ${allowed.join(', ')})`);
+    if (!allowed.includes(key))
+      throw new CgfreezeError(
+        'ERR_INVALID_ARG',
+        `--resolve-options: unknown key ${JSON.stringify(key)} (known: ${allowed.join(', ')})`,
+      );
   }
   // The resolver validates the values themselves when it uses them.
   return doc as ResolveOptions;
@@ -97,9 +112,11 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     throw new CgfreezeError('ERR_INVALID_ARG', (err as Error).message);
   }
   const onSigterm = values['on-sigterm'] ?? 'leave';
-  if (onSigterm !== 'leave' && onSigterm !== 'thaw') throw new CgfreezeError('ERR_INVALID_ARG', '--on-sigterm must be leave or thaw');
+  if (onSigterm !== 'leave' && onSigterm !== 'thaw')
+    throw new CgfreezeError('ERR_INVALID_ARG', '--on-sigterm must be leave or thaw');
   const mode = values['socket-mode'];
-  if (mode !== undefined && !/^0?[0-7]{3}$/.test(mode)) throw new CgfreezeError('ERR_INVALID_ARG', `--socket-mode must be octal like 660, got ${mode}`);
+  if (mode !== undefined && !/^0?[0-7]{3}$/.test(mode))
+    throw new CgfreezeError('ERR_INVALID_ARG', `--socket-mode must be octal like 660, got ${mode}`);
   const options: Omit<ServeOptions, 'backend'> = {};
   if (values.socket !== undefined) options.socketPath = values.socket;
   if (mode !== undefined) options.socketMode = parseInt(mode, 8);
@@ -117,10 +134,17 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (timeout !== undefined) options.requestTimeoutMs = timeout;
   if (values.tcp !== undefined) {
     const m = /^(?:(.+):)?(\d+)$/.exec(values.tcp);
-    if (m === null || Number(m[2]) > 65535) throw new CgfreezeError('ERR_INVALID_ARG', `--tcp must be [HOST:]PORT, got ${values.tcp}`);
-    const token = values['token-file'] !== undefined ? readFileSync(values['token-file'], 'utf8').trim() : env.CGFREEZE_SERVE_TOKEN;
-    if (token === undefined || token === '') throw new CgfreezeError('ERR_INVALID_ARG', '--tcp needs a token: --token-file FILE or CGFREEZE_SERVE_TOKEN');
-    options.tcp = { port: Number(m[2]), token, ...(m[1] !== undefined ? { host: m[1].replace(/^\[(.*)\]$/, '$1') } : {}) };
+    if (m === null || Number(m[2]) > 65535)
+      throw new CgfreezeError('ERR_INVALID_ARG', `--tcp must be [HOST:]PORT, got ${values.tcp}`);
+    const token =
+      values['token-file'] !== undefined ? readFileSync(values['token-file'], 'utf8').trim() : env.CGFREEZE_SERVE_TOKEN;
+    if (token === undefined || token === '')
+      throw new CgfreezeError('ERR_INVALID_ARG', '--tcp needs a token: --token-file FILE or CGFREEZE_SERVE_TOKEN');
+    options.tcp = {
+      port: Number(m[2]),
+      token,
+      ...(m[1] !== undefined ? { host: m[1].replace(/^\[(.*)\]$/, '$1') } : {}),
+    };
   }
   const command: ServeCommand = { options, onSigterm };
   if (values['resolve-options'] !== undefined) command.resolve = readResolveOptions(values['resolve-options']);
@@ -151,7 +175,9 @@ export async function runServe(argv: string[]): Promise<number> {
     return err instanceof CgfreezeError && err.code === 'ERR_INVALID_ARG' ? 2 : 1;
   }
   const tcp = sidecar.tcpAddress === undefined ? '' : ` and ${sidecar.tcpAddress.address}:${sidecar.tcpAddress.port}`;
-  process.stderr.write(`cgfreeze serve: listening on ${sidecar.socketPath}${tcp} (${sidecar.leases().length} leases held)\n`);
+  process.stderr.write(
+    `cgfreeze serve: listening on ${sidecar.socketPath}${tcp} (${sidecar.leases().length} leases held)\n`,
+  );
   return new Promise<number>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       process.off('SIGTERM', stop);

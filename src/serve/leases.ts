@@ -42,10 +42,19 @@ export function parseLeaseFile(text: string, file: string): LeaseRecord[] {
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new CgfreezeError('ERR_STATE_FILE', `lease file ${file} is not valid JSON: ${(err as Error).message}`, { path: file, cause: err });
+    throw new CgfreezeError('ERR_STATE_FILE', `lease file ${file} is not valid JSON: ${(err as Error).message}`, {
+      path: file,
+      cause: err,
+    });
   }
   const d = doc as Partial<LeaseFile> | null;
-  if (d === null || typeof d !== 'object' || d.version !== 1 || !Array.isArray(d.leases) || !d.leases.every(isLeaseRecord)) {
+  if (
+    d === null ||
+    typeof d !== 'object' ||
+    d.version !== 1 ||
+    !Array.isArray(d.leases) ||
+    !d.leases.every(isLeaseRecord)
+  ) {
     throw new CgfreezeError('ERR_STATE_FILE', `lease file ${file} does not hold version 1 leases`, { path: file });
   }
   return d.leases;
@@ -128,7 +137,9 @@ export class LeaseStore {
     if (this.lazyTimer === undefined && this.file !== undefined) {
       this.lazyTimer = setTimeout(() => {
         this.lazyTimer = undefined;
-        this.flush(false).catch((err: unknown) => process.stderr.write(`cgfreeze serve: cannot write ${this.file ?? ''}: ${String(err)}\n`));
+        this.flush(false).catch((err: unknown) =>
+          process.stderr.write(`cgfreeze serve: cannot write ${this.file ?? ''}: ${String(err)}\n`),
+        );
       }, LAZY_WRITE_MS);
       this.lazyTimer.unref();
     }
@@ -147,7 +158,8 @@ export class LeaseStore {
     if (this.closed) return;
     let next = Infinity;
     for (const r of this.records.values()) {
-      if (r.expiresAt !== null && r.expiresAt < next && this.notified.get(r.cgroupDir) !== r.expiresAt) next = r.expiresAt;
+      if (r.expiresAt !== null && r.expiresAt < next && this.notified.get(r.cgroupDir) !== r.expiresAt)
+        next = r.expiresAt;
     }
     if (next === Infinity) return;
     const delay = Math.min(Math.max(0, next - this.now()), MAX_TIMER_MS);

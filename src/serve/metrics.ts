@@ -4,7 +4,9 @@
  */
 
 /** Seconds; the freezer's fast path is tens of µs, a stuck freeze hits the timeout. */
-export const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5, 10];
+export const LATENCY_BUCKETS = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5, 10,
+];
 
 class Histogram {
   readonly counts = new Array<number>(LATENCY_BUCKETS.length).fill(0);
@@ -92,10 +94,12 @@ export class Metrics {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`);
     };
     counter('cgfreeze_http_requests_total', 'HTTP requests by route and status.', this.requests, ['route', 'status']);
-    counter('cgfreeze_operations_total', 'Pause, unpause and lease-expiry thaws per target, by result.', this.operations, [
-      'operation',
-      'result',
-    ]);
+    counter(
+      'cgfreeze_operations_total',
+      'Pause, unpause and lease-expiry thaws per target, by result.',
+      this.operations,
+      ['operation', 'result'],
+    );
     counter('cgfreeze_errors_total', 'Errors by stable cgfreeze code.', this.errors, ['code']);
     counter('cgfreeze_denied_total', 'Requests refused by the caller policy, by action.', this.denied, ['action']);
     histogram('cgfreeze_freeze_duration_seconds', 'Time for a freeze to settle, per target.', this.freeze);

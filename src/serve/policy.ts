@@ -6,8 +6,7 @@ export const ACTIONS: readonly Action[] = ['pause', 'unpause', 'status', 'list']
 
 /** Who is asking: the kernel's peer credentials on the unix socket, or a TCP client that showed the token. */
 export type Caller =
-  | { transport: 'unix'; uid: number; gid: number; pid: number }
-  | { transport: 'tcp'; address: string };
+  { transport: 'unix'; uid: number; gid: number; pid: number } | { transport: 'tcp'; address: string };
 
 /** What a rule matches a target on (a resolved container, or a bare cgroup given by path). */
 export interface PolicySubject {
@@ -46,12 +45,17 @@ export interface Policy {
 export const DEFAULT_POLICY: Policy = { rules: [{ callers: { uids: [0] } }] };
 
 export function describeCaller(caller: Caller): string {
-  return caller.transport === 'unix' ? `uid=${caller.uid} gid=${caller.gid} pid=${caller.pid}` : `tcp ${caller.address}`;
+  return caller.transport === 'unix'
+    ? `uid=${caller.uid} gid=${caller.gid} pid=${caller.pid}`
+    : `tcp ${caller.address}`;
 }
 
 /** Compiles `*` / `?` globs; everything else is literal. */
 export function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`, 's');
 }
 
@@ -99,7 +103,8 @@ function fail(where: string, what: string): never {
 
 function stringList(value: unknown, where: string): string[] | undefined {
   if (value === undefined) return undefined;
-  if (!Array.isArray(value) || !value.every((v): v is string => typeof v === 'string')) fail(where, 'must be an array of strings');
+  if (!Array.isArray(value) || !value.every((v): v is string => typeof v === 'string'))
+    fail(where, 'must be an array of strings');
   return value;
 }
 
@@ -138,7 +143,9 @@ export function parsePolicy(doc: unknown): Policy {
     };
     const actions = stringList(raw.actions, `${where}.actions`);
     if (actions !== undefined) {
-      for (const a of actions) if (!(ACTIONS as readonly string[]).includes(a)) fail(`${where}.actions`, `unknown action ${JSON.stringify(a)}`);
+      for (const a of actions)
+        if (!(ACTIONS as readonly string[]).includes(a))
+          fail(`${where}.actions`, `unknown action ${JSON.stringify(a)}`);
       rule.actions = actions as Action[];
     }
     if (raw.targets !== undefined) {
@@ -172,13 +179,19 @@ export function loadPolicy(file: string): Policy {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new CgfreezeError('ERR_INVALID_ARG', `cannot read policy ${file}: ${(err as Error).message}`, { path: file, cause: err });
+    throw new CgfreezeError('ERR_INVALID_ARG', `cannot read policy ${file}: ${(err as Error).message}`, {
+      path: file,
+      cause: err,
+    });
   }
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new CgfreezeError('ERR_INVALID_ARG', `policy ${file} is not valid JSON: ${(err as Error).message}`, { path: file, cause: err });
+    throw new CgfreezeError('ERR_INVALID_ARG', `policy ${file} is not valid JSON: ${(err as Error).message}`, {
+      path: file,
+      cause: err,
+    });
   }
   return parsePolicy(doc);
 }

@@ -20,7 +20,16 @@ import { parseDuration, readJson, sendError, sendJson, statusFor, toWireError } 
 import { type LeaseRecord, LeaseStore } from './leases.js';
 import { Metrics } from './metrics.js';
 import { peerCredentials } from './peer.js';
-import { type Action, type Caller, DEFAULT_POLICY, type Policy, allows, describeCaller, globMatch, mayAct } from './policy.js';
+import {
+  type Action,
+  type Caller,
+  DEFAULT_POLICY,
+  type Policy,
+  allows,
+  describeCaller,
+  globMatch,
+  mayAct,
+} from './policy.js';
 
 export interface ServeOptions {
   /** Unix socket to listen on. Default /run/cgfreeze/cgfreeze.sock. */
@@ -178,7 +187,9 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
 
   const leaseOf = (dir: string): WireLease | null => {
     const r = store.get(dir);
-    return r === undefined ? null : { expiresAt: r.expiresAt === null ? null : new Date(r.expiresAt).toISOString(), owner: r.owner };
+    return r === undefined
+      ? null
+      : { expiresAt: r.expiresAt === null ? null : new Date(r.expiresAt).toISOString(), owner: r.owner };
   };
 
   /** Thaws one cgroup we hold; used by lease expiry, start-up and shutdown. */
@@ -186,7 +197,11 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
     await lock.run([r.cgroupDir], async () => {
       const current = store.get(r.cgroupDir);
       // Renewed or unpaused meanwhile.
-      if (current === undefined || (reason === 'expired' && (current.expiresAt === null || current.expiresAt > Date.now()))) return;
+      if (
+        current === undefined ||
+        (reason === 'expired' && (current.expiresAt === null || current.expiresAt > Date.now()))
+      )
+        return;
       const [outcome] = await backend.thaw([r.cgroupDir], { timeoutMs: DEFAULTS.freezeTimeoutMs });
       const code = outcome === undefined || outcome.ok ? undefined : outcome.error.code;
       metrics.operation('expire', code);
@@ -210,7 +225,9 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
   };
 
   const store = new LeaseStore(options.leaseFile ?? DEFAULTS.leaseFile, (r) => {
-    release(r, 'expired').catch((err: unknown) => process.stderr.write(`cgfreeze serve: lease expiry: ${String(err)}\n`));
+    release(r, 'expired').catch((err: unknown) =>
+      process.stderr.write(`cgfreeze serve: lease expiry: ${String(err)}\n`),
+    );
   });
   // A crash must never leave a container frozen forever: thaw what expired while we were down.
   store.load();
@@ -221,25 +238,37 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
   const parseTargets = (body: Record<string, unknown>): string[] => {
     const { target, targets } = body;
     let list: unknown[];
-    if (target !== undefined && targets !== undefined) throw new CgfreezeError('ERR_INVALID_ARG', 'give either "target" or "targets", not both');
+    if (target !== undefined && targets !== undefined)
+      throw new CgfreezeError('ERR_INVALID_ARG', 'give either "target" or "targets", not both');
     if (typeof target === 'string') list = [target];
     else if (Array.isArray(targets)) list = targets;
-    else throw new CgfreezeError('ERR_INVALID_ARG', 'the body needs "target" (a string) or "targets" (an array of strings)');
+    else
+      throw new CgfreezeError(
+        'ERR_INVALID_ARG',
+        'the body needs "target" (a string) or "targets" (an array of strings)',
+      );
     if (list.length === 0) throw new CgfreezeError('ERR_INVALID_ARG', '"targets" is empty');
-    if (list.length > limits.targets) throw new CgfreezeError('ERR_INVALID_ARG', `at most ${limits.targets} targets per request`);
+    if (list.length > limits.targets)
+      throw new CgfreezeError('ERR_INVALID_ARG', `at most ${limits.targets} targets per request`);
     for (const t of list) {
       if (typeof t !== 'string' || t === '' || t.length > 4096) {
-        throw new CgfreezeError('ERR_INVALID_ARG', 'every target must be a non-empty string of at most 4096 characters');
+        throw new CgfreezeError(
+          'ERR_INVALID_ARG',
+          'every target must be a non-empty string of at most 4096 characters',
+        );
       }
     }
     return list as string[];
   };
 
   const parseBody = (raw: unknown, op: 'pause' | 'unpause'): Parsed => {
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new CgfreezeError('ERR_INVALID_ARG', 'the body must be a JSON object');
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+      throw new CgfreezeError('ERR_INVALID_ARG', 'the body must be a JSON object');
     const body = raw as Record<string, unknown>;
-    const known = op === 'pause' ? ['target', 'targets', 'ttl', 'atomic', 'timeoutMs'] : ['target', 'targets', 'timeoutMs'];
-    for (const key of Object.keys(body)) if (!known.includes(key)) throw new CgfreezeError('ERR_INVALID_ARG', `unknown field ${JSON.stringify(key)}`);
+    const known =
+      op === 'pause' ? ['target', 'targets', 'ttl', 'atomic', 'timeoutMs'] : ['target', 'targets', 'timeoutMs'];
+    for (const key of Object.keys(body))
+      if (!known.includes(key)) throw new CgfreezeError('ERR_INVALID_ARG', `unknown field ${JSON.stringify(key)}`);
     const targets = parseTargets(body);
     let ttlMs: number | undefined;
     if (body.ttl !== undefined) {
@@ -247,15 +276,27 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
       if (ttlMs === undefined) throw new CgfreezeError('ERR_INVALID_ARG', '"ttl" must look like 500ms, 30s, 5m or 1h');
       if (ttlMs > limits.ttl) throw new CgfreezeError('ERR_INVALID_ARG', `"ttl" may be at most ${limits.ttl} ms`);
     }
-    if (body.atomic !== undefined && typeof body.atomic !== 'boolean') throw new CgfreezeError('ERR_INVALID_ARG', '"atomic" must be a boolean');
+    if (body.atomic !== undefined && typeof body.atomic !== 'boolean')
+      throw new CgfreezeError('ERR_INVALID_ARG', '"atomic" must be a boolean');
     let timeoutMs: number = DEFAULTS.freezeTimeoutMs;
     if (body.timeoutMs !== undefined) {
-      if (typeof body.timeoutMs !== 'number' || !Number.isInteger(body.timeoutMs) || body.timeoutMs < 1 || body.timeoutMs > limits.freezeTimeout) {
+      if (
+        typeof body.timeoutMs !== 'number' ||
+        !Number.isInteger(body.timeoutMs) ||
+        body.timeoutMs < 1 ||
+        body.timeoutMs > limits.freezeTimeout
+      ) {
         throw new CgfreezeError('ERR_INVALID_ARG', `"timeoutMs" must be an integer from 1 to ${limits.freezeTimeout}`);
       }
       timeoutMs = body.timeoutMs;
     }
-    return { targets, ttlMs, ttlText: typeof body.ttl === 'string' ? body.ttl : undefined, atomic: body.atomic === true, timeoutMs };
+    return {
+      targets,
+      ttlMs,
+      ttlText: typeof body.ttl === 'string' ? body.ttl : undefined,
+      atomic: body.atomic === true,
+      timeoutMs,
+    };
   };
 
   const denied = (caller: Caller, action: Action, targets: string[]): CgfreezeError => {
@@ -272,26 +313,39 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
       try {
         return backend.resolve(t);
       } catch (err) {
-        return err instanceof CgfreezeError ? err : new CgfreezeError('ERR_SIDECAR', String(err), { target: t, cause: err });
+        return err instanceof CgfreezeError
+          ? err
+          : new CgfreezeError('ERR_SIDECAR', String(err), { target: t, cause: err });
       }
     });
     const refused = targets.filter((t, i) => {
       const info = infos[i];
       // A target that does not resolve must not reveal more to a caller with no right to act at all.
-      return info instanceof CgfreezeError ? !mayAct(policy, caller, action) : !allows(policy, caller, action, info as TargetInfo);
+      return info instanceof CgfreezeError
+        ? !mayAct(policy, caller, action)
+        : !allows(policy, caller, action, info as TargetInfo);
     });
     if (refused.length > 0) throw denied(caller, action, refused);
     return infos;
   };
 
-  const operate = async (caller: Caller, op: 'pause' | 'unpause', raw: unknown): Promise<{ status: number; body: OperationResponse }> => {
+  const operate = async (
+    caller: Caller,
+    op: 'pause' | 'unpause',
+    raw: unknown,
+  ): Promise<{ status: number; body: OperationResponse }> => {
     const p = parseBody(raw, op);
     const infos = resolveAll(caller, op, p.targets);
     const failed = new Map<number, CgfreezeError>();
     infos.forEach((info, i) => {
       if (info instanceof CgfreezeError) failed.set(i, info);
       else if (op === 'unpause' && info.pausedByEngine === true) {
-        failed.set(i, new CgfreezeError('ERR_PAUSED_BY_ENGINE', `${info.target} was paused by its engine; unpause it there`, { target: info.target }));
+        failed.set(
+          i,
+          new CgfreezeError('ERR_PAUSED_BY_ENGINE', `${info.target} was paused by its engine; unpause it there`, {
+            target: info.target,
+          }),
+        );
       } else if (op === 'pause') {
         try {
           assertFreezable(info.cgroupDir, info.target, protectedPids, hostRoot);
@@ -309,7 +363,13 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
     let todo = infos.flatMap((info, i) => (failed.has(i) ? [] : [{ i, info: info as TargetInfo }]));
     if (op === 'pause' && p.atomic && failed.size > 0) {
       // All or nothing: nothing was frozen, so there is nothing to roll back.
-      for (const { i } of todo) fail(i, new CgfreezeError('ERR_ATOMIC_ROLLBACK', 'not paused: another target of this atomic request failed', { target: p.targets[i] as string }));
+      for (const { i } of todo)
+        fail(
+          i,
+          new CgfreezeError('ERR_ATOMIC_ROLLBACK', 'not paused: another target of this atomic request failed', {
+            target: p.targets[i] as string,
+          }),
+        );
       todo = [];
     }
     // Audited while the targets are still locked, so the log's order is the order the kernel saw.
@@ -338,13 +398,16 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
           const previous = new Map(todo.map((t) => [t.info.cgroupDir, store.get(t.info.cgroupDir)]));
           await Promise.all(
             todo.map((t) =>
-              store.put({
-                cgroupDir: t.info.cgroupDir,
-                target: t.info.target,
-                expiresAt: p.ttlMs === undefined ? null : now + p.ttlMs,
-                owner,
-                createdAt: previous.get(t.info.cgroupDir)?.createdAt ?? now,
-              }, durable),
+              store.put(
+                {
+                  cgroupDir: t.info.cgroupDir,
+                  target: t.info.target,
+                  expiresAt: p.ttlMs === undefined ? null : now + p.ttlMs,
+                  owner,
+                  createdAt: previous.get(t.info.cgroupDir)?.createdAt ?? now,
+                },
+                durable,
+              ),
             ),
           );
           outcomes = await backend.freeze(dirs, { atomic: p.atomic, timeoutMs: p.timeoutMs });
@@ -360,7 +423,8 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
           for (const [k, t] of todo.entries()) {
             const o = outcomes[k];
             const code = o === undefined || o.ok ? undefined : o.error.code;
-            if (code === undefined || code === 'ERR_CGROUP_GONE' || code === 'ENOENT') await store.delete(t.info.cgroupDir, false);
+            if (code === undefined || code === 'ERR_CGROUP_GONE' || code === 'ENOENT')
+              await store.delete(t.info.cgroupDir, false);
           }
         }
         todo.forEach(({ i, info }, k) => {
@@ -409,9 +473,11 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
 
   const status = (caller: Caller, url: URL): StatusResponse => {
     const target = url.searchParams.get('target');
-    if (target === null || target === '') throw new CgfreezeError('ERR_INVALID_ARG', 'status needs ?target=<reference or cgroup path>');
+    if (target === null || target === '')
+      throw new CgfreezeError('ERR_INVALID_ARG', 'status needs ?target=<reference or cgroup path>');
     const [info] = resolveAll(caller, 'status', [target]);
-    if (info instanceof CgfreezeError || info === undefined) throw info ?? new CgfreezeError('ERR_SIDECAR', 'no resolution');
+    if (info instanceof CgfreezeError || info === undefined)
+      throw info ?? new CgfreezeError('ERR_SIDECAR', 'no resolution');
     const s = backend.status(info.cgroupDir);
     return {
       ...describeTarget(info),
@@ -431,15 +497,19 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
     const state = q.get('state');
     const engine = q.get('engine');
     const leased = q.get('leased');
-    if (state !== null && !['thawed', 'freezing', 'frozen'].includes(state)) throw new CgfreezeError('ERR_INVALID_ARG', 'state must be thawed, freezing or frozen');
-    if (leased !== null && leased !== 'true' && leased !== 'false') throw new CgfreezeError('ERR_INVALID_ARG', 'leased must be true or false');
+    if (state !== null && !['thawed', 'freezing', 'frozen'].includes(state))
+      throw new CgfreezeError('ERR_INVALID_ARG', 'state must be thawed, freezing or frozen');
+    if (leased !== null && leased !== 'true' && leased !== 'false')
+      throw new CgfreezeError('ERR_INVALID_ARG', 'leased must be true or false');
     for (const key of q.keys()) {
-      if (!['name', 'label', 'state', 'engine', 'leased'].includes(key)) throw new CgfreezeError('ERR_INVALID_ARG', `unknown filter ${JSON.stringify(key)}`);
+      if (!['name', 'label', 'state', 'engine', 'leased'].includes(key))
+        throw new CgfreezeError('ERR_INVALID_ARG', `unknown filter ${JSON.stringify(key)}`);
     }
     // What the engines run, plus bare cgroups we hold frozen that no engine names.
     const known = backend.list();
     const dirs = new Set(known.map((k) => k.cgroupDir));
-    for (const r of store.all()) if (!dirs.has(r.cgroupDir)) known.push({ target: r.target, cgroupDir: r.cgroupDir, labels: {} });
+    for (const r of store.all())
+      if (!dirs.has(r.cgroupDir)) known.push({ target: r.target, cgroupDir: r.cgroupDir, labels: {} });
     const items = known
       .filter((info) => allows(policy, caller, 'list', info))
       .filter((info) => name === null || globMatch(name, info.name ?? info.cgroupDir))
@@ -468,7 +538,11 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
     return { transport: 'tcp', address: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}` };
   };
 
-  const route = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<{ name: string; status: number }> => {
+  const route = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+  ): Promise<{ name: string; status: number }> => {
     const method = req.method ?? 'GET';
     const path = url.pathname;
     const routes: Record<string, string> = {
@@ -501,7 +575,10 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
         inflight,
         startTimeSeconds: Math.floor(startedAt / 1000),
       });
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': String(Buffer.byteLength(text)) });
+      res.writeHead(200, {
+        'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+        'content-length': String(Buffer.byteLength(text)),
+      });
       res.end(text);
       return { name: path, status: 200 };
     }
@@ -527,20 +604,31 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
     if (inflight >= limits.concurrent || closing) {
       metrics.error('ERR_BUSY');
       metrics.request(url.pathname, 503);
-      sendError(res, new CgfreezeError('ERR_BUSY', closing ? 'the sidecar is shutting down' : 'too many requests at once; retry'), {
-        'retry-after': '1',
-        connection: 'close',
-      });
+      sendError(
+        res,
+        new CgfreezeError('ERR_BUSY', closing ? 'the sidecar is shutting down' : 'too many requests at once; retry'),
+        {
+          'retry-after': '1',
+          connection: 'close',
+        },
+      );
       return;
     }
     inflight += 1;
     route(req, res, url)
       .then(({ name, status }) => metrics.request(name, status))
       .catch((err: unknown) => {
-        if (!(err instanceof CgfreezeError)) process.stderr.write(`cgfreeze serve: ${(err as Error).stack ?? String(err)}\n`);
+        if (!(err instanceof CgfreezeError))
+          process.stderr.write(`cgfreeze serve: ${(err as Error).stack ?? String(err)}\n`);
         const code = err instanceof CgfreezeError ? err.code : 'ERR_SIDECAR';
         if (code === 'ERR_UNAUTHENTICATED') {
-          record({ action: url.pathname, targets: [], outcome: 'denied', peer: { transport: 'tcp', address: String(req.socket.remoteAddress) }, codes: [code] });
+          record({
+            action: url.pathname,
+            targets: [],
+            outcome: 'denied',
+            peer: { transport: 'tcp', address: String(req.socket.remoteAddress) },
+            codes: [code],
+          });
         }
         if (code !== 'ERR_POLICY_DENIED') metrics.error(code);
         // After an oversize body the rest of it is never read: close instead of draining it.
@@ -571,7 +659,9 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
       const cred = peerCredentials(socket);
       callers.set(socket, { transport: 'unix', uid: cred.uid, gid: cred.gid, pid: cred.pid });
     } catch (err) {
-      process.stderr.write(`cgfreeze serve: dropping a connection without peer credentials: ${(err as Error).message}\n`);
+      process.stderr.write(
+        `cgfreeze serve: dropping a connection without peer credentials: ${(err as Error).message}\n`,
+      );
       socket.destroy();
     }
   });
@@ -594,7 +684,9 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
     }
   } catch (err) {
     unixServer.close();
-    throw err instanceof CgfreezeError ? err : new CgfreezeError('ERR_INVALID_ARG', `cannot set up ${socketPath}: ${(err as Error).message}`, { cause: err });
+    throw err instanceof CgfreezeError
+      ? err
+      : new CgfreezeError('ERR_INVALID_ARG', `cannot set up ${socketPath}: ${(err as Error).message}`, { cause: err });
   }
 
   let tcpServer: Server | undefined;

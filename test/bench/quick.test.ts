@@ -13,11 +13,15 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 describe('npm run bench -- --quick', () => {
   it('finishes and writes the tables, every sample and the plots', () => {
     const root = join(__dirname, '..', '..');
-    const r = spawnSync('npm', ['run', 'bench', '--', '--quick', '--only', 'scratch,stuck', '--tasks', '1,10', '--out', out], {
-      cwd: root,
-      encoding: 'utf8',
-      timeout: 400_000,
-    });
+    const r = spawnSync(
+      'npm',
+      ['run', 'bench', '--', '--quick', '--only', 'scratch,stuck', '--tasks', '1,10', '--out', out],
+      {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: 400_000,
+      },
+    );
     expect(r.stderr).not.toMatch(/bench failed/);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('resume ÷ C');
@@ -26,7 +30,14 @@ describe('npm run bench -- --quick', () => {
     expect(report.errors).toEqual([]);
     // v1 and v2 at 1 and 10 tasks, plus the v1 keepWarm cases.
     expect(report.cases.map((c) => c.id).sort()).toEqual(
-      ['scratch-v1-1', 'scratch-v1-1-warm', 'scratch-v1-10', 'scratch-v1-10-warm', 'scratch-v2-1', 'scratch-v2-10'].sort(),
+      [
+        'scratch-v1-1',
+        'scratch-v1-1-warm',
+        'scratch-v1-10',
+        'scratch-v1-10-warm',
+        'scratch-v2-1',
+        'scratch-v2-10',
+      ].sort(),
     );
     for (const c of report.cases) {
       for (const m of c.methods) {
@@ -48,6 +59,7 @@ describe('npm run bench -- --quick', () => {
       expect(existsSync(join(root, `cgfb-${String(pid)}`))).toBe(false);
     }
     const keepWarmDir = '/sys/fs/cgroup/freezer/cgfreeze-keepwarm';
-    if (existsSync(keepWarmDir)) expect(readdirSync(keepWarmDir).filter((n) => n.startsWith(`${String(pid)}-`))).toEqual([]);
+    if (existsSync(keepWarmDir))
+      expect(readdirSync(keepWarmDir).filter((n) => n.startsWith(`${String(pid)}-`))).toEqual([]);
   }, 420_000);
 });

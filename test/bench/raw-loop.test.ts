@@ -2,7 +2,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawC } from '../../scripts/bench/methods.js';
-import { type Mode, ScratchWorkload, buildRawLoop, rawLoopPath, removeRunParents, removeShmDir } from '../../scripts/bench/workload.js';
+import {
+  type Mode,
+  ScratchWorkload,
+  buildRawLoop,
+  rawLoopPath,
+  removeRunParents,
+  removeShmDir,
+} from '../../scripts/bench/workload.js';
 
 // The C baseline builds, drives a real scratch cgroup on each hierarchy and
 // leaves it thawed; timings are printed by `npm run bench`, never asserted.

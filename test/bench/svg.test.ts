@@ -1,12 +1,25 @@
 import { describe, expect, it } from 'vitest';
 import { cdfPlotSvg } from '../../scripts/bench/svg.js';
 
-const paths = (svg: string): string[] => [...svg.matchAll(/<path d="([^"]+)"[^>]*stroke="([^"]+)"/g)].map((m) => `${m[2]} ${m[1]}`);
+const paths = (svg: string): string[] =>
+  [...svg.matchAll(/<path d="([^"]+)"[^>]*stroke="([^"]+)"/g)].map((m) => `${m[2]} ${m[1]}`);
 
 describe('cdfPlotSvg', () => {
   const svg = cdfPlotSvg('t <&>', [
-    { title: 'a', series: [{ label: 'raw C', samples: [1_000, 10_000, 100_000] }, { label: 'cgfreeze', samples: [2_000, 20_000] }] },
-    { title: 'b', series: [{ label: 'cgfreeze', samples: [5_000] }, { label: 'docker', samples: [10_000_000] }] },
+    {
+      title: 'a',
+      series: [
+        { label: 'raw C', samples: [1_000, 10_000, 100_000] },
+        { label: 'cgfreeze', samples: [2_000, 20_000] },
+      ],
+    },
+    {
+      title: 'b',
+      series: [
+        { label: 'cgfreeze', samples: [5_000] },
+        { label: 'docker', samples: [10_000_000] },
+      ],
+    },
   ]);
 
   it('is one svg document with escaped text', () => {
@@ -16,7 +29,7 @@ describe('cdfPlotSvg', () => {
     expect(svg).not.toContain('t <&>');
   });
 
-  it('draws one line per series and keeps a method\'s colour across panels', () => {
+  it("draws one line per series and keeps a method's colour across panels", () => {
     const p = paths(svg);
     expect(p).toHaveLength(4);
     const colourOf = (i: number): string => (p[i] ?? '').split(' ')[0] ?? '';

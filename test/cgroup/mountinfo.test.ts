@@ -28,7 +28,11 @@ describe('parseMountinfo', () => {
       '/sys/fs/cgroup/systemd',
       '/sys/fs/cgroup/unified',
     ]);
-    expect(freezerV1Mount(mounts)).toMatchObject({ mountPoint: '/sys/fs/cgroup/freezer', version: 1, controllers: ['freezer'] });
+    expect(freezerV1Mount(mounts)).toMatchObject({
+      mountPoint: '/sys/fs/cgroup/freezer',
+      version: 1,
+      controllers: ['freezer'],
+    });
     expect(cgroup2Mount(mounts)).toMatchObject({ mountPoint: '/sys/fs/cgroup/unified', version: 2 });
     expect(mounts.find((m) => m.mountPoint.endsWith('systemd'))?.controllers).toEqual(['name=systemd']);
   });

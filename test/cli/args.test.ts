@@ -12,7 +12,9 @@ describe('parseDuration', () => {
     ['0.5', 500],
     ['100us', 0.1],
   ])('%s is %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
-  it.each(['', 's', '10x', '1m 30s', '-5s', 'soon'])('rejects %j', (text) => expect(parseDuration(text)).toBeUndefined());
+  it.each(['', 's', '10x', '1m 30s', '-5s', 'soon'])('rejects %j', (text) =>
+    expect(parseDuration(text)).toBeUndefined(),
+  );
 });
 
 describe('label filters', () => {
@@ -43,6 +45,14 @@ describe('output', () => {
     expect(colorEnabled({ isTTY: false }, { FORCE_COLOR: '0' })).toBe(false);
   });
   it('pads table columns three spaces apart, without trailing blanks', () => {
-    expect(formatTable(['A', 'LONGER'], [['xyz', 'b'], ['', '']])).toEqual(['A     LONGER', 'xyz   b', '']);
+    expect(
+      formatTable(
+        ['A', 'LONGER'],
+        [
+          ['xyz', 'b'],
+          ['', ''],
+        ],
+      ),
+    ).toEqual(['A     LONGER', 'xyz   b', '']);
   });
 });

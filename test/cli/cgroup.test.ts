@@ -85,7 +85,13 @@ describe('pause and unpause --cgroup', () => {
     expect(r.status).toBe(1);
     const body = JSON.parse(r.stdout) as { ok: boolean; results: Array<Record<string, unknown>> };
     expect(body.ok).toBe(false);
-    expect(body.results[0]).toMatchObject({ target: v2.dir, ok: true, state: 'frozen', version: 'v2', cgroupDir: v2.dir });
+    expect(body.results[0]).toMatchObject({
+      target: v2.dir,
+      ok: true,
+      state: 'frozen',
+      version: 'v2',
+      cgroupDir: v2.dir,
+    });
     expect(typeof body.results[0]?.['elapsedMs']).toBe('number');
     expect(body.results[1]).toMatchObject({ ok: false, error: { code: 'ENOENT' } });
     expect(cli(['unpause', '--json', v2.dir]).status).toBe(0);
@@ -106,9 +112,13 @@ describe('pause and unpause --cgroup', () => {
 
   it('refuses to freeze the cgroup it runs in', async () => {
     // The CLI joins the spare cgroup first, then is asked to freeze it.
-    const sh = spawn('sh', ['-c', `echo $$ > ${spare.dir}/cgroup.procs && exec "${process.execPath}" "${CLI}" pause ${spare.dir}`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const sh = spawn(
+      'sh',
+      ['-c', `echo $$ > ${spare.dir}/cgroup.procs && exec "${process.execPath}" "${CLI}" pause ${spare.dir}`],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stderr = '';
     sh.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     const status = await new Promise<number | null>((resolve) => sh.on('close', resolve));
@@ -127,7 +137,9 @@ describe('pause and unpause --cgroup', () => {
 });
 
 function spawnAsNobody(args: string[]): { status: number | null; stderr: string } {
-  return spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...args], { encoding: 'utf8' });
+  return spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...args], {
+    encoding: 'utf8',
+  });
 }
 
 describe('audit log', () => {
@@ -144,7 +156,10 @@ describe('audit log', () => {
       version: 'v1',
       result: 'ok',
       state: 'frozen',
-      who: { uid: 0, command: ['cgfreeze', 'pause', '--audit-log', file, v1.dir, '/sys/fs/cgroup/freezer/cgfc-missing'] },
+      who: {
+        uid: 0,
+        command: ['cgfreeze', 'pause', '--audit-log', file, v1.dir, '/sys/fs/cgroup/freezer/cgfc-missing'],
+      },
     });
     expect(typeof lines[0]?.['latencyMs']).toBe('number');
     expect(new Date(String(lines[0]?.['time'])).getTime()).not.toBeNaN();
@@ -164,12 +179,16 @@ describe('audit log', () => {
     const sock = join(tmp, 'syslog.sock');
     const out = join(tmp, 'syslog.txt');
     // A datagram syslog socket that writes each message it receives to a file.
-    const py = spawn('python3', [
-      '-c',
-      `import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint('ready',flush=True)\nwhile True:\n  d=s.recv(65536)\n  open(sys.argv[2],'ab').write(d+b'\\n')`,
-      sock,
-      out,
-    ], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const py = spawn(
+      'python3',
+      [
+        '-c',
+        `import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint('ready',flush=True)\nwhile True:\n  d=s.recv(65536)\n  open(sys.argv[2],'ab').write(d+b'\\n')`,
+        sock,
+        out,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     try {
       await new Promise<void>((resolve) => py.stdout.once('data', () => resolve()));
       const r = cli(['pause', '--syslog', v2.dir], { CGFREEZE_SYSLOG_SOCKET: sock });
@@ -214,7 +233,12 @@ describe('pause --for', () => {
     expect(v1.kernelState()).toBe('thawed');
     expect(v2.kernelState()).toBe('thawed');
     const lines = auditLines(file);
-    expect(lines.map((l) => `${String(l['action'])} ${String(l['reason'] ?? '')}`)).toEqual(['pause ', 'pause ', 'unpause timer', 'unpause timer']);
+    expect(lines.map((l) => `${String(l['action'])} ${String(l['reason'] ?? '')}`)).toEqual([
+      'pause ',
+      'pause ',
+      'unpause timer',
+      'unpause timer',
+    ]);
   });
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -235,7 +259,9 @@ describe('pause --for', () => {
   it('rejects a bad duration as a usage error', () => {
     const r = cli(['pause', '--for', 'soon', v1.dir]);
     expect(r.status).toBe(2);
-    expect(r.stderr).toBe(`Error: invalid duration for --for: "soon"; use e.g. 30s, 1m30s, 500ms or a number of seconds (see 'cgfreeze pause --help')\n`);
+    expect(r.stderr).toBe(
+      `Error: invalid duration for --for: "soon"; use e.g. 30s, 1m30s, 500ms or a number of seconds (see 'cgfreeze pause --help')\n`,
+    );
     expect(v1.kernelState()).toBe('thawed');
   });
 });
@@ -246,10 +272,14 @@ describe('status', () => {
     try {
       const r = cli(['status', v2.dir, '--cgroup', v1.dir]);
       expect(r.status).toBe(0);
-      expect(r.stdout).toContain(`${v2.dir}\n  Kernel:      frozen (by itself)\n  Cgroup:      v2 ${v2.dir}\n  Freeze file: ${v2.dir}/cgroup.freeze\n`);
+      expect(r.stdout).toContain(
+        `${v2.dir}\n  Kernel:      frozen (by itself)\n  Cgroup:      v2 ${v2.dir}\n  Freeze file: ${v2.dir}/cgroup.freeze\n`,
+      );
       expect(r.stdout).toContain(`${v1.dir}\n  Kernel:      thawed (running)\n`);
       const j = cli(['inspect', v2.dir]);
-      expect(JSON.parse(j.stdout)).toMatchObject([{ target: v2.dir, kernel: { state: 'frozen', self: true, byAncestor: false, version: 'v2' } }]);
+      expect(JSON.parse(j.stdout)).toMatchObject([
+        { target: v2.dir, kernel: { state: 'frozen', self: true, byAncestor: false, version: 'v2' } },
+      ]);
     } finally {
       writeFileSync(`${v2.dir}/cgroup.freeze`, '0');
     }

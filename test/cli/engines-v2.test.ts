@@ -10,7 +10,16 @@ vi.setConfig({ testTimeout: 300_000 });
 // host, cgfreeze reaches the same cgroups under /sys/fs/cgroup/unified.
 const lab: Lab = getLab('v2');
 const env = lab.env;
-const ROOTS = ['--docker-root', env.docker.dataRoot, '--docker-exec-root', env.docker.execRoot, '--containerd-state', env.containerd.state, '--runtime-root', env.containerd.runcRoot];
+const ROOTS = [
+  '--docker-root',
+  env.docker.dataRoot,
+  '--docker-exec-root',
+  env.docker.execRoot,
+  '--containerd-state',
+  env.containerd.state,
+  '--runtime-root',
+  env.containerd.runcRoot,
+];
 const tag = `cgfc${process.pid}`;
 let web: LabContainer;
 let task: LabContainer;
@@ -21,11 +30,15 @@ function cg(args: string[]): ReturnType<typeof cli> {
 
 beforeAll(async () => {
   await ensureBuilt();
-  [web, task] = await Promise.all([lab.docker({ name: `${tag}-v2web`, workload: 'counter' }), lab.ctr({ id: `${tag}-v2task`, workload: 'counter' })]);
+  [web, task] = await Promise.all([
+    lab.docker({ name: `${tag}-v2web`, workload: 'counter' }),
+    lab.ctr({ id: `${tag}-v2task`, workload: 'counter' }),
+  ]);
 }, 300_000);
 
 afterAll(async () => {
-  for (const c of [web, task]) if (c !== undefined && kernelFreezerState(c.cgroupDir) !== 'thawed') cg(['unpause', '--cgroup', c.cgroupDir]);
+  for (const c of [web, task])
+    if (c !== undefined && kernelFreezerState(c.cgroupDir) !== 'thawed') cg(['unpause', '--cgroup', c.cgroupDir]);
 }, 120_000);
 
 describe('cgroup v2 lab', () => {
@@ -41,13 +54,25 @@ describe('cgroup v2 lab', () => {
 
     const status = JSON.parse(cg(['inspect', web.name]).stdout) as Array<Record<string, unknown>>;
     expect(status[0]).toMatchObject({
-      kernel: { state: 'frozen', self: true, version: 'v2', cgroupDir: web.cgroupDir, freezeFile: `${web.cgroupDir}/cgroup.freeze` },
+      kernel: {
+        state: 'frozen',
+        self: true,
+        version: 'v2',
+        cgroupDir: web.cgroupDir,
+        freezeFile: `${web.cgroupDir}/cgroup.freeze`,
+      },
       engine: { engine: 'docker', state: 'running' },
     });
-    const inspect = spawnSync(env.docker.cli, ['-H', env.docker.host, 'inspect', '-f', '{{.State.Paused}}', web.name], { encoding: 'utf8' });
+    const inspect = spawnSync(env.docker.cli, ['-H', env.docker.host, 'inspect', '-f', '{{.State.Paused}}', web.name], {
+      encoding: 'utf8',
+    });
     expect(inspect.stdout).toBe('false\n');
 
-    expect(cg(['unpause', web.name, task.name])).toEqual({ status: 0, stdout: `${web.name}\n${task.name}\n`, stderr: '' });
+    expect(cg(['unpause', web.name, task.name])).toEqual({
+      status: 0,
+      stdout: `${web.name}\n${task.name}\n`,
+      stderr: '',
+    });
     expect(kernelFreezerState(web.cgroupDir)).toBe('thawed');
     await waitFor(() => readProgress(web) > before, 'the v2 workload to resume');
   });

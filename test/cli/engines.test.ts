@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { getLab, kernelFreezerState, type Lab, type LabContainer, readProgress, type StoppedContainer } from '../helpers/lab.js';
+import {
+  getLab,
+  kernelFreezerState,
+  type Lab,
+  type LabContainer,
+  readProgress,
+  type StoppedContainer,
+} from '../helpers/lab.js';
 import { CLI, cli, ensureBuilt, waitFor } from './helpers.js';
 
 // Each step is a real process on a shared, often overloaded VM; allow for it.
@@ -67,7 +74,16 @@ beforeAll(async () => {
     lab.podman({ name: `${tag}-pod`, workload: 'counter' }),
     lab.docker({
       name: `${tag}-hc`,
-      extraArgs: ['--health-cmd', 'true', '--health-interval', '1s', '--health-retries', '1', '--health-timeout', '20s'],
+      extraArgs: [
+        '--health-cmd',
+        'true',
+        '--health-interval',
+        '1s',
+        '--health-retries',
+        '1',
+        '--health-timeout',
+        '20s',
+      ],
     }),
     lab.docker({ name: `${tag}-stopped`, state: 'created' }),
   ]);
@@ -77,7 +93,8 @@ afterAll(async () => {
   try {
     for (const c of [web, db, other, task, pod, healthy]) {
       // Never leave a lab container frozen, whatever a failed test did; a container gone already is fine.
-      if (c !== undefined && existsSync(c.freezeFile) && kernelFreezerState(c.cgroupDir) !== 'thawed') cg(['unpause', '--cgroup', c.cgroupDir]);
+      if (c !== undefined && existsSync(c.freezeFile) && kernelFreezerState(c.cgroupDir) !== 'thawed')
+        cg(['unpause', '--cgroup', c.cgroupDir]);
     }
     await lab.cleanup();
   } finally {
@@ -99,7 +116,10 @@ describe('pause and unpause containers of three engines', () => {
     for (const c of [web, task, pod]) expect(kernelFreezerState(c.cgroupDir)).toBe('thawed');
     await Promise.all([assertRunning(web), assertRunning(task), assertRunning(pod)]);
 
-    const lines = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = readFileSync(audit, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.map((l) => [l['action'], l['target'], l['cgroupDir'], l['result']])).toEqual([
       ['pause', web.name, web.cgroupDir, 'ok'],
       ['pause', task.name, task.cgroupDir, 'ok'],
@@ -119,12 +139,19 @@ describe('pause and unpause containers of three engines', () => {
     expect(kernelFreezerState(other.cgroupDir)).toBe('thawed');
     await assertRunning(other);
     // docker's own filter agrees on the selection
-    const ids = docker(['ps', '-q', '--no-trunc', '--filter', `label=${tag}.tier=front`]).stdout.split('\n').filter(Boolean).sort();
+    const ids = docker(['ps', '-q', '--no-trunc', '--filter', `label=${tag}.tier=front`])
+      .stdout.split('\n')
+      .filter(Boolean)
+      .sort();
     expect(ids).toEqual([db.id, web.id].sort());
     expect(cg(['unpause', '-f', `label=${tag}.tier`, '-f', `label=${tag}.tier=front`]).status).toBe(0);
     expect(kernelFreezerState(web.cgroupDir)).toBe('thawed');
     const none = cg(['pause', '--filter', `label=${tag}.tier=nowhere`]);
-    expect(none).toEqual({ status: 1, stdout: '', stderr: `Error: no running container matches --filter label=${tag}.tier=nowhere\n` });
+    expect(none).toEqual({
+      status: 1,
+      stdout: '',
+      stderr: `Error: no running container matches --filter label=${tag}.tier=nowhere\n`,
+    });
   });
 });
 
@@ -139,8 +166,20 @@ describe('the same situations through docker and through cgfreeze', () => {
   // cgfreeze prints "Error: " and the reference as typed; otherwise the same lines, streams and statuses.
   const cases: Array<{ name: string; steps: (n: Record<string, string>) => string[][] }> = [
     { name: 'pause one good and one missing', steps: (n) => [['pause', n['web'] ?? '', `${tag}-nope`]] },
-    { name: 'pause twice', steps: (n) => [['pause', n['web'] ?? ''], ['pause', n['web'] ?? '']] },
-    { name: 'unpause one good and one missing', steps: (n) => [['pause', n['web'] ?? ''], ['unpause', n['web'] ?? '', `${tag}-nope`]] },
+    {
+      name: 'pause twice',
+      steps: (n) => [
+        ['pause', n['web'] ?? ''],
+        ['pause', n['web'] ?? ''],
+      ],
+    },
+    {
+      name: 'unpause one good and one missing',
+      steps: (n) => [
+        ['pause', n['web'] ?? ''],
+        ['unpause', n['web'] ?? '', `${tag}-nope`],
+      ],
+    },
     { name: 'unpause a running container', steps: (n) => [['unpause', n['web'] ?? '']] },
     { name: 'pause a created container', steps: (n) => [['pause', n['stopped'] ?? '']] },
     { name: 'unpause a created container', steps: (n) => [['unpause', n['stopped'] ?? '']] },
@@ -174,7 +213,11 @@ describe('status: the kernel next to the engine', () => {
       expect(r.stdout).toContain(`  Kernel:      frozen (by itself)\n  Engine:      docker reports running\n`);
       expect(r.stdout).toContain("Warning:    frozen behind docker's back: docker still reports it running");
       const j = JSON.parse(cg(['inspect', web.name]).stdout) as Array<Record<string, unknown>>;
-      expect(j[0]).toMatchObject({ target: web.name, kernel: { state: 'frozen', self: true, version: 'v1' }, engine: { engine: 'docker', id: web.id, state: 'running', pausedByEngine: false } });
+      expect(j[0]).toMatchObject({
+        target: web.name,
+        kernel: { state: 'frozen', self: true, version: 'v1' },
+        engine: { engine: 'docker', id: web.id, state: 'running', pausedByEngine: false },
+      });
       // docker's view, as the warning says
       expect(docker(['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', web.name]).stdout).toBe('running false\n');
       const exec = docker(['exec', web.name, 'true']);
@@ -195,7 +238,10 @@ describe('status: the kernel next to the engine', () => {
       const r = cg(['status', db.name]);
       expect(r.stdout).toContain('  Engine:      docker reports paused (paused by the engine)\n');
       expect(r.stdout).not.toContain('Warning');
-      expect(cg(['pause', db.name])).toMatchObject({ status: 1, stderr: `Error: Container ${db.name} is already paused\n` });
+      expect(cg(['pause', db.name])).toMatchObject({
+        status: 1,
+        stderr: `Error: Container ${db.name} is already paused\n`,
+      });
       expect(cg(['unpause', db.name])).toMatchObject({
         status: 1,
         stderr: `Error: Container ${db.name} was paused by docker; unpause it with 'docker unpause ${db.name}' so docker knows\n`,
@@ -217,10 +263,21 @@ describe('ls', () => {
     expect(r.stdout).toMatch(new RegExp(`^containerd +${task.name} +${task.name} +thawed +running$`, 'm'));
     expect(r.stdout).toMatch(new RegExp(`^podman +${pod.name} +${pod.id.slice(0, 12)} +thawed +running$`, 'm'));
     expect(r.stdout).not.toContain(stopped.name);
-    expect(cg(['ls', '-a']).stdout).toMatch(new RegExp(`^docker +${stopped.name} +${stopped.id.slice(0, 12)} +- +exited$`, 'm'));
-    const lines = cg(['ls', '--format', 'json', '--filter', `label=${tag}.tier=back`]).stdout.trim().split('\n');
+    expect(cg(['ls', '-a']).stdout).toMatch(
+      new RegExp(`^docker +${stopped.name} +${stopped.id.slice(0, 12)} +- +exited$`, 'm'),
+    );
+    const lines = cg(['ls', '--format', 'json', '--filter', `label=${tag}.tier=back`])
+      .stdout.trim()
+      .split('\n');
     expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual([
-      expect.objectContaining({ engine: 'docker', name: other.name, id: other.id, freezer: 'thawed', engineState: 'running', mismatch: false }),
+      expect.objectContaining({
+        engine: 'docker',
+        name: other.name,
+        id: other.id,
+        freezer: 'thawed',
+        engineState: 'running',
+        mismatch: false,
+      }),
     ]);
     expect(cg(['ls', '-q', '--filter', `label=${tag}.tier=back`]).stdout).toBe(`${other.id.slice(0, 12)}\n`);
   });
@@ -228,13 +285,24 @@ describe('ls', () => {
 
 describe('unpause --wait-healthy', () => {
   it('waits until docker reports the container healthy again after a freeze long enough to fail its probes', async () => {
-    await waitFor(() => docker(['inspect', '-f', '{{.State.Health.Status}}', healthy.name]).stdout === 'healthy\n', 'the first healthy probe', 120_000);
+    await waitFor(
+      () => docker(['inspect', '-f', '{{.State.Health.Status}}', healthy.name]).stdout === 'healthy\n',
+      'the first healthy probe',
+      120_000,
+    );
     expect(cg(['pause', healthy.name]).status).toBe(0);
     // While frozen, docker's probe cannot exec and the status drops to unhealthy (retries 1).
-    await waitFor(() => docker(['inspect', '-f', '{{.State.Health.Status}}', healthy.name]).stdout === 'unhealthy\n', 'docker to see it unhealthy', 120_000);
+    await waitFor(
+      () => docker(['inspect', '-f', '{{.State.Health.Status}}', healthy.name]).stdout === 'unhealthy\n',
+      'docker to see it unhealthy',
+      120_000,
+    );
     const r = cg(['unpause', '--wait-healthy', '--timeout', '120s', '--json', healthy.name]);
     expect(r.status).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, results: [{ target: healthy.name, state: 'thawed', health: 'healthy' }] });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      ok: true,
+      results: [{ target: healthy.name, state: 'thawed', health: 'healthy' }],
+    });
     expect(docker(['inspect', '-f', '{{.State.Health.Status}}', healthy.name]).stdout).toBe('healthy\n');
   });
 
@@ -251,7 +319,11 @@ describe('unpause --wait-healthy', () => {
 
 describe('privilege', () => {
   it('without root, a container reference fails with one line that says to run as root', () => {
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'pause', web.name, ...ROOTS], { encoding: 'utf8' });
+    const r = spawnSync(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'pause', web.name, ...ROOTS],
+      { encoding: 'utf8' },
+    );
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^Error: .*run cgfreeze as root.*\n$/);
     expect(kernelFreezerState(web.cgroupDir)).toBe('thawed');

@@ -34,10 +34,14 @@ export async function ensureBuilt(): Promise<void> {
   }
   try {
     if (!existsSync(CLI) || newestMtime(join(ROOT, 'src')) > statSync(CLI).mtimeMs) {
-      execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], {
-        cwd: ROOT,
-        stdio: 'inherit',
-      });
+      execFileSync(
+        process.execPath,
+        [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
+        {
+          cwd: ROOT,
+          stdio: 'inherit',
+        },
+      );
     }
   } finally {
     rmdirSync(lock);
@@ -53,7 +57,15 @@ export interface CliResult {
 /** Environment without the caller's audit or colour settings, so tests see the defaults. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const key of ['CGFREEZE_AUDIT_LOG', 'CGFREEZE_AUDIT_SYSLOG', 'CGFREEZE_SYSLOG_SOCKET', 'NO_COLOR', 'FORCE_COLOR', 'CGFREEZE_DEBUG']) delete env[key];
+  for (const key of [
+    'CGFREEZE_AUDIT_LOG',
+    'CGFREEZE_AUDIT_SYSLOG',
+    'CGFREEZE_SYSLOG_SOCKET',
+    'NO_COLOR',
+    'FORCE_COLOR',
+    'CGFREEZE_DEBUG',
+  ])
+    delete env[key];
   // The test VM is shared and at times heavily loaded: give the kernel time to settle rather than fail on 10 s.
   return { ...env, CGFREEZE_TIMEOUT: '60s', ...extra };
 }
@@ -64,7 +76,10 @@ export function cli(args: string[], env: Record<string, string> = {}): CliResult
 }
 
 /** Starts the CLI in the background, for --for and signals. */
-export function cliSpawn(args: string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<CliResult>; stdout: () => string } {
+export function cliSpawn(
+  args: string[],
+  env: Record<string, string> = {},
+): { child: ChildProcess; done: Promise<CliResult>; stdout: () => string } {
   const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -102,7 +117,9 @@ export class Scratch {
   start(): this {
     mkdirSync(this.dir);
     writeFileSync(this.counterFile, '0');
-    const child = spawn('sh', ['-c', `i=0; while :; do i=$((i+1)); echo $i > ${this.counterFile}; sleep 0.01; done`], { stdio: 'ignore' });
+    const child = spawn('sh', ['-c', `i=0; while :; do i=$((i+1)); echo $i > ${this.counterFile}; sleep 0.01; done`], {
+      stdio: 'ignore',
+    });
     this.child = child;
     writeFileSync(`${this.dir}/cgroup.procs`, String(child.pid));
     return this;
@@ -118,7 +135,8 @@ export class Scratch {
   }
 
   kernelState(): 'frozen' | 'thawed' | 'freezing' {
-    if (this.version === 'v1') return readFileSync(`${this.dir}/freezer.state`, 'utf8').trim().toLowerCase() as 'frozen' | 'thawed' | 'freezing';
+    if (this.version === 'v1')
+      return readFileSync(`${this.dir}/freezer.state`, 'utf8').trim().toLowerCase() as 'frozen' | 'thawed' | 'freezing';
     const frozen = /^frozen 1$/m.test(readFileSync(`${this.dir}/cgroup.events`, 'utf8'));
     const self = readFileSync(`${this.dir}/cgroup.freeze`, 'utf8').trim() === '1';
     return frozen ? 'frozen' : self ? 'freezing' : 'thawed';
@@ -141,7 +159,10 @@ export class Scratch {
   async cleanup(): Promise<void> {
     if (!existsSync(this.dir)) return;
     try {
-      writeFileSync(this.version === 'v1' ? `${this.dir}/freezer.state` : `${this.dir}/cgroup.freeze`, this.version === 'v1' ? 'THAWED' : '0');
+      writeFileSync(
+        this.version === 'v1' ? `${this.dir}/freezer.state` : `${this.dir}/cgroup.freeze`,
+        this.version === 'v1' ? 'THAWED' : '0',
+      );
     } catch {
       // Already gone or never frozen; the kill below still runs.
     }

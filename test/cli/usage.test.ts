@@ -43,13 +43,25 @@ describe('usage, help and version', () => {
   //   `docker pause --bogus x` -> rc 125, stderr "unknown flag: --bogus\n\nUsage: ..."
   // cgfreeze uses one status, 2, for every usage error, and one line that says what to do.
   it.each([
-    [['pause'], "Error: 'cgfreeze pause' requires at least 1 CONTAINER argument, a --cgroup PATH or a --filter (see 'cgfreeze pause --help')"],
+    [
+      ['pause'],
+      "Error: 'cgfreeze pause' requires at least 1 CONTAINER argument, a --cgroup PATH or a --filter (see 'cgfreeze pause --help')",
+    ],
     [['unpause', '--bogus', 'x'], "Error: unknown flag: --bogus (see 'cgfreeze unpause --help')"],
     [['pause', '--timeout'], "Error: flag needs an argument: --timeout (see 'cgfreeze pause --help')"],
-    [['pause', '--timeout', 'later', 'x'], `Error: invalid duration for --timeout: "later"; use e.g. 30s, 1m30s, 500ms or a number of seconds (see 'cgfreeze pause --help')`],
-    [['pause', '--filter', 'status=running'], `Error: unsupported filter "status=running"; use --filter label=KEY or --filter label=KEY=VALUE (see 'cgfreeze pause --help')`],
+    [
+      ['pause', '--timeout', 'later', 'x'],
+      `Error: invalid duration for --timeout: "later"; use e.g. 30s, 1m30s, 500ms or a number of seconds (see 'cgfreeze pause --help')`,
+    ],
+    [
+      ['pause', '--filter', 'status=running'],
+      `Error: unsupported filter "status=running"; use --filter label=KEY or --filter label=KEY=VALUE (see 'cgfreeze pause --help')`,
+    ],
     [['frobnicate'], "Error: unknown command: frobnicate (see 'cgfreeze --help')"],
-    [['demo', '--cycles', '0'], `Error: --cycles takes a whole number from 1 to 100000, got "0" (see 'cgfreeze demo --help')`],
+    [
+      ['demo', '--cycles', '0'],
+      `Error: --cycles takes a whole number from 1 to 100000, got "0" (see 'cgfreeze demo --help')`,
+    ],
   ])('%j is a usage error: exit 2, one line on stderr', (args, line) => {
     expect(cli(args)).toEqual({ status: 2, stdout: '', stderr: line + '\n' });
   });
@@ -68,14 +80,16 @@ describe('usage, help and version', () => {
 });
 
 describe('colour', () => {
-  const plain = "Error: No such cgroup: /sys/fs/cgroup/freezer/cgfc-nothing-here\n";
+  const plain = 'Error: No such cgroup: /sys/fs/cgroup/freezer/cgfc-nothing-here\n';
   it('is off when output is not a terminal', () => {
     expect(cli(['pause', '/sys/fs/cgroup/freezer/cgfc-nothing-here']).stderr).toBe(plain);
   });
   it('FORCE_COLOR turns it on, NO_COLOR wins over FORCE_COLOR', () => {
     const forced = cli(['pause', '/sys/fs/cgroup/freezer/cgfc-nothing-here'], { FORCE_COLOR: '1' });
     expect(forced.stderr).toBe('\u001b[31mError:\u001b[39m No such cgroup: /sys/fs/cgroup/freezer/cgfc-nothing-here\n');
-    expect(cli(['pause', '/sys/fs/cgroup/freezer/cgfc-nothing-here'], { FORCE_COLOR: '1', NO_COLOR: '1' }).stderr).toBe(plain);
+    expect(cli(['pause', '/sys/fs/cgroup/freezer/cgfc-nothing-here'], { FORCE_COLOR: '1', NO_COLOR: '1' }).stderr).toBe(
+      plain,
+    );
   });
 });
 
@@ -83,7 +97,9 @@ describe('demo', () => {
   it('freezes a live worker in each hierarchy and reports latencies', () => {
     const r = cli(['demo', '--cycles', '5', '--json']);
     expect(r.status).toBe(0);
-    const report = JSON.parse(r.stdout) as { versions: Array<{ version: string; stoppedWhileFrozen: boolean; cycles: number; resumeUs: { p50: number } }> };
+    const report = JSON.parse(r.stdout) as {
+      versions: Array<{ version: string; stoppedWhileFrozen: boolean; cycles: number; resumeUs: { p50: number } }>;
+    };
     expect(report.versions.map((v) => v.version)).toEqual(['v1', 'v2']);
     for (const v of report.versions) {
       expect(v).toMatchObject({ stoppedWhileFrozen: true, cycles: 5 });

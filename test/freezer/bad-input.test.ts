@@ -79,7 +79,9 @@ describe('targets that are not freezable cgroups', () => {
     }
     expect(codeOf(() => freezeSync(scratch.root(2), { timeoutMs: -1 }))).toBe('ERR_INVALID_ARG');
     expect(codeOf(() => freezeSync(scratch.root(2), { timeout: 5 } as never))).toBe('ERR_INVALID_ARG');
-    expect(codeOf(() => freezeSync(scratch.root(2), { signal: AbortSignal.timeout(5) } as never))).toBe('ERR_INVALID_ARG');
+    expect(codeOf(() => freezeSync(scratch.root(2), { signal: AbortSignal.timeout(5) } as never))).toBe(
+      'ERR_INVALID_ARG',
+    );
     expect(codeOf(() => freezeSync([]))).toBe('ERR_INVALID_ARG');
     expect(codeOf(() => freezeSync(scratch.root(2), { atomic: true } as never))).toBe('ERR_INVALID_ARG');
     await expect(freeze(scratch.root(2), { signal: 'no' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
@@ -117,9 +119,11 @@ describe('cgroups that hold the caller', () => {
     const out = run(`
       fs.writeFileSync(${JSON.stringify(child)} + '/cgroup.procs', '0');
       const { execFileSync } = require('node:child_process');
-      const inner = ${JSON.stringify(script(`
+      const inner = ${JSON.stringify(
+        script(`
         fs.writeFileSync('${root}/cgroup.procs', '0');
-        try { freezeSync('${parent}'); console.log('froze'); } catch (e) { console.log(e.code, e.message); }`))};
+        try { freezeSync('${parent}'); console.log('froze'); } catch (e) { console.log(e.code, e.message); }`),
+      )};
       process.stdout.write(execFileSync(process.execPath, ['-e', inner], { encoding: 'utf8' }));
       fs.writeFileSync('${root}/cgroup.procs', '0');`);
     expect(out).toMatch(/^ERR_SELF_FREEZE .*an ancestor of this process/);

@@ -145,7 +145,9 @@ describe.each([1, 2] as const)('cgroup v%i', (v) => {
   it('concurrent freezes and thaws of one cgroup end in the state of the last call (E6)', async () => {
     const dir = scratch.make(v);
     await withWorkload(dir, async (w) => {
-      const ops = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? freeze(dir) : thaw(dir)).catch((e: unknown) => e));
+      const ops = Array.from({ length: 20 }, (_, i) =>
+        (i % 2 === 0 ? freeze(dir) : thaw(dir)).catch((e: unknown) => e),
+      );
       const last = freeze(dir);
       await Promise.all(ops);
       expect((await last).state).toBe('frozen');
@@ -202,7 +204,9 @@ describe.each([1, 2] as const)('cgroup v%i', (v) => {
     const missing = `${scratch.root(v)}/does-not-exist`;
     const workloads = await Promise.all(dirs.map((d) => startWorkload(d)));
     try {
-      const err = await freeze([dirs[0] as string, missing, dirs[1] as string], { atomic: true }).catch((e: unknown) => e);
+      const err = await freeze([dirs[0] as string, missing, dirs[1] as string], { atomic: true }).catch(
+        (e: unknown) => e,
+      );
       expect(err).toMatchObject({ code: 'ERR_ATOMIC_ROLLBACK' });
       expect((err as CgfreezeError).failures?.map((f) => [f.target, f.error.code])).toEqual([[missing, 'ENOENT']]);
       for (const d of dirs) expect(state(d)).toMatchObject({ state: 'thawed', self: false });

@@ -6,7 +6,8 @@ import { cgroupMounts, freezerV1Mount } from '../../src/cgroup/mountinfo.js';
 import { KEEP_WARM_DIR, keepWarm } from '../../src/freezer/keep-warm.js';
 
 const mount = freezerV1Mount(cgroupMounts());
-if (mount === undefined) throw new Error('these tests need the v1 freezer mounted (this machine has it at /sys/fs/cgroup/freezer)');
+if (mount === undefined)
+  throw new Error('these tests need the v1 freezer mounted (this machine has it at /sys/fs/cgroup/freezer)');
 const parent = join(mount.mountPoint, KEEP_WARM_DIR);
 const child = join(__dirname, 'fixtures', 'keep-warm-child.ts');
 const viteNode = join(__dirname, '..', '..', 'node_modules', '.bin', 'vite-node');

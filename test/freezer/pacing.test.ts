@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { CgroupLocation } from '../../src/cgroup/location.js';
 import { CgroupEntry } from '../../src/freezer/handles.js';
-import { ACTIVE_MS, EVENT_SLICE_MS, SPIN_MS, SYNC_SPIN_MS, V1_MAX_SLEEP_MS, YIELD_MS, pace } from '../../src/freezer/pacing.js';
+import {
+  ACTIVE_MS,
+  EVENT_SLICE_MS,
+  SPIN_MS,
+  SYNC_SPIN_MS,
+  V1_MAX_SLEEP_MS,
+  YIELD_MS,
+  pace,
+} from '../../src/freezer/pacing.js';
 import { Transition } from '../../src/freezer/transition.js';
 import { type NativeCgroupHandle, RAW_FREEZING } from '../../src/native.js';
 

@@ -83,9 +83,20 @@ describe.each([1, 2] as const)('cgroup v%i', (v) => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as { port: number }).port;
     const connected = new Promise<Socket>((r) => server.once('connection', r));
-    const child = spawn('sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec "$0" -e "$1" "$2" "$3"`, process.execPath, CHILD, String(port), file], {
-      stdio: 'ignore',
-    });
+    const child = spawn(
+      'sh',
+      [
+        '-c',
+        `echo $$ > ${dir}/cgroup.procs && exec "$0" -e "$1" "$2" "$3"`,
+        process.execPath,
+        CHILD,
+        String(port),
+        file,
+      ],
+      {
+        stdio: 'ignore',
+      },
+    );
     try {
       const socket = await connected;
       const reader = lines(socket);

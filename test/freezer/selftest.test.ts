@@ -45,7 +45,11 @@ describe.each([1, 2] as const)('cgroup v%i', (v) => {
     const root = scratch.make(v);
     const d = (p: string): string => `${root}/${p}`;
     for (const p of ['B', 'B/C', 'B/D', 'E', 'E/F', 'E/F/G', 'E/F/G/H', 'I', 'K']) mkdirSync(d(p));
-    const workloads = await Promise.all([startWorkload(d('B/C')), startWorkload(d('E/F/G/H')), startWorkload(d('K'), { tasks: 3 })]);
+    const workloads = await Promise.all([
+      startWorkload(d('B/C')),
+      startWorkload(d('E/F/G/H')),
+      startWorkload(d('K'), { tasks: 3 }),
+    ]);
     try {
       freezeSync([d('B'), d('E/F'), d('E/F/G')]);
       expect(frozen(root)).toBe(false);
@@ -60,7 +64,9 @@ describe.each([1, 2] as const)('cgroup v%i', (v) => {
 
       // Thawing B, F and G is recorded, but A keeps them frozen: each says so.
       for (const p of ['B', 'E/F', 'E/F/G']) {
-        expect(() => thawSync(d(p))).toThrow(expect.objectContaining({ code: 'ERR_FROZEN_BY_ANCESTOR', ancestor: root }));
+        expect(() => thawSync(d(p))).toThrow(
+          expect.objectContaining({ code: 'ERR_FROZEN_BY_ANCESTOR', ancestor: root }),
+        );
       }
       expect(state(d('B/C'))).toMatchObject({ state: 'frozen', byAncestor: true });
       expect(frozen(d('E/F/G/H'))).toBe(true);

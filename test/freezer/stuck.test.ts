@@ -60,7 +60,10 @@ describe.each([1, 2] as const)('cgroup v%i with a task that cannot be frozen', (
         const c0 = busy.counter();
         const result = freezeSync([stuckDir, okDir], { timeoutMs: 500 });
         const counted = busy.counter() - c0;
-        expect(result.results.map((r) => (r.ok ? r.result.state : r.error.code))).toEqual(['ERR_FREEZE_TIMEOUT', 'frozen']);
+        expect(result.results.map((r) => (r.ok ? r.result.state : r.error.code))).toEqual([
+          'ERR_FREEZE_TIMEOUT',
+          'frozen',
+        ]);
         expect(counted).toBeLessThan(per100ms);
         expectNothingFrozen(stuckDir);
       });
@@ -88,7 +91,9 @@ describe.each([1, 2] as const)('cgroup v%i with a task that cannot be frozen', (
       await expect(freeze(dir, { timeoutMs: 200 })).rejects.toMatchObject({ code: 'ERR_FREEZE_TIMEOUT' });
       // Killing the FUSE server fails the pending request: the task leaves the kernel and could now freeze.
       process.kill(stuck.serverPid, 'SIGKILL');
-      await expect.poll(() => readFileSync(`/proc/${stuck.pid}/wchan`, 'utf8'), { timeout: 5000 }).not.toBe('request_wait_answer');
+      await expect
+        .poll(() => readFileSync(`/proc/${stuck.pid}/wchan`, 'utf8'), { timeout: 5000 })
+        .not.toBe('request_wait_answer');
       await new Promise((r) => setTimeout(r, 200));
       expectNothingFrozen(dir);
     });

@@ -173,10 +173,15 @@ function run(argv: string[], env?: NodeJS.ProcessEnv, timeoutMs = 120_000): Prom
   const [file, ...args] = argv;
   if (file === undefined) throw new Error('empty argv');
   return new Promise((resolve, reject) => {
-    execFile(file, args, { env: env ?? process.env, timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${argv.join(' ')} failed: ${err.message}\n${stderr}`));
-      else resolve(stdout);
-    });
+    execFile(
+      file,
+      args,
+      { env: env ?? process.env, timeout: timeoutMs, maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`${argv.join(' ')} failed: ${err.message}\n${stderr}`));
+        else resolve(stdout);
+      },
+    );
   });
 }
 
@@ -270,7 +275,9 @@ function hostMounts(): Map<string, string> {
     if (point === undefined || pre[3] !== '/') continue;
     if (post[0] === 'cgroup2') mounts.set('', point);
     else if (post[0] === 'cgroup') {
-      const ctrls = (post[2] ?? '').split(',').filter((o) => o !== 'rw' && o !== 'ro' && !o.includes('release_agent') && o !== 'clone_children');
+      const ctrls = (post[2] ?? '')
+        .split(',')
+        .filter((o) => o !== 'rw' && o !== 'ro' && !o.includes('release_agent') && o !== 'clone_children');
       mounts.set(ctrls.join(','), point);
     }
   }
@@ -281,9 +288,11 @@ function hostMounts(): Map<string, string> {
 function thawDir(dir: string): void {
   try {
     if (existsSync(join(dir, 'freezer.state'))) {
-      if (readFileSync(join(dir, 'freezer.state'), 'utf8').trim() !== 'THAWED') writeFileSync(join(dir, 'freezer.state'), 'THAWED');
+      if (readFileSync(join(dir, 'freezer.state'), 'utf8').trim() !== 'THAWED')
+        writeFileSync(join(dir, 'freezer.state'), 'THAWED');
     } else if (existsSync(join(dir, 'cgroup.freeze'))) {
-      if (readFileSync(join(dir, 'cgroup.freeze'), 'utf8').trim() !== '0') writeFileSync(join(dir, 'cgroup.freeze'), '0');
+      if (readFileSync(join(dir, 'cgroup.freeze'), 'utf8').trim() !== '0')
+        writeFileSync(join(dir, 'cgroup.freeze'), '0');
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -346,15 +355,22 @@ export function getLab(mode: LabMode): Lab {
 /** The lab object without the afterAll registration (for global setup and scripts). */
 export function makeLab(env: LabEnv): Lab {
   const removers = new Set<() => Promise<void>>();
-  const engineEnv: NodeJS.ProcessEnv = { ...process.env, CONTAINERS_CONF: env.podman.conf, DOCKER_HOST: env.docker.host };
+  const engineEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    CONTAINERS_CONF: env.podman.conf,
+    DOCKER_HOST: env.docker.host,
+  };
   const dockerCli = [env.docker.cli, '-H', env.docker.host];
   const ctrCli = (ns: string): string[] => ['ctr', '-a', env.containerd.socket, '-n', ns];
   const podmanCli = [
     ...env.nsenter,
     'podman',
-    '--root', env.podman.root,
-    '--runroot', env.podman.runroot,
-    '--tmpdir', env.podman.tmpdir,
+    '--root',
+    env.podman.root,
+    '--runroot',
+    env.podman.runroot,
+    '--tmpdir',
+    env.podman.tmpdir,
   ];
   const sh = (argv: string[]): Promise<string> => run(argv, engineEnv);
 
@@ -388,15 +404,39 @@ export function makeLab(env: LabEnv): Lab {
       for (const d of chain) rmdirQuiet(d);
     };
     removers.add(removeAll);
-    const common = { engine, id, name, pid, state, remove: removeAll, progressFile: `/proc/${pid}/root${PROGRESS_IN_CONTAINER}` };
+    const common = {
+      engine,
+      id,
+      name,
+      pid,
+      state,
+      remove: removeAll,
+      progressFile: `/proc/${pid}/root${PROGRESS_IN_CONTAINER}`,
+    };
     if (env.mode === 'host') {
-      if (freezer === undefined || v2 === undefined) throw new Error(`pid ${pid}: no freezer or cgroup2 line in /proc/${pid}/cgroup`);
+      if (freezer === undefined || v2 === undefined)
+        throw new Error(`pid ${pid}: no freezer or cgroup2 line in /proc/${pid}/cgroup`);
       const dir = env.cgroup.hostFreezer + freezer.path;
-      c = { ...common, cgroupPath: freezer.path, cgroupDir: dir, labDir: dir, freezeFile: join(dir, 'freezer.state'), version: 'v1', unifiedDir: env.cgroup.hostCgroup2 + v2.path };
+      c = {
+        ...common,
+        cgroupPath: freezer.path,
+        cgroupDir: dir,
+        labDir: dir,
+        freezeFile: join(dir, 'freezer.state'),
+        version: 'v1',
+        unifiedDir: env.cgroup.hostCgroup2 + v2.path,
+      };
     } else {
       if (v2 === undefined) throw new Error(`pid ${pid}: no cgroup2 line in /proc/${pid}/cgroup`);
       const dir = env.cgroup.hostCgroup2 + v2.path;
-      c = { ...common, cgroupPath: v2.path, cgroupDir: dir, labDir: env.cgroup.labCgroupRoot + v2.path, freezeFile: join(dir, 'cgroup.freeze'), version: 'v2' };
+      c = {
+        ...common,
+        cgroupPath: v2.path,
+        cgroupDir: dir,
+        labDir: env.cgroup.labCgroupRoot + v2.path,
+        freezeFile: join(dir, 'cgroup.freeze'),
+        version: 'v2',
+      };
     }
     if (namespace !== undefined) c.namespace = namespace;
     if (!existsSync(c.cgroupDir)) throw new Error(`${engine} ${name}: cgroup dir ${c.cgroupDir} does not exist`);
@@ -409,16 +449,26 @@ export function makeLab(env: LabEnv): Lab {
     const args = ['--network', 'none', '--name', name, ...kv('--label', opts.labels)];
     if (opts.cgroupParent !== undefined) args.push('--cgroup-parent', opts.cgroupParent);
     args.push(...(opts.extraArgs ?? []), env.docker.image, ...workloadCmd(opts));
-    const id = (await sh([...dockerCli, state === 'created' ? 'create' : 'run', ...(state === 'created' ? [] : ['-d']), ...args])).trim();
+    const id = (
+      await sh([...dockerCli, state === 'created' ? 'create' : 'run', ...(state === 'created' ? [] : ['-d']), ...args])
+    ).trim();
     const remove = async (): Promise<void> => {
       await sh([...dockerCli, 'rm', '-f', id]);
     };
     if (state === 'created' || state === 'exited') {
       // a stopped container has no cgroup left; runc removed it
-      const stopped: StoppedContainer = { engine: 'docker', id, name, state, pid: 0, namespace: 'moby', remove: async () => {
-        removers.delete(stopped.remove);
-        await remove();
-      } };
+      const stopped: StoppedContainer = {
+        engine: 'docker',
+        id,
+        name,
+        state,
+        pid: 0,
+        namespace: 'moby',
+        remove: async () => {
+          removers.delete(stopped.remove);
+          await remove();
+        },
+      };
       removers.add(stopped.remove);
       if (state === 'exited') await sh([...dockerCli, 'stop', '-t', '5', id]);
       return stopped;
@@ -441,7 +491,14 @@ export function makeLab(env: LabEnv): Lab {
     const ns = opts.namespace ?? env.containerd.namespace;
     const id = opts.id ?? randomName();
     await ensureCtrImage(ns);
-    const args = ['run', '-d', '--runc-root', env.containerd.runcRoot, ...kv('--label', opts.labels), ...kv('--annotation', opts.annotations)];
+    const args = [
+      'run',
+      '-d',
+      '--runc-root',
+      env.containerd.runcRoot,
+      ...kv('--label', opts.labels),
+      ...kv('--annotation', opts.annotations),
+    ];
     // ctr's default cpu-shares 1024 needs cpu.weight, which v2 here lacks (cpu is bound to v1)
     if (env.mode === 'v2') args.push('--cpu-shares', '0');
     if (opts.cgroup !== undefined) args.push('--cgroup', opts.cgroup);
@@ -453,7 +510,9 @@ export function makeLab(env: LabEnv): Lab {
     const pidFile = join(env.containerd.taskDir, ns, id, 'init.pid');
     let pid: number;
     try {
-      pid = await waitFor(`${pidFile}`, () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : undefined));
+      pid = await waitFor(`${pidFile}`, () =>
+        existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : undefined,
+      );
     } catch (err) {
       await remove();
       throw err;
@@ -499,19 +558,27 @@ export function makeLab(env: LabEnv): Lab {
     const suffix = (id: string): string[] => [`pod${uid}`, id];
     const make = (id: string, annotations: Record<string, string>, workload: Workload): Promise<LabContainer> =>
       ctrTask({ namespace: 'k8s.io', id, cgroup: `${podCgroupPath}/${id}`, annotations, workload }, suffix);
-    const sandbox = await make(sandboxId, {
-      ...common,
-      'io.kubernetes.cri.container-type': 'sandbox',
-      'io.kubernetes.cri.sandbox-log-directory': `/var/log/pods/${namespace}_${name}_${uid}`,
-    }, 'idle');
+    const sandbox = await make(
+      sandboxId,
+      {
+        ...common,
+        'io.kubernetes.cri.container-type': 'sandbox',
+        'io.kubernetes.cri.sandbox-log-directory': `/var/log/pods/${namespace}_${name}_${uid}`,
+      },
+      'idle',
+    );
     const containers: Record<string, LabContainer> = {};
     for (const cname of opts.containers ?? ['app']) {
-      containers[cname] = await make(hex(), {
-        ...common,
-        'io.kubernetes.cri.container-type': 'container',
-        'io.kubernetes.cri.container-name': cname,
-        'io.kubernetes.cri.image-name': env.containerd.image,
-      }, opts.workload ?? 'idle');
+      containers[cname] = await make(
+        hex(),
+        {
+          ...common,
+          'io.kubernetes.cri.container-type': 'container',
+          'io.kubernetes.cri.container-name': cname,
+          'io.kubernetes.cri.image-name': env.containerd.image,
+        },
+        opts.workload ?? 'idle',
+      );
     }
     const podDir = sandbox.cgroupDir.slice(0, sandbox.cgroupDir.length - sandboxId.length - 1);
     return { namespace, name, uid, qos, podCgroupPath, podDir, sandbox, containers };
@@ -527,7 +594,8 @@ export function makeLab(env: LabEnv): Lab {
         errors.push(err);
       }
     }
-    if (errors.length > 0) throw new AggregateError(errors, `lab ${env.name}: ${errors.length} container(s) not removed`);
+    if (errors.length > 0)
+      throw new AggregateError(errors, `lab ${env.name}: ${errors.length} container(s) not removed`);
   }
 
   return {

@@ -27,7 +27,10 @@ export interface Counts {
  * eventfd wakeups for V8 platform tasks.
  */
 function isRuntimeNoise(line: string): boolean {
-  return /^(futex|mprotect|madvise|mmap|munmap|brk|sched_yield|getpid|gettid|rt_sigprocmask)\(/.test(line) || /^write\(\d+, "\\1\\0\\0\\0\\0\\0\\0\\0", 8\)/.test(line);
+  return (
+    /^(futex|mprotect|madvise|mmap|munmap|brk|sched_yield|getpid|gettid|rt_sigprocmask)\(/.test(line) ||
+    /^write\(\d+, "\\1\\0\\0\\0\\0\\0\\0\\0", 8\)/.test(line)
+  );
 }
 
 /** Syscalls between the markers, split per cycle into writes, reads that waited for FROZEN, and the rest. */
@@ -63,7 +66,13 @@ function countCycle(trace: string, stateFile: string): Counts {
 }
 
 /** Runs CYCLES freeze+thaw cycles of `target` under strace, after 5 that warm the caches. */
-export function straceCycles(tmp: string, label: string, target: string, opts: object, stateFile: 'freezer.state' | 'cgroup.events'): Counts {
+export function straceCycles(
+  tmp: string,
+  label: string,
+  target: string,
+  opts: object,
+  stateFile: 'freezer.state' | 'cgroup.events',
+): Counts {
   const script = `
     const fs = require('node:fs');
     const { freezeSync, thawSync } = require(${JSON.stringify(join(__dirname, '../../dist/index.js'))});

@@ -83,60 +83,78 @@ for (const mode of MODES) {
   describe(`lab ${mode}`, () => {
     const lab = getLab(mode);
 
-    it('docker: container runs in its cgroup; pause/unpause flip the kernel freezer', { timeout: ENGINE_TIMEOUT }, async () => {
-      const c = await lab.docker({ labels: { 'cgfl.test': 'lab' } });
-      await expectLayout(lab, c);
-      expect(c.cgroupPath).toBe(`/docker/${c.id}`);
-      expectKernel(c, 'thawed');
-      cli([...dockerCli(lab), 'pause', c.id]);
-      expectKernel(c, 'frozen');
-      cli([...dockerCli(lab), 'unpause', c.id]);
-      expectKernel(c, 'thawed');
-      await c.remove();
-      expect(existsSync(c.cgroupDir)).toBe(false);
-    });
+    it(
+      'docker: container runs in its cgroup; pause/unpause flip the kernel freezer',
+      { timeout: ENGINE_TIMEOUT },
+      async () => {
+        const c = await lab.docker({ labels: { 'cgfl.test': 'lab' } });
+        await expectLayout(lab, c);
+        expect(c.cgroupPath).toBe(`/docker/${c.id}`);
+        expectKernel(c, 'thawed');
+        cli([...dockerCli(lab), 'pause', c.id]);
+        expectKernel(c, 'frozen');
+        cli([...dockerCli(lab), 'unpause', c.id]);
+        expectKernel(c, 'thawed');
+        await c.remove();
+        expect(existsSync(c.cgroupDir)).toBe(false);
+      },
+    );
 
-    it('ctr: task runs in /<ns>/<id>; task pause/resume flip the kernel freezer', { timeout: ENGINE_TIMEOUT }, async () => {
-      const c = await lab.ctr({ labels: { 'cgfl.test': 'lab' } });
-      await expectLayout(lab, c);
-      expect(c.cgroupPath).toBe(`/${lab.env.containerd.namespace}/${c.id}`);
-      expect(existsSync(join(lab.env.containerd.runcRoot, lab.env.containerd.namespace, c.id, 'state.json'))).toBe(true);
-      cli([...ctrCli(lab, lab.env.containerd.namespace), 'task', 'pause', c.id]);
-      expectKernel(c, 'frozen');
-      cli([...ctrCli(lab, lab.env.containerd.namespace), 'task', 'resume', c.id]);
-      expectKernel(c, 'thawed');
-      await c.remove();
-      expect(existsSync(c.cgroupDir)).toBe(false);
-    });
+    it(
+      'ctr: task runs in /<ns>/<id>; task pause/resume flip the kernel freezer',
+      { timeout: ENGINE_TIMEOUT },
+      async () => {
+        const c = await lab.ctr({ labels: { 'cgfl.test': 'lab' } });
+        await expectLayout(lab, c);
+        expect(c.cgroupPath).toBe(`/${lab.env.containerd.namespace}/${c.id}`);
+        expect(existsSync(join(lab.env.containerd.runcRoot, lab.env.containerd.namespace, c.id, 'state.json'))).toBe(
+          true,
+        );
+        cli([...ctrCli(lab, lab.env.containerd.namespace), 'task', 'pause', c.id]);
+        expectKernel(c, 'frozen');
+        cli([...ctrCli(lab, lab.env.containerd.namespace), 'task', 'resume', c.id]);
+        expectKernel(c, 'thawed');
+        await c.remove();
+        expect(existsSync(c.cgroupDir)).toBe(false);
+      },
+    );
 
-    it('podman: container runs in /libpod_parent/libpod-<id>; pause/unpause flip the kernel freezer', { timeout: ENGINE_TIMEOUT }, async () => {
-      const c = await lab.podman({ labels: { 'cgfl.test': 'lab' } });
-      await expectLayout(lab, c);
-      expect(c.cgroupPath).toBe(`/libpod_parent/libpod-${c.id}`);
-      cli([...podmanCli(lab), 'pause', c.id], podmanEnv(lab));
-      expectKernel(c, 'frozen');
-      cli([...podmanCli(lab), 'unpause', c.id], podmanEnv(lab));
-      expectKernel(c, 'thawed');
-      await c.remove();
-      expect(existsSync(c.cgroupDir)).toBe(false);
-    });
+    it(
+      'podman: container runs in /libpod_parent/libpod-<id>; pause/unpause flip the kernel freezer',
+      { timeout: ENGINE_TIMEOUT },
+      async () => {
+        const c = await lab.podman({ labels: { 'cgfl.test': 'lab' } });
+        await expectLayout(lab, c);
+        expect(c.cgroupPath).toBe(`/libpod_parent/libpod-${c.id}`);
+        cli([...podmanCli(lab), 'pause', c.id], podmanEnv(lab));
+        expectKernel(c, 'frozen');
+        cli([...podmanCli(lab), 'unpause', c.id], podmanEnv(lab));
+        expectKernel(c, 'thawed');
+        await c.remove();
+        expect(existsSync(c.cgroupDir)).toBe(false);
+      },
+    );
 
-    it('docker --cgroup-parent: absolute, relative and slice forms; remove() takes the parents along', { timeout: ENGINE_TIMEOUT }, async () => {
-      const tag = randomBytes(3).toString('hex');
-      const abs = await lab.docker({ cgroupParent: `/cgfl-abs-${tag}/sub` });
-      const rel = await lab.docker({ cgroupParent: `cgfl-rel-${tag}` });
-      const slice = await lab.docker({ cgroupParent: `cgfl-${tag}.slice` });
-      expect(abs.cgroupPath).toBe(`/cgfl-abs-${tag}/sub/${abs.id}`);
-      // cgroupfs driver: relative parents hang below runc's own cgroup (the root here), slices are plain names
-      expect(rel.cgroupPath.endsWith(`/cgfl-rel-${tag}/${rel.id}`)).toBe(true);
-      expect(slice.cgroupPath.endsWith(`/cgfl-${tag}.slice/${slice.id}`)).toBe(true);
-      for (const c of [abs, rel, slice]) await expectLayout(lab, c);
-      const hostRoot = lab.mode === 'host' ? lab.env.cgroup.hostFreezer : lab.env.cgroup.hostCgroup2;
-      for (const c of [abs, rel, slice]) await c.remove();
-      expect(existsSync(`${hostRoot}/cgfl-abs-${tag}`)).toBe(false);
-      expect(existsSync(join(hostRoot, rel.cgroupPath, '..'))).toBe(false);
-      expect(existsSync(join(hostRoot, slice.cgroupPath, '..'))).toBe(false);
-    });
+    it(
+      'docker --cgroup-parent: absolute, relative and slice forms; remove() takes the parents along',
+      { timeout: ENGINE_TIMEOUT },
+      async () => {
+        const tag = randomBytes(3).toString('hex');
+        const abs = await lab.docker({ cgroupParent: `/cgfl-abs-${tag}/sub` });
+        const rel = await lab.docker({ cgroupParent: `cgfl-rel-${tag}` });
+        const slice = await lab.docker({ cgroupParent: `cgfl-${tag}.slice` });
+        expect(abs.cgroupPath).toBe(`/cgfl-abs-${tag}/sub/${abs.id}`);
+        // cgroupfs driver: relative parents hang below runc's own cgroup (the root here), slices are plain names
+        expect(rel.cgroupPath.endsWith(`/cgfl-rel-${tag}/${rel.id}`)).toBe(true);
+        expect(slice.cgroupPath.endsWith(`/cgfl-${tag}.slice/${slice.id}`)).toBe(true);
+        for (const c of [abs, rel, slice]) await expectLayout(lab, c);
+        const hostRoot = lab.mode === 'host' ? lab.env.cgroup.hostFreezer : lab.env.cgroup.hostCgroup2;
+        for (const c of [abs, rel, slice]) await c.remove();
+        expect(existsSync(`${hostRoot}/cgfl-abs-${tag}`)).toBe(false);
+        expect(existsSync(join(hostRoot, rel.cgroupPath, '..'))).toBe(false);
+        expect(existsSync(join(hostRoot, slice.cgroupPath, '..'))).toBe(false);
+      },
+    );
 
     it('docker final states: created, exited, paused', { timeout: ENGINE_TIMEOUT }, async () => {
       const created = await lab.docker({ state: 'created' });
@@ -155,68 +173,84 @@ for (const mode of MODES) {
       expect(existsSync(paused.cgroupDir)).toBe(false);
     });
 
-    it('ctr: custom namespace, absolute/relative/literal --cgroup, annotations in the bundle', { timeout: ENGINE_TIMEOUT }, async () => {
-      const tag = randomBytes(3).toString('hex');
-      const ns = `cgfl-ns-${tag}`;
-      const a = await lab.ctr({ namespace: ns, cgroup: `/cgfl-c-${tag}/x`, annotations: { 'cgfl.note': 'abs' } });
-      const lit = await lab.ctr({ namespace: ns, cgroup: `cgfl-${tag}.slice:p:n` });
-      const rel = await lab.ctr({ namespace: ns, cgroup: `cgfl-r-${tag}/y` });
-      expect(a.cgroupPath).toBe(`/cgfl-c-${tag}/x`);
-      expect(lit.cgroupPath).toBe(`/cgfl-${tag}.slice:p:n`);
-      expect(rel.cgroupPath.endsWith(`/cgfl-r-${tag}/y`)).toBe(true);
-      for (const c of [a, lit, rel]) await expectLayout(lab, c);
-      const spec = JSON.parse(readFileSync(join(lab.env.containerd.taskDir, ns, a.id, 'config.json'), 'utf8')) as {
-        annotations?: Record<string, string>;
-        linux?: { cgroupsPath?: string };
-      };
-      expect(spec.annotations?.['cgfl.note']).toBe('abs');
-      expect(spec.linux?.cgroupsPath).toBe(`/cgfl-c-${tag}/x`);
-      await lab.cleanup();
-      for (const c of [a, lit, rel]) expect(existsSync(c.cgroupDir)).toBe(false);
-      const hostRoot = lab.mode === 'host' ? lab.env.cgroup.hostFreezer : lab.env.cgroup.hostCgroup2;
-      expect(existsSync(`${hostRoot}/cgfl-c-${tag}`)).toBe(false);
-    });
+    it(
+      'ctr: custom namespace, absolute/relative/literal --cgroup, annotations in the bundle',
+      { timeout: ENGINE_TIMEOUT },
+      async () => {
+        const tag = randomBytes(3).toString('hex');
+        const ns = `cgfl-ns-${tag}`;
+        const a = await lab.ctr({ namespace: ns, cgroup: `/cgfl-c-${tag}/x`, annotations: { 'cgfl.note': 'abs' } });
+        const lit = await lab.ctr({ namespace: ns, cgroup: `cgfl-${tag}.slice:p:n` });
+        const rel = await lab.ctr({ namespace: ns, cgroup: `cgfl-r-${tag}/y` });
+        expect(a.cgroupPath).toBe(`/cgfl-c-${tag}/x`);
+        expect(lit.cgroupPath).toBe(`/cgfl-${tag}.slice:p:n`);
+        expect(rel.cgroupPath.endsWith(`/cgfl-r-${tag}/y`)).toBe(true);
+        for (const c of [a, lit, rel]) await expectLayout(lab, c);
+        const spec = JSON.parse(readFileSync(join(lab.env.containerd.taskDir, ns, a.id, 'config.json'), 'utf8')) as {
+          annotations?: Record<string, string>;
+          linux?: { cgroupsPath?: string };
+        };
+        expect(spec.annotations?.['cgfl.note']).toBe('abs');
+        expect(spec.linux?.cgroupsPath).toBe(`/cgfl-c-${tag}/x`);
+        await lab.cleanup();
+        for (const c of [a, lit, rel]) expect(existsSync(c.cgroupDir)).toBe(false);
+        const hostRoot = lab.mode === 'host' ? lab.env.cgroup.hostFreezer : lab.env.cgroup.hostCgroup2;
+        expect(existsSync(`${hostRoot}/cgfl-c-${tag}`)).toBe(false);
+      },
+    );
 
-    it('k8s-shaped pod: k8s.io namespace, CRI annotations, kubepods cgroupfs paths (burstable / guaranteed)', { timeout: ENGINE_TIMEOUT }, async () => {
-      // one QoS form per mode: burstable /kubepods/burstable/pod<uid>, guaranteed /kubepods/pod<uid>
-      const qos = mode === 'host' ? 'burstable' : 'guaranteed';
-      const pod = await lab.k8sPod({ qos, containers: ['app', 'side'] });
-      expect(pod.podCgroupPath).toBe(qos === 'burstable' ? `/kubepods/burstable/pod${pod.uid}` : `/kubepods/pod${pod.uid}`);
-      const all = [pod.sandbox, ...Object.values(pod.containers)];
-      for (const c of all) {
-        await expectLayout(lab, c);
-        expect(c.id).toMatch(/^[0-9a-f]{64}$/);
-        expect(c.cgroupPath).toBe(`${pod.podCgroupPath}/${c.id}`);
-        expect(join(c.cgroupDir, '..')).toBe(pod.podDir);
-      }
-      const app = pod.containers['app'];
-      if (app === undefined) throw new Error('no app container');
-      const spec = JSON.parse(readFileSync(join(lab.env.containerd.taskDir, 'k8s.io', app.id, 'config.json'), 'utf8')) as {
-        annotations: Record<string, string>;
-      };
-      expect(spec.annotations).toMatchObject({
-        'io.kubernetes.cri.container-type': 'container',
-        'io.kubernetes.cri.container-name': 'app',
-        'io.kubernetes.cri.sandbox-id': pod.sandbox.id,
-        'io.kubernetes.cri.sandbox-name': pod.name,
-        'io.kubernetes.cri.sandbox-namespace': pod.namespace,
-        'io.kubernetes.cri.sandbox-uid': pod.uid,
-      });
-      await lab.cleanup();
-      expect(existsSync(pod.podDir)).toBe(false);
-    });
+    it(
+      'k8s-shaped pod: k8s.io namespace, CRI annotations, kubepods cgroupfs paths (burstable / guaranteed)',
+      { timeout: ENGINE_TIMEOUT },
+      async () => {
+        // one QoS form per mode: burstable /kubepods/burstable/pod<uid>, guaranteed /kubepods/pod<uid>
+        const qos = mode === 'host' ? 'burstable' : 'guaranteed';
+        const pod = await lab.k8sPod({ qos, containers: ['app', 'side'] });
+        expect(pod.podCgroupPath).toBe(
+          qos === 'burstable' ? `/kubepods/burstable/pod${pod.uid}` : `/kubepods/pod${pod.uid}`,
+        );
+        const all = [pod.sandbox, ...Object.values(pod.containers)];
+        for (const c of all) {
+          await expectLayout(lab, c);
+          expect(c.id).toMatch(/^[0-9a-f]{64}$/);
+          expect(c.cgroupPath).toBe(`${pod.podCgroupPath}/${c.id}`);
+          expect(join(c.cgroupDir, '..')).toBe(pod.podDir);
+        }
+        const app = pod.containers['app'];
+        if (app === undefined) throw new Error('no app container');
+        const spec = JSON.parse(
+          readFileSync(join(lab.env.containerd.taskDir, 'k8s.io', app.id, 'config.json'), 'utf8'),
+        ) as {
+          annotations: Record<string, string>;
+        };
+        expect(spec.annotations).toMatchObject({
+          'io.kubernetes.cri.container-type': 'container',
+          'io.kubernetes.cri.container-name': 'app',
+          'io.kubernetes.cri.sandbox-id': pod.sandbox.id,
+          'io.kubernetes.cri.sandbox-name': pod.name,
+          'io.kubernetes.cri.sandbox-namespace': pod.namespace,
+          'io.kubernetes.cri.sandbox-uid': pod.uid,
+        });
+        await lab.cleanup();
+        expect(existsSync(pod.podDir)).toBe(false);
+      },
+    );
 
-    it('counter workload: progress grows while running and stands still while paused', { timeout: ENGINE_TIMEOUT }, async () => {
-      const c = await lab.docker({ workload: 'counter' });
-      const p0 = readProgress(c);
-      await until('progress to grow', () => readProgress(c) > p0);
-      cli([...dockerCli(lab), 'pause', c.id]);
-      const frozenAt = readProgress(c);
-      await sleep(300);
-      expect(readProgress(c)).toBe(frozenAt);
-      cli([...dockerCli(lab), 'unpause', c.id]);
-      await until('progress to resume', () => readProgress(c) > frozenAt);
-    });
+    it(
+      'counter workload: progress grows while running and stands still while paused',
+      { timeout: ENGINE_TIMEOUT },
+      async () => {
+        const c = await lab.docker({ workload: 'counter' });
+        const p0 = readProgress(c);
+        await until('progress to grow', () => readProgress(c) > p0);
+        cli([...dockerCli(lab), 'pause', c.id]);
+        const frozenAt = readProgress(c);
+        await sleep(300);
+        expect(readProgress(c)).toBe(frozenAt);
+        cli([...dockerCli(lab), 'unpause', c.id]);
+        await until('progress to resume', () => readProgress(c) > frozenAt);
+      },
+    );
   });
 }
 
@@ -258,51 +292,55 @@ function cgroupDirsNamed(needles: string[]): string[] {
 
 describe('lab lifecycle', () => {
   for (const mode of MODES) {
-    it(`${mode}: down removes containers, daemons, mounts and cgroups, also with frozen containers${mode === 'v2' ? ' after the daemons crashed' : ''}; twice is fine`, { timeout: LIFECYCLE_TIMEOUT }, async () => {
-      // unique: several worktrees run this file at once
-      const name = `${process.env['CGFL_LAB_PREFIX'] ?? 'cgfl'}-lt-${mode}-${randomBytes(3).toString('hex')}`;
-      const lab = makeLab(ensureLab(mode, name));
-      const d = await lab.docker({ name: `${name}-d` });
-      const k = await lab.ctr({ id: `${name}-k` });
-      const p = await lab.podman({ name: `${name}-p` });
-      const pod = await lab.k8sPod();
-      // left frozen behind the engines' backs, on both freezers where there are two
-      for (const c of [d, k, p]) {
-        if (c.version === 'v1') {
-          execFileSync('sh', ['-c', `echo FROZEN > ${c.freezeFile}`]);
-          if (c.unifiedDir !== undefined) execFileSync('sh', ['-c', `echo 1 > ${c.unifiedDir}/cgroup.freeze`]);
-        } else execFileSync('sh', ['-c', `echo 1 > ${c.freezeFile}`]);
-      }
-      const ids = [d.id, k.id, p.id, pod.sandbox.id, ...Object.values(pod.containers).map((c) => c.id)];
-      const pids = [d.pid, k.pid, p.pid, pod.sandbox.pid];
-      if (mode === 'v2') {
-        // the crash path: both daemons die, containers, shims and conmon live on
-        process.kill(lab.env.pids.dockerd, 'SIGKILL');
-        process.kill(lab.env.pids.containerd, 'SIGKILL');
-      }
-      labScript(['down', mode], 5 * 60_000, name);
-      expect(procsMentioning([lab.env.run, lab.env.root])).toEqual([]);
-      for (const pid of pids) expect(existsSync(`/proc/${pid}`)).toBe(false);
-      expect(cgroupDirsNamed([name, ...ids, `pod${pod.uid}`])).toEqual([]);
-      const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
-      expect(mounts).not.toContain(lab.env.root);
-      expect(mounts).not.toContain(lab.env.run);
-      expect(existsSync(lab.env.root)).toBe(false);
-      expect(existsSync(lab.env.run)).toBe(false);
-      if (mode === 'v2') {
-        // the lab's mount namespace is gone with its last process
-        const ino = lab.env.mntns.replace(/\D/g, '');
-        const inNs = readdirSync('/proc').filter((e) => {
-          try {
-            return /^\d+$/.test(e) && String(statSync(`/proc/${e}/ns/mnt`).ino) === ino;
-          } catch {
-            return false;
-          }
-        });
-        expect(inNs).toEqual([]);
-      }
-      labScript(['down', mode], 60_000, name);
-      expect(existsSync(lab.env.run)).toBe(false);
-    });
+    it(
+      `${mode}: down removes containers, daemons, mounts and cgroups, also with frozen containers${mode === 'v2' ? ' after the daemons crashed' : ''}; twice is fine`,
+      { timeout: LIFECYCLE_TIMEOUT },
+      async () => {
+        // unique: several worktrees run this file at once
+        const name = `${process.env['CGFL_LAB_PREFIX'] ?? 'cgfl'}-lt-${mode}-${randomBytes(3).toString('hex')}`;
+        const lab = makeLab(ensureLab(mode, name));
+        const d = await lab.docker({ name: `${name}-d` });
+        const k = await lab.ctr({ id: `${name}-k` });
+        const p = await lab.podman({ name: `${name}-p` });
+        const pod = await lab.k8sPod();
+        // left frozen behind the engines' backs, on both freezers where there are two
+        for (const c of [d, k, p]) {
+          if (c.version === 'v1') {
+            execFileSync('sh', ['-c', `echo FROZEN > ${c.freezeFile}`]);
+            if (c.unifiedDir !== undefined) execFileSync('sh', ['-c', `echo 1 > ${c.unifiedDir}/cgroup.freeze`]);
+          } else execFileSync('sh', ['-c', `echo 1 > ${c.freezeFile}`]);
+        }
+        const ids = [d.id, k.id, p.id, pod.sandbox.id, ...Object.values(pod.containers).map((c) => c.id)];
+        const pids = [d.pid, k.pid, p.pid, pod.sandbox.pid];
+        if (mode === 'v2') {
+          // the crash path: both daemons die, containers, shims and conmon live on
+          process.kill(lab.env.pids.dockerd, 'SIGKILL');
+          process.kill(lab.env.pids.containerd, 'SIGKILL');
+        }
+        labScript(['down', mode], 5 * 60_000, name);
+        expect(procsMentioning([lab.env.run, lab.env.root])).toEqual([]);
+        for (const pid of pids) expect(existsSync(`/proc/${pid}`)).toBe(false);
+        expect(cgroupDirsNamed([name, ...ids, `pod${pod.uid}`])).toEqual([]);
+        const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
+        expect(mounts).not.toContain(lab.env.root);
+        expect(mounts).not.toContain(lab.env.run);
+        expect(existsSync(lab.env.root)).toBe(false);
+        expect(existsSync(lab.env.run)).toBe(false);
+        if (mode === 'v2') {
+          // the lab's mount namespace is gone with its last process
+          const ino = lab.env.mntns.replace(/\D/g, '');
+          const inNs = readdirSync('/proc').filter((e) => {
+            try {
+              return /^\d+$/.test(e) && String(statSync(`/proc/${e}/ns/mnt`).ino) === ino;
+            } catch {
+              return false;
+            }
+          });
+          expect(inNs).toEqual([]);
+        }
+        labScript(['down', mode], 60_000, name);
+        expect(existsSync(lab.env.run)).toBe(false);
+      },
+    );
   }
 });

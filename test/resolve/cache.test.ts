@@ -39,11 +39,32 @@ describe('CachedResolution on the real kernel', () => {
     writeByRename(state, '{"State":{"Paused":false}}');
     const st = statSync(state, { bigint: true });
     found = {
-      resolved: { kind: 'container', engine: 'docker', id: 'x', initPid: pid, cgroupDir: dir, freezeFile: `${dir}/f`, cgroupVersion: 'v2', pausedByEngine: false },
-      located: { hierarchyPath: '/x', cgroupDir: dir, freezeFile: `${dir}/f`, cgroupVersion: 'v2', startTime: startTime(pid), identity: `${statSync(dir).dev}:${statSync(dir).ino}` },
+      resolved: {
+        kind: 'container',
+        engine: 'docker',
+        id: 'x',
+        initPid: pid,
+        cgroupDir: dir,
+        freezeFile: `${dir}/f`,
+        cgroupVersion: 'v2',
+        pausedByEngine: false,
+      },
+      located: {
+        hierarchyPath: '/x',
+        cgroupDir: dir,
+        freezeFile: `${dir}/f`,
+        cgroupVersion: 'v2',
+        startTime: startTime(pid),
+        identity: `${statSync(dir).dev}:${statSync(dir).ino}`,
+      },
       stateFile: {
         path: state,
-        stamp: { ino: Number(st.ino), size: Number(st.size), mtimeSec: Number(st.mtimeNs / 1_000_000_000n), mtimeNsec: Number(st.mtimeNs % 1_000_000_000n) },
+        stamp: {
+          ino: Number(st.ino),
+          size: Number(st.size),
+          mtimeSec: Number(st.mtimeNs / 1_000_000_000n),
+          mtimeNsec: Number(st.mtimeNs % 1_000_000_000n),
+        },
       },
     };
   });
@@ -64,7 +85,10 @@ describe('CachedResolution on the real kernel', () => {
   });
 
   it('is refused when the start time does not match the process now at that pid', () => {
-    const entry = CachedResolution.open({ ...found, located: { ...found.located, startTime: found.located.startTime - 1 } }, host);
+    const entry = CachedResolution.open(
+      { ...found, located: { ...found.located, startTime: found.located.startTime - 1 } },
+      host,
+    );
     expect(entry).toBeUndefined();
   });
 

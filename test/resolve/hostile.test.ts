@@ -15,9 +15,9 @@ function codeOf(fn: () => unknown): string {
 }
 
 const id = (i: number): string => hexId((0x100 + i).toString(16), 100 + i);
-const [OK, BAD_JSON, HUGE, CLIMB, LINKED, FIFO, REUSED, ELSEWHERE, PRIVATE_NS, WRONG_ID, CGLINK, RELCLIMB] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map(id) as [
-  string, string, string, string, string, string, string, string, string, string, string, string,
-];
+const [OK, BAD_JSON, HUGE, CLIMB, LINKED, FIFO, REUSED, ELSEWHERE, PRIVATE_NS, WRONG_ID, CGLINK, RELCLIMB] = [
+  0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+].map(id) as [string, string, string, string, string, string, string, string, string, string, string, string];
 
 describe('hostile and broken state files give an error for that container only', () => {
   let h: FakeHost;
@@ -30,13 +30,23 @@ describe('hostile and broken state files give an error for that container only',
     const d = { dataRoot: '/data/docker' };
     dockerContainer(h, { ...d, id: OK, name: 'ok', pid: 7001 });
     dockerContainer(h, { ...d, id: BAD_JSON, name: 'bad-json', pid: 7002 });
-    h.file(`/data/docker/containers/${BAD_JSON}/config.v2.json`, '{"ID":"' + BAD_JSON + '","Name":"/bad-json","State":{');
+    h.file(
+      `/data/docker/containers/${BAD_JSON}/config.v2.json`,
+      '{"ID":"' + BAD_JSON + '","Name":"/bad-json","State":{',
+    );
     dockerContainer(h, { ...d, id: HUGE, name: 'huge', pid: 7003 });
     h.file(`/data/docker/containers/${HUGE}/config.v2.json`, Buffer.alloc(5 * 1024 * 1024, 0x20));
     dockerContainer(h, { ...d, id: CLIMB, name: 'climb', pid: 7004 });
-    h.json(`/var/run/docker/runtime-runc/moby/${CLIMB}/state.json`, { init_process_pid: 7004, init_process_start: 70040, cgroup_paths: { '': '/sys/fs/cgroup/docker/../../../etc' } });
+    h.json(`/var/run/docker/runtime-runc/moby/${CLIMB}/state.json`, {
+      init_process_pid: 7004,
+      init_process_start: 70040,
+      cgroup_paths: { '': '/sys/fs/cgroup/docker/../../../etc' },
+    });
     dockerContainer(h, { ...d, id: LINKED, name: 'linked', pid: 7005 });
-    h.file(`/data/other-config.json`, JSON.stringify({ ID: LINKED, Name: '/linked', State: { Running: true, Pid: 7005 } }));
+    h.file(
+      `/data/other-config.json`,
+      JSON.stringify({ ID: LINKED, Name: '/linked', State: { Running: true, Pid: 7005 } }),
+    );
     execFileSync('rm', [`${h.root}/data/docker/containers/${LINKED}/config.v2.json`]);
     h.symlink(`/data/docker/containers/${LINKED}/config.v2.json`, `${h.root}/data/other-config.json`);
     dockerContainer(h, { ...d, id: FIFO, name: 'fifo', pid: 7006 });
@@ -45,15 +55,37 @@ describe('hostile and broken state files give an error for that container only',
     dockerContainer(h, { ...d, id: REUSED, name: 'reused', pid: 7007, startTime: 70070 });
     h.proc(7007, 99999, `/docker/${REUSED}`);
     dockerContainer(h, { ...d, id: ELSEWHERE, name: 'elsewhere', pid: 7008, procCgroup: '/system.slice/sshd.service' });
-    dockerContainer(h, { ...d, id: PRIVATE_NS, name: 'private-ns', pid: 7009, noRuntimeState: true, procCgroup: `/../${PRIVATE_NS}` });
+    dockerContainer(h, {
+      ...d,
+      id: PRIVATE_NS,
+      name: 'private-ns',
+      pid: 7009,
+      noRuntimeState: true,
+      procCgroup: `/../${PRIVATE_NS}`,
+    });
     dockerContainer(h, { ...d, id: WRONG_ID, name: 'wrong-id', pid: 7010 });
-    h.json(`/data/docker/containers/${WRONG_ID}/config.v2.json`, { ID: OK, Name: '/wrong-id', State: { Running: true, Pid: 7010 } });
+    h.json(`/data/docker/containers/${WRONG_ID}/config.v2.json`, {
+      ID: OK,
+      Name: '/wrong-id',
+      State: { Running: true, Pid: 7010 },
+    });
     // The cgroup directory is a symlink to a directory outside the mount.
-    dockerContainer(h, { ...d, id: CGLINK, name: 'cglink', pid: 7011, cgroup: null, noRuntimeState: true, procCgroup: `/docker/${CGLINK}` });
+    dockerContainer(h, {
+      ...d,
+      id: CGLINK,
+      name: 'cglink',
+      pid: 7011,
+      cgroup: null,
+      noRuntimeState: true,
+      procCgroup: `/docker/${CGLINK}`,
+    });
     h.file('/outside/cgroup.freeze', '0\n').file('/outside/cgroup.events', 'frozen 0\n');
     h.symlink(`/sys/fs/cgroup/docker/${CGLINK}`, `${h.root}/outside`);
     dockerContainer(h, { ...d, id: RELCLIMB, name: 'relclimb', pid: 7012 });
-    h.json(`/var/run/docker/runtime-runc/moby/${RELCLIMB}/state.json`, { init_process_pid: 7012, cgroup_paths: { '': '/sys/fs/cgroup/../../proc' } });
+    h.json(`/var/run/docker/runtime-runc/moby/${RELCLIMB}/state.json`, {
+      init_process_pid: 7012,
+      cgroup_paths: { '': '/sys/fs/cgroup/../../proc' },
+    });
     // A symlinked container directory is not a container.
     h.symlink(`/data/docker/containers/${hexId('fff0', 1)}`, `${h.root}/data/docker/containers/${OK}`);
     // containerd: garbage pid file, and a conmon-like process with no runtime state.
@@ -89,7 +121,8 @@ describe('hostile and broken state files give an error for that container only',
     const all = listSync({ hostRoot: h.root });
     const byId = new Map(all.map((c) => [c.id, c]));
     expect(byId.get(OK)?.running).toBe(true);
-    for (const id of [BAD_JSON, HUGE, CLIMB, LINKED, FIFO, WRONG_ID]) expect(byId.get(id)?.error?.code).toBe('ERR_STATE_FILE');
+    for (const id of [BAD_JSON, HUGE, CLIMB, LINKED, FIFO, WRONG_ID])
+      expect(byId.get(id)?.error?.code).toBe('ERR_STATE_FILE');
   });
 });
 
@@ -98,7 +131,14 @@ describe('cgroup namespace and conmon guards', () => {
   beforeAll(() => {
     h = new FakeHost('hybrid');
     // Podman-style process in a conmon cgroup, no runtime state: nothing names the container.
-    dockerContainer(h, { id: hexId('aaaa', 1), name: 'in-conmon', pid: 8001, cgroup: null, noRuntimeState: true, procCgroup: `/libpod_parent/conmon` });
+    dockerContainer(h, {
+      id: hexId('aaaa', 1),
+      name: 'in-conmon',
+      pid: 8001,
+      cgroup: null,
+      noRuntimeState: true,
+      procCgroup: `/libpod_parent/conmon`,
+    });
   });
   afterAll(() => h.remove());
   it('refuses a process whose cgroup does not name the container', () => {

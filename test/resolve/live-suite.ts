@@ -72,8 +72,19 @@ export function liveSuite(mode: LabMode): void {
     it('docker: name, /name, docker://, full ID, unique prefix, labels; freeze by the resolved dir', async () => {
       const name = `cgfr-web-${rand()}`;
       const c = await lab.docker({ name, workload: 'counter', labels: { 'cgfr.test': name } });
-      const want = { kind: 'container', engine: 'docker', id: c.id, name, initPid: c.pid, cgroupDir: c.cgroupDir, freezeFile: c.freezeFile, cgroupVersion: c.version, pausedByEngine: false };
-      for (const ref of [name, `/${name}`, `docker://${name}`, c.id, c.id.slice(0, 16)]) expect(resolve(ref), ref).toEqual(want);
+      const want = {
+        kind: 'container',
+        engine: 'docker',
+        id: c.id,
+        name,
+        initPid: c.pid,
+        cgroupDir: c.cgroupDir,
+        freezeFile: c.freezeFile,
+        cgroupVersion: c.version,
+        pausedByEngine: false,
+      };
+      for (const ref of [name, `/${name}`, `docker://${name}`, c.id, c.id.slice(0, 16)])
+        expect(resolve(ref), ref).toEqual(want);
       const listed = listSync({ ...opts, filter: { label: `cgfr.test=${name}` } });
       expect(listed.map((l) => [l.id, l.cgroupDir, l.freezer])).toEqual([[c.id, c.cgroupDir, 'thawed']]);
       await proveFreeze(name, c, opts);
@@ -99,7 +110,7 @@ export function liveSuite(mode: LabMode): void {
       expect(codeOf(() => resolve(shared as string))).toBe('ERR_AMBIGUOUS_REF');
     });
 
-    it('docker: a name beats another container\'s ID prefix', async () => {
+    it("docker: a name beats another container's ID prefix", async () => {
       const a = await lab.docker({ name: `cgfr-a-${rand()}` });
       const b = await lab.docker({ name: a.id.slice(0, 10) });
       expect(resolve(a.id.slice(0, 10)).id).toBe(b.id);
@@ -151,7 +162,13 @@ export function liveSuite(mode: LabMode): void {
       const c = await lab.docker({ name: `cgfr-strace-${rand()}` });
       const tmp = mkdtempSync(join(tmpdir(), 'cgfreeze-strace-'));
       try {
-        const counts = straceCycles(tmp, mode, c.name, { ...opts, cache: true }, mode === 'host' ? 'freezer.state' : 'cgroup.events');
+        const counts = straceCycles(
+          tmp,
+          mode,
+          c.name,
+          { ...opts, cache: true },
+          mode === 'host' ? 'freezer.state' : 'cgroup.events',
+        );
         expect(counts.writes - counts.reasserts).toBe(2 * CYCLES);
         const reads = counts.other.filter((l) => /^p?read(64)?\(/.test(l));
         // By path: one read confirming each thaw. By reference, also: each freeze reads the init's held
@@ -162,7 +179,9 @@ export function liveSuite(mode: LabMode): void {
         const stats = counts.other.filter((l) => l.startsWith('newfstatat('));
         expect(stats, stats.join('\n')).toHaveLength(CYCLES);
         for (const l of stats) expect(l).toMatch(/^newfstatat\(\d+, "config\.v2\.json"/);
-        const walks = counts.other.filter((l) => /^(open|openat|openat2|stat|lstat|statx|access|readlink|readlinkat|getdents64)\(/.test(l));
+        const walks = counts.other.filter((l) =>
+          /^(open|openat|openat2|stat|lstat|statx|access|readlink|readlinkat|getdents64)\(/.test(l),
+        );
         expect(walks).toEqual([]);
       } finally {
         rmSync(tmp, { recursive: true, force: true });
@@ -186,7 +205,12 @@ export function liveSuite(mode: LabMode): void {
     });
 
     it('Kubernetes-shaped pod: ns/pod/container, ns/pod (the pod cgroup), sandbox refused', async () => {
-      const pod = await lab.k8sPod({ namespace: `cgfr-ns-${rand()}`, name: `cgfr-pod-${rand()}`, containers: ['app', 'side'], workload: 'counter' });
+      const pod = await lab.k8sPod({
+        namespace: `cgfr-ns-${rand()}`,
+        name: `cgfr-pod-${rand()}`,
+        containers: ['app', 'side'],
+        workload: 'counter',
+      });
       const app = pod.containers['app'] as LabContainer;
       expect(resolve(`${pod.namespace}/${pod.name}/app`)).toMatchObject({
         kind: 'container',

@@ -13,19 +13,36 @@ describe('parseReference', () => {
     ['docker://web', { kind: 'plain', engine: 'docker', value: 'web' }],
     ['containerd://k8s.io/abc', { kind: 'plain', engine: 'containerd', namespace: 'k8s.io', value: 'abc' }],
     ['cri-o://abc', { kind: 'plain', engine: 'cri-o', value: 'abc' }],
-    ['shop/web-5d4f8c7b9-x2kqp/nginx', { kind: 'k8s-container', namespace: 'shop', pod: 'web-5d4f8c7b9-x2kqp', container: 'nginx' }],
+    [
+      'shop/web-5d4f8c7b9-x2kqp/nginx',
+      { kind: 'k8s-container', namespace: 'shop', pod: 'web-5d4f8c7b9-x2kqp', container: 'nginx' },
+    ],
     ['shop/web', { kind: 'k8s-pod', namespace: 'shop', pod: 'web' }],
     ['k8s://shop/web', { kind: 'k8s-pod', namespace: 'shop', pod: 'web' }],
     ['k8s_nginx_web_shop_1234_0', { kind: 'plain', value: 'k8s_nginx_web_shop_1234_0' }],
   ])('%s', (ref, want) => {
     expect(parseReference(ref)).toEqual(want);
   });
-  it.each(['', '//web', '..', '../x', 'a/../b', 'a//b', 'web\0', 'a b', '-web', 'x'.repeat(801), 'a/b/c/d', 'k8s://x', 'containerd://a/b/c', 'wéb'])(
-    'rejects %j with ERR_INVALID_ARG',
-    (ref) => {
-      expect(() => parseReference(ref)).toThrowError(expect.objectContaining({ code: 'ERR_INVALID_ARG' }) as unknown as Error);
-    },
-  );
+  it.each([
+    '',
+    '//web',
+    '..',
+    '../x',
+    'a/../b',
+    'a//b',
+    'web\0',
+    'a b',
+    '-web',
+    'x'.repeat(801),
+    'a/b/c/d',
+    'k8s://x',
+    'containerd://a/b/c',
+    'wéb',
+  ])('rejects %j with ERR_INVALID_ARG', (ref) => {
+    expect(() => parseReference(ref)).toThrowError(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG' }) as unknown as Error,
+    );
+  });
   it('rejects non-strings', () => {
     expect(() => parseReference(42)).toThrow(CgfreezeError);
   });
@@ -58,7 +75,9 @@ describe('cache: a resolution is reused while cheap checks hold', () => {
   it('re-resolves when the cgroup directory was recreated (inode) or removed', () => {
     resolveSync('cached', { hostRoot: h.root });
     rmSync(`${h.root}/sys/fs/cgroup/freezer/docker/${ID}`, { recursive: true });
-    expect(() => resolveSync('cached', { hostRoot: h.root })).toThrowError(expect.objectContaining({ code: 'ERR_CONTAINER_NOT_RUNNING' }) as unknown as Error);
+    expect(() => resolveSync('cached', { hostRoot: h.root })).toThrowError(
+      expect.objectContaining({ code: 'ERR_CONTAINER_NOT_RUNNING' }) as unknown as Error,
+    );
     h.cgroup(`/docker/${ID}`);
     expect(resolveSync('cached', { hostRoot: h.root }).id).toBe(ID);
   });

@@ -1,7 +1,12 @@
 import { spawn } from 'node:child_process';
 
 /** Runs an HTTP request on the socket as another uid (a separate node process), returns status and body. */
-export function asUid(uid: number, socketPath: string, path: string, body: string): Promise<{ status: number; text: string }> {
+export function asUid(
+  uid: number,
+  socketPath: string,
+  path: string,
+  body: string,
+): Promise<{ status: number; text: string }> {
   const script = `
     const http = require('node:http');
     const req = http.request({ socketPath: ${JSON.stringify(socketPath)}, method: 'POST', path: ${JSON.stringify(path)},

@@ -1,5 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFreezerFiles } from '../../src/cgroup/freezer-files.js';
@@ -61,7 +70,9 @@ export class ScratchCgroups {
     for (const c of this.children) c.kill('SIGKILL');
     for (const dir of [...this.dirs].reverse()) {
       if (!existsSync(dir)) continue;
-      await until(`${dir} to empty`, () => readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim() === '', 10_000).catch(() => undefined);
+      await until(`${dir} to empty`, () => readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim() === '', 10_000).catch(
+        () => undefined,
+      );
       try {
         rmdirSync(dir);
       } catch (err) {
@@ -102,14 +113,21 @@ export class SidecarProcess {
   stderr = '';
 
   constructor(args: string[]) {
-    this.child = spawn(VITE_NODE, [join(REPO, 'src/serve/main.ts'), ...args], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = spawn(VITE_NODE, [join(REPO, 'src/serve/main.ts'), ...args], {
+      cwd: REPO,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     this.child.stderr?.on('data', (d: Buffer) => {
       this.stderr += d.toString();
     });
   }
 
   async ready(): Promise<void> {
-    await until('the sidecar to listen', () => this.stderr.includes('listening on') || this.child.exitCode !== null, 60_000);
+    await until(
+      'the sidecar to listen',
+      () => this.stderr.includes('listening on') || this.child.exitCode !== null,
+      60_000,
+    );
     if (this.child.exitCode !== null) throw new Error(`sidecar exited: ${this.stderr}`);
   }
 

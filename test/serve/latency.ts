@@ -91,7 +91,9 @@ function dockerPostOnce(path: string): Promise<void> {
     const req = request({ socketPath: docker, method: 'POST', path, agent: dockerAgent }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => (res.statusCode === 204 ? resolve() : reject(new Error(`docker ${path}: HTTP ${res.statusCode} ${body}`))));
+      res.on('end', () =>
+        res.statusCode === 204 ? resolve() : reject(new Error(`docker ${path}: HTTP ${res.statusCode} ${body}`)),
+      );
     });
     req.on('error', reject);
     req.end();
@@ -106,19 +108,37 @@ async function main(): Promise<void> {
   const client = values.sidecar === undefined ? undefined : new CgfreezeClient({ socketPath: values.sidecar });
   if (values.cgroup !== undefined) {
     const cgroup = values.cgroup;
-    add('direct', () => freeze({ cgroup }), () => thaw({ cgroup }));
-    if (client !== undefined) add('sidecar', () => client.pause(cgroup), () => client.unpause(cgroup));
+    add(
+      'direct',
+      () => freeze({ cgroup }),
+      () => thaw({ cgroup }),
+    );
+    if (client !== undefined)
+      add(
+        'sidecar',
+        () => client.pause(cgroup),
+        () => client.unpause(cgroup),
+      );
   }
   if (docker !== undefined && values.container !== undefined) {
     const id = values.container;
-    add('dockerEngineApi', () => dockerPost(`/containers/${id}/pause`), () => dockerPost(`/containers/${id}/unpause`));
+    add(
+      'dockerEngineApi',
+      () => dockerPost(`/containers/${id}/pause`),
+      () => dockerPost(`/containers/${id}/unpause`),
+    );
   }
   await measure(paths);
   client?.close();
   dockerAgent.destroy();
   const out: Record<string, unknown> = { n, loadavg: os.loadavg().map((l) => Number(l.toFixed(1))) };
   for (const p of paths) {
-    out[p.name] = { pause: summary(p.samples.pause), resume: summary(p.samples.resume), failed: p.failures.length, firstFailure: p.failures[0] };
+    out[p.name] = {
+      pause: summary(p.samples.pause),
+      resume: summary(p.samples.resume),
+      failed: p.failures.length,
+      firstFailure: p.failures[0],
+    };
   }
   process.stdout.write(JSON.stringify(out) + '\n');
 }

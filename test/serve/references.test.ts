@@ -36,7 +36,10 @@ describe('cgfreeze serve with lab containers', () => {
       leaseFile: join(tmp, 'leases.json'),
       auditLog,
       backend: freezerBackend({
-        resolve: { engines: ['docker'], docker: [{ dataRoot: lab.env.docker.dataRoot, execRoot: lab.env.docker.execRoot }] },
+        resolve: {
+          engines: ['docker'],
+          docker: [{ dataRoot: lab.env.docker.dataRoot, execRoot: lab.env.docker.execRoot }],
+        },
       }),
       policy: {
         rules: [
@@ -58,7 +61,12 @@ describe('cgfreeze serve with lab containers', () => {
     const paused = await client.pause(plain.name);
     expect(paused).toMatchObject({ ok: true, state: 'frozen', cgroupDir: plain.cgroupDir });
     expect(stateOf(plain.cgroupDir)).toBe('frozen');
-    expect(await client.status(plain.name)).toMatchObject({ state: 'frozen', id: plain.id, engine: 'docker', name: plain.name });
+    expect(await client.status(plain.name)).toMatchObject({
+      state: 'frozen',
+      id: plain.id,
+      engine: 'docker',
+      name: plain.name,
+    });
     await client.unpause(plain.name);
     expect(stateOf(plain.cgroupDir)).toBe('thawed');
     await expect(client.pause(`cgfs-missing-${tag}`)).rejects.toMatchObject({ code: 'ERR_CONTAINER_NOT_FOUND' });
@@ -78,7 +86,11 @@ describe('cgfreeze serve with lab containers', () => {
     const allowed = await asUid(NOBODY, socketPath, '/v1/pause', JSON.stringify({ target: pausable.name, ttl: '30s' }));
     expect(allowed.status).toBe(200);
     expect(stateOf(pausable.cgroupDir)).toBe('frozen');
-    expect(auditLines(auditLog).filter((l) => l.outcome === 'denied').at(-1)).toMatchObject({ targets: [plain.name], peer: { uid: NOBODY } });
+    expect(
+      auditLines(auditLog)
+        .filter((l) => l.outcome === 'denied')
+        .at(-1),
+    ).toMatchObject({ targets: [plain.name], peer: { uid: NOBODY } });
     await client.unpause(pausable.name);
     expect(stateOf(pausable.cgroupDir)).toBe('thawed');
   });

@@ -22,7 +22,9 @@ describe('cgfreeze serve across crashes and signals', () => {
     return p;
   };
   const leasesOnDisk = (): string[] =>
-    (JSON.parse(readFileSync(leaseFile, 'utf8')) as { leases: Array<{ cgroupDir: string }> }).leases.map((l) => l.cgroupDir);
+    (JSON.parse(readFileSync(leaseFile, 'utf8')) as { leases: Array<{ cgroupDir: string }> }).leases.map(
+      (l) => l.cgroupDir,
+    );
 
   beforeAll(async () => {
     v1 = await cg.make(1, 'crash');

@@ -14,13 +14,22 @@ import { ScratchCgroups, auditLines, removeTemp, sleep, stateOf, tempDir, until 
 const NOBODY = 65534;
 
 /** A raw HTTP exchange on the socket, for what the typed client never sends. */
-function raw(socketPath: string, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+function raw(
+  socketPath: string,
+  method: string,
+  path: string,
+  body?: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, method, path, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
+    const req = request(
+      { socketPath, method, path, headers: { 'content-type': 'application/json', ...headers } },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -57,7 +66,11 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
       policy: {
         rules: [
           { callers: { uids: [0] } },
-          { callers: { uids: [NOBODY] }, actions: ['pause', 'unpause', 'status'], targets: { cgroups: [`/sys/fs/cgroup/freezer/${cg.name}/nobody-*`] } },
+          {
+            callers: { uids: [NOBODY] },
+            actions: ['pause', 'unpause', 'status'],
+            targets: { cgroups: [`/sys/fs/cgroup/freezer/${cg.name}/nobody-*`] },
+          },
         ],
       },
     });
@@ -74,7 +87,12 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
   it('pauses and unpauses a v1 and a v2 cgroup through the socket', async () => {
     for (const dir of [v1, v2]) {
       const paused = await client.pause(dir);
-      expect(paused).toMatchObject({ ok: true, cgroupDir: dir, state: 'frozen', lease: { expiresAt: null, owner: 'uid:0' } });
+      expect(paused).toMatchObject({
+        ok: true,
+        cgroupDir: dir,
+        state: 'frozen',
+        lease: { expiresAt: null, owner: 'uid:0' },
+      });
       expect(stateOf(dir)).toBe('frozen');
       const status = await client.status(dir);
       expect(status).toMatchObject({ state: 'frozen', self: true, version: dir === v1 ? 'v1' : 'v2' });
@@ -112,7 +130,11 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     expect((JSON.parse(res.text) as { error: { code: string } }).error.code).toBe('ERR_POLICY_DENIED');
     expect(stateOf(v1)).toBe('thawed');
     const denial = auditLines(auditLog).find((l) => l.outcome === 'denied');
-    expect(denial).toMatchObject({ action: 'pause', targets: [v1], peer: { transport: 'unix', uid: NOBODY, gid: NOBODY } });
+    expect(denial).toMatchObject({
+      action: 'pause',
+      targets: [v1],
+      peer: { transport: 'unix', uid: NOBODY, gid: NOBODY },
+    });
     expect((denial?.peer as { pid: number }).pid).toBeGreaterThan(1);
   });
 
@@ -135,7 +157,9 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     await until('the renewed lease to thaw v2', () => stateOf(v2) === 'thawed');
     // Not before the renewed expiry: the first lease did not thaw it.
     expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(renewed.lease?.expiresAt ?? ''));
-    await until('the expiry to be audited', () => auditLines(auditLog).some((l) => l.action === 'expire' && (l.targets as string[])[0] === v2));
+    await until('the expiry to be audited', () =>
+      auditLines(auditLog).some((l) => l.action === 'expire' && (l.targets as string[])[0] === v2),
+    );
     expect(sidecar.leases()).toEqual([]);
   });
 
@@ -210,7 +234,10 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
 
   it('keeps every target in the state its last request set under hundreds of concurrent requests', async () => {
     const dirs = [v1, v2, other];
-    const ops = Array.from({ length: 300 }, (_, i) => ({ dir: dirs[i % dirs.length] as string, pause: Math.random() < 0.5 }));
+    const ops = Array.from({ length: 300 }, (_, i) => ({
+      dir: dirs[i % dirs.length] as string,
+      pause: Math.random() < 0.5,
+    }));
     const clients = Array.from({ length: 8 }, () => new CgfreezeClient({ socketPath }));
     const before = auditLines(auditLog).length;
     await Promise.all(
@@ -220,7 +247,9 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
       }),
     );
     for (const c of clients) c.close();
-    const log = auditLines(auditLog).slice(before).filter((l) => l.action === 'pause' || l.action === 'unpause');
+    const log = auditLines(auditLog)
+      .slice(before)
+      .filter((l) => l.action === 'pause' || l.action === 'unpause');
     expect(log).toHaveLength(ops.length);
     for (const dir of dirs) {
       const last = log.filter((l) => (l.targets as string[])[0] === dir).at(-1);
@@ -265,7 +294,9 @@ describe('cgfreeze serve limits', () => {
       slow.on('close', () => resolve(text));
       slow.on('error', () => resolve(text));
     });
-    slow.write('POST /v1/pause HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"tar');
+    slow.write(
+      'POST /v1/pause HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"tar',
+    );
     await sleep(300);
     const busy = await raw(socketPath, 'POST', '/v1/pause', '{"target":"x"}');
     expect(busy.status).toBe(503);
@@ -287,6 +318,8 @@ describe('cgfreeze serve limits', () => {
   });
 
   it('refuses to start a second sidecar on a live socket', async () => {
-    await expect(startServer({ socketPath, leaseFile: join(tmp, 'l2.json'), backend: freezerBackend() })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await expect(
+      startServer({ socketPath, leaseFile: join(tmp, 'l2.json'), backend: freezerBackend() }),
+    ).rejects.toMatchObject({ code: 'EADDRINUSE' });
   });
 });

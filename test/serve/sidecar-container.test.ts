@@ -28,13 +28,18 @@ describe('the sidecar image in the lab', () => {
   // Asynchronous on purpose: a worker blocked for minutes in a build stops answering vitest.
   const run = promisify(execFile);
   const docker = async (args: string[]): Promise<string> =>
-    (await run(lab.env.docker.cli, ['-H', lab.env.docker.host, ...args], { encoding: 'utf8', timeout: 120_000 })).stdout.trim();
+    (
+      await run(lab.env.docker.cli, ['-H', lab.env.docker.host, ...args], { encoding: 'utf8', timeout: 120_000 })
+    ).stdout.trim();
 
   beforeAll(async () => {
     mkdirSync(socketDir);
     mkdirSync(stateDir);
     const dist = join(tmp, 'dist');
-    await run(join(REPO, 'node_modules/.bin/tsc'), ['-p', join(REPO, 'tsconfig.build.json'), '--outDir', dist], { cwd: REPO, timeout: 300_000 });
+    await run(join(REPO, 'node_modules/.bin/tsc'), ['-p', join(REPO, 'tsconfig.build.json'), '--outDir', dist], {
+      cwd: REPO,
+      timeout: 300_000,
+    });
     await run('bash', [join(REPO, 'deploy/build-rootfs.sh'), image], {
       cwd: REPO,
       env: { ...process.env, DIST: dist, DOCKER: `${lab.env.docker.cli} -H ${lab.env.docker.host}` },
@@ -44,11 +49,31 @@ describe('the sidecar image in the lab', () => {
     sidecarId = await docker([
       // No --privileged: this sandbox cannot grant every capability, and root with the
       // host's cgroup tree mounted read-write is all the freezer needs.
-      'run', '-d', '--name', name, '--pid', 'host', '--cgroupns', 'host', '--network', 'none',
-      '-v', '/sys/fs/cgroup:/host/sys/fs/cgroup', '-v', `${socketDir}:/run/cgfreeze`, '-v', `${stateDir}:/var/lib/cgfreeze`,
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--pid',
+      'host',
+      '--cgroupns',
+      'host',
+      '--network',
+      'none',
+      '-v',
+      '/sys/fs/cgroup:/host/sys/fs/cgroup',
+      '-v',
+      `${socketDir}:/run/cgfreeze`,
+      '-v',
+      `${stateDir}:/var/lib/cgfreeze`,
       image,
-      '--socket', '/run/cgfreeze/cgfreeze.sock', '--lease-file', '/var/lib/cgfreeze/leases.json',
-      '--audit-log', '/var/lib/cgfreeze/audit.log', '--host-root', '/host',
+      '--socket',
+      '/run/cgfreeze/cgfreeze.sock',
+      '--lease-file',
+      '/var/lib/cgfreeze/leases.json',
+      '--audit-log',
+      '/var/lib/cgfreeze/audit.log',
+      '--host-root',
+      '/host',
     ]);
     await until('the sidecar socket', () => existsSync(socketPath), 60_000);
     client = new CgfreezeClient({ socketPath });
@@ -58,12 +83,17 @@ describe('the sidecar image in the lab', () => {
     client?.close();
     if (sidecarId !== '') {
       try {
-        process.stderr.write((await run(lab.env.docker.cli, ['-H', lab.env.docker.host, 'logs', sidecarId], { encoding: 'utf8' })).stderr);
+        process.stderr.write(
+          (await run(lab.env.docker.cli, ['-H', lab.env.docker.host, 'logs', sidecarId], { encoding: 'utf8' })).stderr,
+        );
       } catch {
         // The logs are only for diagnosis.
       }
     }
-    for (const args of [['rm', '-f', name], ['rmi', '-f', image]]) {
+    for (const args of [
+      ['rm', '-f', name],
+      ['rmi', '-f', image],
+    ]) {
       try {
         await docker(args);
       } catch {
@@ -78,12 +108,17 @@ describe('the sidecar image in the lab', () => {
     const paused = await client.pause(sibling.cgroupDir, { ttl: '60s' });
     expect(paused).toMatchObject({ ok: true, state: 'frozen', cgroupDir: sibling.cgroupDir });
     expect(stateOf(sibling.cgroupDir)).toBe('frozen');
-    expect(JSON.parse(readFileSync(join(stateDir, 'leases.json'), 'utf8'))).toMatchObject({ leases: [{ cgroupDir: sibling.cgroupDir }] });
+    expect(JSON.parse(readFileSync(join(stateDir, 'leases.json'), 'utf8'))).toMatchObject({
+      leases: [{ cgroupDir: sibling.cgroupDir }],
+    });
     const resumed = await client.unpause(sibling.cgroupDir);
     expect(resumed).toMatchObject({ ok: true, state: 'thawed' });
     expect(stateOf(sibling.cgroupDir)).toBe('thawed');
     // The caller as the kernel reported it across the container boundary (shared PID namespace).
-    const audit = readFileSync(join(stateDir, 'audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { peer: { uid: number; pid: number } });
+    const audit = readFileSync(join(stateDir, 'audit.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { peer: { uid: number; pid: number } });
     expect(audit.at(-1)?.peer).toMatchObject({ uid: 0, pid: process.pid });
   });
 

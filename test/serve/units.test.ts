@@ -14,7 +14,11 @@ const tcp: Caller = { transport: 'tcp', address: '127.0.0.1:5000' };
 describe('policy', () => {
   const policy = parsePolicy({
     rules: [
-      { callers: { uids: [1000] }, actions: ['pause', 'unpause'], targets: { names: ['web-*'], labels: { tier: 'batch', team: '*' } } },
+      {
+        callers: { uids: [1000] },
+        actions: ['pause', 'unpause'],
+        targets: { names: ['web-*'], labels: { tier: 'batch', team: '*' } },
+      },
       { callers: { gids: [200], tcp: true }, actions: ['status', 'list'] },
     ],
   });
@@ -56,8 +60,18 @@ describe('lease store', () => {
     const file = join(tmp, 'sub', 'leases.json');
     const store = new LeaseStore(file, () => undefined);
     expect(store.load()).toEqual([]);
-    const record = { cgroupDir: '/sys/fs/cgroup/freezer/x', target: 'x', expiresAt: null, owner: 'uid:0', createdAt: 1 };
-    await Promise.all([store.put(record, true), store.put({ ...record, cgroupDir: '/sys/fs/cgroup/freezer/y' }, false), store.delete('/nope', true)]);
+    const record = {
+      cgroupDir: '/sys/fs/cgroup/freezer/x',
+      target: 'x',
+      expiresAt: null,
+      owner: 'uid:0',
+      createdAt: 1,
+    };
+    await Promise.all([
+      store.put(record, true),
+      store.put({ ...record, cgroupDir: '/sys/fs/cgroup/freezer/y' }, false),
+      store.delete('/nope', true),
+    ]);
     await store.delete('/sys/fs/cgroup/freezer/y', false);
     await store.persist();
     store.close();
@@ -76,7 +90,9 @@ describe('lease store', () => {
     store.close();
     const bad = join(tmp, 'bad.json');
     writeFileSync(bad, '{"version":1,"leases":[{"cgroupDir":"relative"}]}');
-    expect(() => new LeaseStore(bad, () => undefined).load()).toThrow(expect.objectContaining({ code: 'ERR_STATE_FILE' }));
+    expect(() => new LeaseStore(bad, () => undefined).load()).toThrow(
+      expect.objectContaining({ code: 'ERR_STATE_FILE' }),
+    );
     expect(() => parseLeaseFile('not json', bad)).toThrow(expect.objectContaining({ code: 'ERR_STATE_FILE' }));
   });
 });
@@ -93,9 +109,12 @@ describe('wire helpers', () => {
   });
 
   it('maps codes to HTTP statuses', () => {
-    expect([statusFor('ERR_POLICY_DENIED'), statusFor('ERR_CONTAINER_NOT_FOUND'), statusFor('ERR_FREEZE_TIMEOUT'), statusFor('EIO')]).toEqual([
-      403, 404, 504, 500,
-    ]);
+    expect([
+      statusFor('ERR_POLICY_DENIED'),
+      statusFor('ERR_CONTAINER_NOT_FOUND'),
+      statusFor('ERR_FREEZE_TIMEOUT'),
+      statusFor('EIO'),
+    ]).toEqual([403, 404, 504, 500]);
   });
 
   it('renders cumulative histogram buckets and escapes label values', () => {
@@ -112,10 +131,16 @@ describe('wire helpers', () => {
   });
 
   it('parses serve arguments strictly', () => {
-    const cmd = parseServeArgs(['--socket', '/tmp/s', '--socket-mode', '600', '--tcp', '9000', '--on-sigterm', 'thaw'], {
-      CGFREEZE_SERVE_TOKEN: 'x'.repeat(20),
+    const cmd = parseServeArgs(
+      ['--socket', '/tmp/s', '--socket-mode', '600', '--tcp', '9000', '--on-sigterm', 'thaw'],
+      {
+        CGFREEZE_SERVE_TOKEN: 'x'.repeat(20),
+      },
+    );
+    expect(cmd).toMatchObject({
+      onSigterm: 'thaw',
+      options: { socketPath: '/tmp/s', socketMode: 0o600, tcp: { port: 9000 } },
     });
-    expect(cmd).toMatchObject({ onSigterm: 'thaw', options: { socketPath: '/tmp/s', socketMode: 0o600, tcp: { port: 9000 } } });
     expect(() => parseServeArgs(['--tcp', '9000'], {})).toThrow(/token/);
     expect(() => parseServeArgs(['--on-sigterm', 'kill'], {})).toThrow(/leave or thaw/);
     expect(() => parseServeArgs(['--bogus'], {})).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));

@@ -21,7 +21,13 @@ describe('CgfreezeError', () => {
       path: '/x/freezer.state',
     });
     const err = fromSystemError(native, 'web');
-    expect(err).toMatchObject({ code: 'EACCES', errno: 13, syscall: 'openat', path: '/x/freezer.state', target: 'web' });
+    expect(err).toMatchObject({
+      code: 'EACCES',
+      errno: 13,
+      syscall: 'openat',
+      path: '/x/freezer.state',
+      target: 'web',
+    });
     expect(err.cause).toBe(native);
   });
 

@@ -20,10 +20,14 @@ const repoRoot = join(__dirname, '..', '..');
 
 /** Starts leave-running.ts; resolves with what it made and a promise of its exit. */
 function leaveRunning(mode: 'exit' | 'wait'): Promise<{ made: Leftover; exited: Promise<void> }> {
-  const child = spawn(join(repoRoot, 'node_modules', '.bin', 'vite-node'), [join(__dirname, 'leave-running.ts'), mode], {
-    cwd: repoRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    join(repoRoot, 'node_modules', '.bin', 'vite-node'),
+    [join(__dirname, 'leave-running.ts'), mode],
+    {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let stdout = '';
   let stderr = '';

@@ -30,10 +30,7 @@ function sorted(pids: readonly number[]): number[] {
 /** Files and mount points this test process created and has not removed. */
 function leftovers(): string[] {
   const mine = new RegExp(`^cgf-wl-(fuse-)?${process.pid}-`);
-  return [
-    ...readdirSync('/dev/shm').filter((n) => mine.test(n)),
-    ...readdirSync('/tmp').filter((n) => mine.test(n)),
-  ];
+  return [...readdirSync('/dev/shm').filter((n) => mine.test(n)), ...readdirSync('/tmp').filter((n) => mine.test(n))];
 }
 
 const versions = [1, 2] as const;

@@ -10,7 +10,14 @@ function us(value: number): string {
 function summaryTable(report: DemoReport): string[] {
   return formatTable(
     ['CGROUP', 'HELD WHILE FROZEN', 'FREEZE P50', 'THAW P50', 'RESUME P50', 'RESUME P99'],
-    report.versions.map((v) => [v.version, v.stoppedWhileFrozen ? 'yes' : 'NO', us(v.freezeUs.p50), us(v.thawUs.p50), us(v.resumeUs.p50), us(v.resumeUs.p99)]),
+    report.versions.map((v) => [
+      v.version,
+      v.stoppedWhileFrozen ? 'yes' : 'NO',
+      us(v.freezeUs.p50),
+      us(v.thawUs.p50),
+      us(v.resumeUs.p50),
+      us(v.resumeUs.p99),
+    ]),
   );
 }
 
@@ -27,7 +34,10 @@ export const demoCommand: Command = {
     if (cycles !== undefined && !(Number.isInteger(cycles) && cycles >= 1 && cycles <= 100_000)) {
       throw usageError('demo', `--cycles takes a whole number from 1 to 100000, got ${JSON.stringify(text)}`);
     }
-    const report = await runDemo({ ...(cycles === undefined ? {} : { cycles }), ...(ctx.json ? {} : { log: (line: string) => ctx.out.out(line) }) });
+    const report = await runDemo({
+      ...(cycles === undefined ? {} : { cycles }),
+      ...(ctx.json ? {} : { log: (line: string) => ctx.out.out(line) }),
+    });
     const held = report.versions.every((v) => v.stoppedWhileFrozen);
     if (ctx.json) ctx.out.json(report);
     else {

@@ -23,8 +23,18 @@ export function toRow(c: ListedContainer): LsRow {
   const engineState = !c.running ? 'exited' : c.pausedByEngine ? 'paused' : 'running';
   const freezer = c.freezer ?? null;
   // Only docker records its own pauses; for the others the runtime reads the freezer itself.
-  const mismatch = c.engine === 'docker' && c.running && freezer !== null && (freezer === 'thawed') === c.pausedByEngine;
-  return { engine: c.engine, name: c.name ?? null, id: c.id, freezer, engineState, mismatch, cgroupDir: c.cgroupDir ?? null, labels: c.labels };
+  const mismatch =
+    c.engine === 'docker' && c.running && freezer !== null && (freezer === 'thawed') === c.pausedByEngine;
+  return {
+    engine: c.engine,
+    name: c.name ?? null,
+    id: c.id,
+    freezer,
+    engineState,
+    mismatch,
+    cgroupDir: c.cgroupDir ?? null,
+    labels: c.labels,
+  };
 }
 
 /** Docker and Podman IDs are 64 hex digits, shown as 12 like docker ps; other IDs (containerd) in full. */
@@ -41,8 +51,18 @@ export const lsCommand: Command = {
   usage: 'ls [OPTIONS]',
   options: {
     all: { type: 'boolean', short: 'a', help: 'Show all containers (default shows just running)' },
-    filter: { type: 'string', short: 'f', multiple: true, arg: 'label=K[=V]', help: 'Only containers with this label (all filters must match)' },
-    format: { type: 'string', arg: 'table|json', help: "'json' prints one JSON object per line, like docker ps --format json" },
+    filter: {
+      type: 'string',
+      short: 'f',
+      multiple: true,
+      arg: 'label=K[=V]',
+      help: 'Only containers with this label (all filters must match)',
+    },
+    format: {
+      type: 'string',
+      arg: 'table|json',
+      help: "'json' prints one JSON object per line, like docker ps --format json",
+    },
     quiet: { type: 'boolean', short: 'q', help: 'Only display short container IDs' },
     ...ENGINE_OPTIONS,
   },
@@ -50,23 +70,40 @@ export const lsCommand: Command = {
     'FREEZER is the kernel\'s state; ENGINE is what the engine reports. A "!" marks a\ncontainer where they disagree: docker cannot see a freeze it did not make.',
   async run(ctx: CommandContext, args: Parsed): Promise<number> {
     const format = stringValue(args.values, 'format') ?? 'table';
-    if (format !== 'table' && format !== 'json') throw usageError('ls', `--format takes table or json, got ${JSON.stringify(format)}`);
+    if (format !== 'table' && format !== 'json')
+      throw usageError('ls', `--format takes table or json, got ${JSON.stringify(format)}`);
     const filters = parseFilters('ls', stringList(args.values, 'filter'));
     const all = flag(args.values, 'all');
     const listed = listSync({
       ...resolveOptionsOf('ls', args.values),
-      filter: { ...(filters.length > 0 ? { label: labelsFilterStrings(filters) } : {}), ...(all ? {} : { running: true }) },
+      filter: {
+        ...(filters.length > 0 ? { label: labelsFilterStrings(filters) } : {}),
+        ...(all ? {} : { running: true }),
+      },
     });
-    const rows = listed.map(toRow).sort((a, b) => a.engine.localeCompare(b.engine) || (a.name ?? a.id).localeCompare(b.name ?? b.id));
+    const rows = listed
+      .map(toRow)
+      .sort((a, b) => a.engine.localeCompare(b.engine) || (a.name ?? a.id).localeCompare(b.name ?? b.id));
     if (ctx.json) ctx.out.json(rows);
     else if (flag(args.values, 'quiet')) for (const r of rows) ctx.out.out(shortId(r.id));
     else if (format === 'json') for (const r of rows) ctx.out.out(JSON.stringify(r));
     else {
-      const cells = rows.map((r) => [r.engine, r.name ?? r.id, shortId(r.id), (r.freezer ?? '-') + (r.mismatch ? ' !' : ''), r.engineState]);
-      const lines = formatTable(['ENGINE', 'NAME', 'CONTAINER ID', 'FREEZER', 'ENGINE STATE'], cells, (row, col, cell) => {
-        const style = col === 3 ? (rows[row]?.mismatch === true ? 'yellow' : FREEZER_STYLE[rows[row]?.freezer ?? '']) : undefined;
-        return style === undefined ? cell : ctx.out.paint(cell, style);
-      });
+      const cells = rows.map((r) => [
+        r.engine,
+        r.name ?? r.id,
+        shortId(r.id),
+        (r.freezer ?? '-') + (r.mismatch ? ' !' : ''),
+        r.engineState,
+      ]);
+      const lines = formatTable(
+        ['ENGINE', 'NAME', 'CONTAINER ID', 'FREEZER', 'ENGINE STATE'],
+        cells,
+        (row, col, cell) => {
+          const style =
+            col === 3 ? (rows[row]?.mismatch === true ? 'yellow' : FREEZER_STYLE[rows[row]?.freezer ?? '']) : undefined;
+          return style === undefined ? cell : ctx.out.paint(cell, style);
+        },
+      );
       for (const line of lines) ctx.out.out(line);
       if (rows.some((r) => r.mismatch)) ctx.out.out("! the kernel and the engine disagree; see 'cgfreeze status NAME'");
     }

@@ -15,7 +15,13 @@ export type Outcome =
 
 const COMMON_OPTIONS: OptionSpecs = {
   cgroup: { type: 'string', multiple: true, arg: 'PATH', help: 'A cgroup directory to act on (repeatable)' },
-  filter: { type: 'string', short: 'f', multiple: true, arg: 'label=K[=V]', help: 'Also act on every running container with this label (all filters must match)' },
+  filter: {
+    type: 'string',
+    short: 'f',
+    multiple: true,
+    arg: 'label=K[=V]',
+    help: 'Also act on every running container with this label (all filters must match)',
+  },
   timeout: { type: 'string', arg: 'DURATION', help: 'How long to wait for the kernel to settle (default 10s)' },
 };
 
@@ -73,7 +79,12 @@ interface ChangeOptions {
 }
 
 /** Applies one action to every selection, each independently unless atomic; audits each outcome. */
-export async function changeState(ctx: CommandContext, action: Action, selections: Selection[], opts: ChangeOptions): Promise<Outcome[]> {
+export async function changeState(
+  ctx: CommandContext,
+  action: Action,
+  selections: Selection[],
+  opts: ChangeOptions,
+): Promise<Outcome[]> {
   const audit = ctx.audit();
   const outcomes: Array<Outcome | undefined> = selections.map(() => undefined);
   const statuses: Array<CgroupStatus | undefined> = selections.map(() => undefined);
@@ -91,7 +102,10 @@ export async function changeState(ctx: CommandContext, action: Action, selection
       outcomes[i] = {
         label: selections[i]?.label ?? '',
         ok: false,
-        error: new CgfreezeError('ERR_ATOMIC_ROLLBACK', `${action} not attempted: --atomic and another target failed its check`),
+        error: new CgfreezeError(
+          'ERR_ATOMIC_ROLLBACK',
+          `${action} not attempted: --atomic and another target failed its check`,
+        ),
       };
     }
   } else if (runnable.length > 0) {
@@ -106,7 +120,10 @@ export async function changeState(ctx: CommandContext, action: Action, selection
       outcomes[i] = r.ok ? { label, ok: true, result: r.result } : { label, ok: false, error: r.error };
     });
   }
-  const done = outcomes.map((o, i): Outcome => o ?? { label: selections[i]?.label ?? '', ok: false, error: new CgfreezeError('ERR_CANCELED', 'no result') });
+  const done = outcomes.map(
+    (o, i): Outcome =>
+      o ?? { label: selections[i]?.label ?? '', ok: false, error: new CgfreezeError('ERR_CANCELED', 'no result') },
+  );
   done.forEach((o, i) => {
     const status = statuses[i];
     audit.record({
@@ -115,7 +132,9 @@ export async function changeState(ctx: CommandContext, action: Action, selection
       cgroupDir: o.ok ? o.result.cgroupDir : (status?.cgroupDir ?? null),
       version: o.ok ? o.result.version : (status?.version ?? null),
       result: o.ok ? 'ok' : 'error',
-      ...(o.ok ? { state: o.result.state } : { error: { code: o.error.code, message: describeError(o.error, o.label) } }),
+      ...(o.ok
+        ? { state: o.result.state }
+        : { error: { code: o.error.code, message: describeError(o.error, o.label) } }),
       latencyMs: o.ok ? o.result.elapsedMs : null,
       ...(opts.reason === undefined ? {} : { reason: opts.reason }),
     });
@@ -134,7 +153,14 @@ export function printOutcomes(ctx: CommandContext, outcomes: Outcome[], printSuc
 
 export function outcomeJson(o: Outcome): unknown {
   return o.ok
-    ? { target: o.label, ok: true, state: o.result.state, cgroupDir: o.result.cgroupDir, version: o.result.version, elapsedMs: o.result.elapsedMs }
+    ? {
+        target: o.label,
+        ok: true,
+        state: o.result.state,
+        cgroupDir: o.result.cgroupDir,
+        version: o.result.version,
+        elapsedMs: o.result.elapsedMs,
+      }
     : { target: o.label, ok: false, error: { code: o.error.code, message: describeError(o.error, o.label) } };
 }
 
@@ -145,7 +171,12 @@ const HOLD_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
  * is up or at once on SIGINT, SIGTERM or SIGHUP. The handlers are installed
  * before the freeze, so a signal that arrives mid-freeze still leads to a thaw.
  */
-async function pauseFor(ctx: CommandContext, selections: Selection[], holdMs: number, opts: ChangeOptions): Promise<number> {
+async function pauseFor(
+  ctx: CommandContext,
+  selections: Selection[],
+  holdMs: number,
+  opts: ChangeOptions,
+): Promise<number> {
   let wake: (reason: string) => void = () => undefined;
   const woken = new Promise<string>((resolve) => (wake = resolve));
   const handlers = HOLD_SIGNALS.map((sig) => {
@@ -162,15 +193,31 @@ async function pauseFor(ctx: CommandContext, selections: Selection[], holdMs: nu
     let reason = 'none';
     let unpaused: Outcome[] = [];
     if (held.length > 0) {
-      ctx.out.note(`Paused ${held.map((s) => s.label).join(', ')} for ${formatMs(holdMs)}; press Ctrl-C to unpause now.`);
+      ctx.out.note(
+        `Paused ${held.map((s) => s.label).join(', ')} for ${formatMs(holdMs)}; press Ctrl-C to unpause now.`,
+      );
       timer = setTimeout(() => wake('timer'), holdMs);
       reason = await woken;
-      unpaused = await changeState(ctx, 'unpause', held, { atomic: false, reason, skipPrecheck: true, ...timeoutOf(opts), ...hostRootOpt(opts) });
-      ctx.out.note(`Unpaused after ${formatMs(performance.now() - started)} (${reason === 'timer' ? 'time is up' : reason}).`);
+      unpaused = await changeState(ctx, 'unpause', held, {
+        atomic: false,
+        reason,
+        skipPrecheck: true,
+        ...timeoutOf(opts),
+        ...hostRootOpt(opts),
+      });
+      ctx.out.note(
+        `Unpaused after ${formatMs(performance.now() - started)} (${reason === 'timer' ? 'time is up' : reason}).`,
+      );
     }
     const ok = paused.every((o) => o.ok) && unpaused.every((o) => o.ok);
     if (ctx.json) {
-      ctx.out.json({ ok, reason, heldMs: Math.round(performance.now() - started), paused: paused.map(outcomeJson), unpaused: unpaused.map(outcomeJson) });
+      ctx.out.json({
+        ok,
+        reason,
+        heldMs: Math.round(performance.now() - started),
+        paused: paused.map(outcomeJson),
+        unpaused: unpaused.map(outcomeJson),
+      });
     } else printOutcomes(ctx, unpaused, false);
     return ok ? EXIT_OK : EXIT_FAILURE;
   } finally {
@@ -199,17 +246,27 @@ function makeCommand(action: Action): Command {
       ? {
           ...COMMON_OPTIONS,
           atomic: { type: 'boolean', help: 'All or none: if any target fails, leave every target as it was' },
-          for: { type: 'string', arg: 'DURATION', help: 'Stay in the foreground and unpause after DURATION (or on Ctrl-C/SIGTERM)' },
+          for: {
+            type: 'string',
+            arg: 'DURATION',
+            help: 'Stay in the foreground and unpause after DURATION (or on Ctrl-C/SIGTERM)',
+          },
           ...ENGINE_OPTIONS,
         }
       : {
           ...COMMON_OPTIONS,
-          'wait-healthy': { type: 'boolean', help: 'After the thaw, wait until docker reports each container healthy (bounded by --timeout, default 60s)' },
+          'wait-healthy': {
+            type: 'boolean',
+            help: 'After the thaw, wait until docker reports each container healthy (bounded by --timeout, default 60s)',
+          },
           ...ENGINE_OPTIONS,
         };
   return {
     name: action,
-    summary: action === 'pause' ? 'Pause all processes within one or more containers or cgroups' : 'Unpause all processes within one or more containers or cgroups',
+    summary:
+      action === 'pause'
+        ? 'Pause all processes within one or more containers or cgroups'
+        : 'Unpause all processes within one or more containers or cgroups',
     usage: `${action} [OPTIONS] CONTAINER [CONTAINER...]`,
     options,
     details:
@@ -218,12 +275,18 @@ function makeCommand(action: Action): Command {
         : 'Examples:\n  cgfreeze unpause web db\n  cgfreeze unpause --cgroup /sys/fs/cgroup/unified/batch',
     async run(ctx: CommandContext, args: Parsed): Promise<number> {
       // CGFREEZE_TIMEOUT sets the default, for scripts on hosts that are known to be slow.
-      const timeoutMs = durationOption(action, args.values, 'timeout') ?? durationValue(action, 'CGFREEZE_TIMEOUT', ctx.env['CGFREEZE_TIMEOUT']);
+      const timeoutMs =
+        durationOption(action, args.values, 'timeout') ??
+        durationValue(action, 'CGFREEZE_TIMEOUT', ctx.env['CGFREEZE_TIMEOUT']);
       const holdMs = action === 'pause' ? durationOption(action, args.values, 'for') : undefined;
       if (holdMs !== undefined && holdMs <= 0) throw usageError(action, '--for needs a positive duration');
       const ropts = resolveOptionsOf(action, args.values);
       const selections = selectTargets(action, args, ropts);
-      const opts: ChangeOptions = { atomic: flag(args.values, 'atomic'), ...(timeoutMs === undefined ? {} : { timeoutMs }), ...hostRootOf(args.values) };
+      const opts: ChangeOptions = {
+        atomic: flag(args.values, 'atomic'),
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        ...hostRootOf(args.values),
+      };
       if (holdMs !== undefined) return pauseFor(ctx, selections, holdMs, opts);
       let outcomes = await changeState(ctx, action, selections, opts);
       const health: Array<string | undefined> = outcomes.map(() => undefined);
@@ -239,7 +302,10 @@ function makeCommand(action: Action): Command {
             try {
               const waited = await waitHealthy(o.label, container, ropts, timeoutMs ?? 60_000);
               health[i] = waited ? 'healthy' : 'none';
-              if (!waited && !ctx.json) ctx.out.err(`${o.label}: no health check${container.engine === 'docker' ? '' : ` cgfreeze can read (${container.engine})`}; not waiting`);
+              if (!waited && !ctx.json)
+                ctx.out.err(
+                  `${o.label}: no health check${container.engine === 'docker' ? '' : ` cgfreeze can read (${container.engine})`}; not waiting`,
+                );
               return o;
             } catch (err) {
               return { label: o.label, ok: false, error: fromSystemError(err, o.label) };
@@ -249,7 +315,10 @@ function makeCommand(action: Action): Command {
       }
       const ok = outcomes.every((o) => o.ok);
       if (ctx.json) {
-        const results = outcomes.map((o, i) => ({ ...(outcomeJson(o) as object), ...(health[i] === undefined ? {} : { health: health[i] }) }));
+        const results = outcomes.map((o, i) => ({
+          ...(outcomeJson(o) as object),
+          ...(health[i] === undefined ? {} : { health: health[i] }),
+        }));
         ctx.out.json({ ok, results });
       } else printOutcomes(ctx, outcomes);
       return ok ? EXIT_OK : EXIT_FAILURE;

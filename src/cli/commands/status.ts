@@ -24,7 +24,12 @@ export interface StatusReport {
 
 function kernelWords(s: CgroupStatus): string {
   if (s.state === 'thawed') return 'thawed (running)';
-  const by = s.self && s.byAncestor ? 'itself and an ancestor' : s.self ? 'itself' : `an ancestor${s.ancestor === undefined ? '' : ' (' + s.ancestor + ')'}`;
+  const by =
+    s.self && s.byAncestor
+      ? 'itself and an ancestor'
+      : s.self
+        ? 'itself'
+        : `an ancestor${s.ancestor === undefined ? '' : ' (' + s.ancestor + ')'}`;
   return `${s.state} (by ${by})`;
 }
 
@@ -52,7 +57,9 @@ export function statusReport(sel: Selection, hostRoot: { hostRoot?: string }): S
   const twin = hostRoot.hostRoot === undefined ? frozenTwin(kernel, '') : undefined;
   if (twin !== undefined) {
     report.cgroup2Frozen = twin;
-    warnings.push(`its cgroup2 twin ${twin} is frozen too (cgroup.freeze); nothing but that file shows it; thaw it with cgfreeze unpause --cgroup ${twin}`);
+    warnings.push(
+      `its cgroup2 twin ${twin} is frozen too (cgroup.freeze); nothing but that file shows it; thaw it with cgfreeze unpause --cgroup ${twin}`,
+    );
   }
   if (kernel.state === 'freezing') {
     warnings.push('the freeze has not completed: some task has not stopped yet (it may be in uninterruptible sleep)');
@@ -65,7 +72,7 @@ export function statusReport(sel: Selection, hostRoot: { hostRoot?: string }): S
       );
     } else if (kernel.state === 'thawed' && c.pausedByEngine) {
       warnings.push(
-        'docker reports it paused but the kernel has it running (thawed behind docker\'s back); `docker unpause` will fail' +
+        "docker reports it paused but the kernel has it running (thawed behind docker's back); `docker unpause` will fail" +
           " until it is frozen again: run 'cgfreeze pause' on it, then 'docker unpause'",
       );
     }
@@ -97,7 +104,13 @@ function makeStatus(name: 'status' | 'inspect'): Command {
     usage: `${name} [OPTIONS] CONTAINER [CONTAINER...]`,
     options: {
       cgroup: { type: 'string', multiple: true, arg: 'PATH', help: 'A cgroup directory to report on (repeatable)' },
-      filter: { type: 'string', short: 'f', multiple: true, arg: 'label=K[=V]', help: 'Also report every running container with this label' },
+      filter: {
+        type: 'string',
+        short: 'f',
+        multiple: true,
+        arg: 'label=K[=V]',
+        help: 'Also report every running container with this label',
+      },
       ...ENGINE_OPTIONS,
     },
     details:

@@ -109,7 +109,10 @@ export class ContainerdSource implements Source {
         labels: annotations,
         running: pid > 0,
         pid,
-        runtimeDirs: runcRoot !== undefined && runcRoot.startsWith('/') ? [`${this.host.resolveDir(runcRoot)}/${ns}/${id}`] : base.runtimeDirs,
+        runtimeDirs:
+          runcRoot !== undefined && runcRoot.startsWith('/')
+            ? [`${this.host.resolveDir(runcRoot)}/${ns}/${id}`]
+            : base.runtimeDirs,
       };
       const k8s = k8sFromAnnotations(annotations, CRI_KEYS);
       if (k8s !== undefined) candidate.k8s = k8s;

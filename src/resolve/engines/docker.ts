@@ -24,7 +24,10 @@ export function defaultDockerRoots(host: Host): DockerRoots[] {
     execRoot = str(daemonJson['exec-root']) ?? execRoot;
   }
   // Command-line flags win over daemon.json, as in dockerd.
-  roots.push({ dataRoot: flags.get('--data-root') ?? flags.get('--graph') ?? dataRoot, execRoot: flags.get('--exec-root') ?? execRoot });
+  roots.push({
+    dataRoot: flags.get('--data-root') ?? flags.get('--graph') ?? dataRoot,
+    execRoot: flags.get('--exec-root') ?? execRoot,
+  });
   // Rootless daemons keep exec-root in $XDG_RUNTIME_DIR/docker and data-root in ~/.local/share/docker.
   for (const { uid, home } of host.rootlessUsers('docker')) {
     roots.push({ dataRoot: `${home}/.local/share/docker`, execRoot: `/run/user/${uid}/docker` });
@@ -118,11 +121,18 @@ export class DockerSource implements Source {
       const read = this.host.readJsonStamped(this.configPath(id));
       if (read === undefined) return undefined;
       const config = read.value;
-      if (!isRecord(config)) throw new CgfreezeError('ERR_STATE_FILE', `${this.configPath(id)} is not a JSON object`, { path: this.configPath(id) });
-      if (config['ID'] !== id) {
-        throw new CgfreezeError('ERR_STATE_FILE', `${this.configPath(id)} names container ${String(config['ID']).slice(0, 80)}, not ${id}`, {
+      if (!isRecord(config))
+        throw new CgfreezeError('ERR_STATE_FILE', `${this.configPath(id)} is not a JSON object`, {
           path: this.configPath(id),
         });
+      if (config['ID'] !== id) {
+        throw new CgfreezeError(
+          'ERR_STATE_FILE',
+          `${this.configPath(id)} names container ${String(config['ID']).slice(0, 80)}, not ${id}`,
+          {
+            path: this.configPath(id),
+          },
+        );
       }
       const name = str(config['Name']);
       const state = isRecord(config['State']) ? config['State'] : {};

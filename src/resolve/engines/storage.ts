@@ -38,7 +38,12 @@ function storageConf(host: Host, path: string): { graphRoot?: string; runRoot?: 
  */
 export function defaultStorageRoots(host: Host): StorageRoots[] {
   const rootful = storageConf(host, '/etc/containers/storage.conf');
-  const roots: StorageRoots[] = [{ graphRoot: rootful.graphRoot ?? '/var/lib/containers/storage', runRoot: rootful.runRoot ?? '/run/containers/storage' }];
+  const roots: StorageRoots[] = [
+    {
+      graphRoot: rootful.graphRoot ?? '/var/lib/containers/storage',
+      runRoot: rootful.runRoot ?? '/run/containers/storage',
+    },
+  ];
   for (const { uid, home } of host.rootlessUsers('containers')) {
     const conf = storageConf(host, `${home}/.config/containers/storage.conf`);
     roots.push({
@@ -90,7 +95,9 @@ export class StorageSource implements Source {
         const id = str(item['id']);
         if (id === undefined || !STORAGE_ID.test(id)) continue;
         ids.push(id);
-        const names = Array.isArray(item['names']) ? item['names'].filter((n): n is string => typeof n === 'string') : [];
+        const names = Array.isArray(item['names'])
+          ? item['names'].filter((n): n is string => typeof n === 'string')
+          : [];
         this.names.set(id, names);
       }
     } else {

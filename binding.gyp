@@ -5,7 +5,6 @@
       "sources": [
         "native/addon.cc",
         "native/cgroup_handle.cc",
-        "native/fd_probe.cc",
         "native/peer_cred.cc",
         "native/sys_error.cc"
       ],

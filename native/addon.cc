@@ -2,7 +2,6 @@
 #include <napi.h>
 
 #include "cgroup_handle.h"
-#include "fd_probe.h"
 #include "peer_cred.h"
 
 namespace cgfreeze {
@@ -10,9 +9,7 @@ namespace cgfreeze {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("CgroupHandle", CgroupHandle::Define(env));
   exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
-  exports.Set("readProbe", Napi::Function::New(env, ReadProbe, "readProbe"));
-  exports.Set("statAt", Napi::Function::New(env, StatAt, "statAt"));
-  exports.Set("abiVersion", Napi::Number::New(env, 3));  // 2: peerCred; 3: readProbe, statAt
+  exports.Set("abiVersion", Napi::Number::New(env, 4));  // 4: text reads, writeKill
   return exports;
 }
 

@@ -25,10 +25,6 @@ namespace cgfreeze {
 
 namespace {
 
-constexpr int kStateThawed = 0;
-constexpr int kStateFreezing = 1;
-constexpr int kStateFrozen = 2;
-
 void CloseFd(int* fd) {
   if (*fd >= 0) {
     close(*fd);
@@ -101,6 +97,7 @@ Napi::Function CgroupHandle::Define(Napi::Env env) {
                          InstanceMethod<&CgroupHandle::ReadState>("readState"),
                          InstanceMethod<&CgroupHandle::ReadSelf>("readSelf"),
                          InstanceMethod<&CgroupHandle::ReadParentFreezing>("readParentFreezing"),
+                         InstanceMethod<&CgroupHandle::WriteKill>("writeKill"),
                          InstanceMethod<&CgroupHandle::Wait>("wait"),
                          InstanceMethod<&CgroupHandle::StartWatch>("watch"),
                          InstanceMethod<&CgroupHandle::StopWatch>("unwatch"),
@@ -147,7 +144,8 @@ CgroupHandle::CgroupHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Cg
   } else if (fs.f_type == CGROUP_SUPER_MAGIC) {
     version_ = 1;
   } else {
-    ThrowSysError(env, EXDEV, "fstatfs", path_);
+    // fstatfs succeeded: this is a finding, not a failed call, so it carries no errno.
+    ThrowCodeError(env, "ERR_NOT_A_CGROUP", "not on a cgroup filesystem", path_);
     CloseFds();
     return;
   }
@@ -194,39 +192,26 @@ void CgroupHandle::CloseFds() {
 
 bool CgroupHandle::EnsureOpen(Napi::Env env) {
   if (state_fd_ >= 0) return true;
-  ThrowSysError(env, EBADF, "read", path_);
+  // The TypeScript layer never uses a handle after close(): reaching this is a bug, not an errno.
+  Napi::Error::New(env, "CgroupHandle used after close(): " + path_).ThrowAsJavaScriptException();
   return false;
 }
 
-bool CgroupHandle::ReadSmall(Napi::Env env, int fd, const char* name, char* buf, size_t size,
-                             ssize_t* len) {
-  ssize_t n;
-  do {
-    n = pread(fd, buf, size - 1, 0);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    ThrowSysError(env, errno, "read", path_ + "/" + name);
-    return false;
-  }
-  buf[n] = '\0';
-  *len = n;
-  return true;
-}
-
-bool CgroupHandle::ReadFlag(Napi::Env env, int* fd, const char* name, bool* value) {
+Napi::Value CgroupHandle::ReadText(Napi::Env env, int* fd, const char* name) {
   if (*fd < 0) {
     *fd = OpenControl(env, name, O_RDONLY);
-    if (*fd < 0) return false;
+    if (*fd < 0) return env.Undefined();
   }
-  char buf[16];
+  char buf[256];
   ssize_t n;
-  if (!ReadSmall(env, *fd, name, buf, sizeof buf, &n)) return false;
-  if (n < 1 || (buf[0] != '0' && buf[0] != '1')) {
-    ThrowSysError(env, EPROTO, "read", path_ + "/" + name);
-    return false;
+  do {
+    n = pread(*fd, buf, sizeof buf, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    ThrowSysError(env, errno, "pread", path_ + "/" + name);
+    return env.Undefined();
   }
-  *value = buf[0] == '1';
-  return true;
+  return Napi::String::New(env, buf, static_cast<size_t>(n));
 }
 
 Napi::Value CgroupHandle::GetVersion(const Napi::CallbackInfo& info) {
@@ -260,7 +245,7 @@ Napi::Value CgroupHandle::WriteState(const Napi::CallbackInfo& info) {
     n = pwrite(state_fd_, text, len, 0);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
-    ThrowSysError(env, errno, "write",
+    ThrowSysError(env, errno, "pwrite",
                   path_ + (version_ == 1 ? "/freezer.state" : "/cgroup.freeze"));
   }
   return env.Undefined();
@@ -269,47 +254,15 @@ Napi::Value CgroupHandle::WriteState(const Napi::CallbackInfo& info) {
 Napi::Value CgroupHandle::ReadState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!EnsureOpen(env)) return env.Undefined();
-  char buf[256];
-  ssize_t n;
-  if (version_ == 1) {
-    if (!ReadSmall(env, state_fd_, "freezer.state", buf, sizeof buf, &n)) {
-      return env.Undefined();
-    }
-    int state = -1;
-    if (strncmp(buf, "THAWED", 6) == 0)
-      state = kStateThawed;
-    else if (strncmp(buf, "FREEZING", 8) == 0)
-      state = kStateFreezing;
-    else if (strncmp(buf, "FROZEN", 6) == 0)
-      state = kStateFrozen;
-    if (state < 0) {
-      ThrowSysError(env, EPROTO, "read", path_ + "/freezer.state");
-      return env.Undefined();
-    }
-    return Napi::Number::New(env, state);
-  }
-  if (!ReadSmall(env, events_fd_, "cgroup.events", buf, sizeof buf, &n)) {
-    return env.Undefined();
-  }
-  // cgroup.events is "key value" lines; find the line starting "frozen ".
-  for (const char* line = buf; line != nullptr && *line != '\0';) {
-    if (strncmp(line, "frozen ", 7) == 0 && (line[7] == '0' || line[7] == '1')) {
-      return Napi::Number::New(env, line[7] == '1' ? kStateFrozen : kStateThawed);
-    }
-    line = strchr(line, '\n');
-    if (line != nullptr) line++;
-  }
-  ThrowSysError(env, EPROTO, "read", path_ + "/cgroup.events");
-  return env.Undefined();
+  return version_ == 1 ? ReadText(env, &state_fd_, "freezer.state")
+                       : ReadText(env, &events_fd_, "cgroup.events");
 }
 
 Napi::Value CgroupHandle::ReadSelf(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!EnsureOpen(env)) return env.Undefined();
-  bool value = false;
-  bool ok = version_ == 1 ? ReadFlag(env, &self_fd_, "freezer.self_freezing", &value)
-                          : ReadFlag(env, &state_fd_, "cgroup.freeze", &value);
-  return ok ? Napi::Boolean::New(env, value) : env.Undefined();
+  return version_ == 1 ? ReadText(env, &self_fd_, "freezer.self_freezing")
+                       : ReadText(env, &state_fd_, "cgroup.freeze");
 }
 
 Napi::Value CgroupHandle::ReadParentFreezing(const Napi::CallbackInfo& info) {
@@ -319,11 +272,37 @@ Napi::Value CgroupHandle::ReadParentFreezing(const Napi::CallbackInfo& info) {
     ThrowTypeError(env, "readParentFreezing() exists only on cgroup v1");
     return env.Undefined();
   }
-  bool value = false;
-  if (!ReadFlag(env, &parent_fd_, "freezer.parent_freezing", &value)) {
+  return ReadText(env, &parent_fd_, "freezer.parent_freezing");
+}
+
+Napi::Value CgroupHandle::WriteKill(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!EnsureOpen(env)) return env.Undefined();
+  if (version_ != 2) {
+    ThrowTypeError(env, "writeKill() exists only on cgroup v2");
     return env.Undefined();
   }
-  return Napi::Boolean::New(env, value);
+  int fd;
+  do {
+    fd = openat(dir_fd_, "cgroup.kill", O_WRONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    // Linux before 5.14 has no cgroup.kill: the caller signals each task instead.
+    if (errno == ENOENT) return Napi::Boolean::New(env, false);
+    ThrowSysError(env, errno, "openat", path_ + "/cgroup.kill");
+    return env.Undefined();
+  }
+  ssize_t n;
+  do {
+    n = write(fd, "1", 1);
+  } while (n < 0 && errno == EINTR);
+  int write_errno = errno;
+  close(fd);
+  if (n < 0) {
+    ThrowSysError(env, write_errno, "write", path_ + "/cgroup.kill");
+    return env.Undefined();
+  }
+  return Napi::Boolean::New(env, true);
 }
 
 Napi::Value CgroupHandle::Wait(const Napi::CallbackInfo& info) {
@@ -369,7 +348,7 @@ Napi::Value CgroupHandle::StartWatch(const Napi::CallbackInfo& info) {
   }
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
-    ThrowSysError(env, EINVAL, "uv_poll_init", path_ + "/cgroup.events");
+    Napi::Error::New(env, "no event loop for watch(): " + path_).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   Watch* watch = new Watch();

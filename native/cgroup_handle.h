@@ -3,8 +3,8 @@
 // The directory is opened once (O_PATH, confined beneath its mount with
 // openat2) and the control files relative to it, so repeated freeze/thaw
 // cycles cost only the pwrite/pread syscalls themselves. All policy (pacing,
-// deadlines, rollback, validation) lives in TypeScript; this class only
-// writes, reads, and waits.
+// deadlines, rollback, validation) and all parsing live in TypeScript; this
+// class only writes, reads, and waits.
 #ifndef CGFREEZE_CGROUP_HANDLE_H_
 #define CGFREEZE_CGROUP_HANDLE_H_
 
@@ -32,13 +32,16 @@ class CgroupHandle : public Napi::ObjectWrap<CgroupHandle> {
 
   // writeState(frozen): FROZEN/THAWED (v1) or 1/0 (v2).
   Napi::Value WriteState(const Napi::CallbackInfo& info);
-  // readState(): 0 thawed, 1 freezing (v1 only), 2 frozen; v2 reports the
-  // effective `frozen` key of cgroup.events.
+  // The read methods return the file's text as the kernel wrote it (one
+  // pread at offset 0); TypeScript parses it.
+  // readState(): v1 freezer.state, v2 cgroup.events.
   Napi::Value ReadState(const Napi::CallbackInfo& info);
   // readSelf(): v1 freezer.self_freezing, v2 cgroup.freeze.
   Napi::Value ReadSelf(const Napi::CallbackInfo& info);
   // readParentFreezing(): v1 freezer.parent_freezing.
   Napi::Value ReadParentFreezing(const Napi::CallbackInfo& info);
+  // writeKill(): v2 cgroup.kill; false when the kernel has none (before 5.14).
+  Napi::Value WriteKill(const Napi::CallbackInfo& info);
   // wait(timeoutUs): v2 blocks in ppoll(POLLPRI) on cgroup.events and returns
   // true when the kernel signalled a change; v1 has no notification and just
   // sleeps, returning false.
@@ -51,8 +54,7 @@ class CgroupHandle : public Napi::ObjectWrap<CgroupHandle> {
 
   bool EnsureOpen(Napi::Env env);
   int OpenControl(Napi::Env env, const char* name, int flags);
-  bool ReadSmall(Napi::Env env, int fd, const char* name, char* buf, size_t size, ssize_t* len);
-  bool ReadFlag(Napi::Env env, int* fd, const char* name, bool* value);
+  Napi::Value ReadText(Napi::Env env, int* fd, const char* name);
   void StopWatchInternal(bool unref);
   void CloseFds();
 

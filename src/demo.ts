@@ -1,9 +1,8 @@
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
-import { mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable, Writable } from 'node:stream';
-import { cgroup2Mount, cgroupMounts, freezerV1Mount } from './cgroup/mountinfo.js';
-import { listProcesses } from './cgroup/tasks.js';
-import { freezeSync, thawSync } from './freezer/api.js';
+import { CgfreezeError, freezeSync, freezerMounts, kill, thawSync } from './index.js';
 
 export interface DemoOptions {
   /** Freeze/thaw cycles per cgroup version (default 200). */
@@ -47,11 +46,14 @@ type Worker = ChildProcessByStdio<Writable, Readable, null>;
 export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
   const cycles = opts.cycles ?? 200;
   const log = opts.log ?? (() => {});
-  const mounts = cgroupMounts();
-  const parents = [freezerV1Mount(mounts), cgroup2Mount(mounts)].flatMap((m) =>
-    m === undefined ? [] : [{ version: m.version, dir: `${m.mountPoint}/cgfreeze-demo-${process.pid}` }],
-  );
-  if (parents.length === 0) throw new Error('no cgroup freezer is mounted on this host');
+  const mounts = freezerMounts();
+  const parents = ([1, 2] as const).flatMap((version) => {
+    const mountPoint = version === 1 ? mounts.v1 : mounts.v2;
+    return mountPoint === undefined ? [] : [{ version, dir: `${mountPoint}/cgfreeze-demo-${process.pid}` }];
+  });
+  if (parents.length === 0) {
+    throw new CgfreezeError('ERR_FREEZER_UNAVAILABLE', 'no cgroup freezer is mounted on this host');
+  }
   const versions: DemoVersionReport[] = [];
   for (const { version, dir } of parents) {
     log(`cgroup ${version === 1 ? 'v1' : 'v2'}: scratch cgroup ${dir}`);
@@ -68,10 +70,9 @@ async function demoOne(
 ): Promise<DemoVersionReport> {
   mkdirSync(dir);
   let worker: Worker | undefined;
-  const cleanup = (): void => removeScratch(dir, version, worker);
+  const cleanup = (): Promise<void> => removeScratch(dir, worker);
   const onSigint = (): void => {
-    cleanup();
-    process.exit(130);
+    void cleanup().finally(() => process.exit(130));
   };
   process.once('SIGINT', onSigint);
   try {
@@ -118,7 +119,7 @@ async function demoOne(
     return report;
   } finally {
     process.removeListener('SIGINT', onSigint);
-    cleanup();
+    await cleanup();
   }
 }
 
@@ -139,30 +140,23 @@ function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
   return Promise.race([promise.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
 }
 
-function removeScratch(dir: string, version: 1 | 2, worker: Worker | undefined): void {
+/** Kills what runs in the scratch cgroup (frozen or not) and removes it; never throws. */
+async function removeScratch(dir: string, worker: Worker | undefined): Promise<void> {
+  worker?.kill('SIGKILL');
   try {
-    writeFileSync(`${dir}/${version === 1 ? 'freezer.state' : 'cgroup.freeze'}`, version === 1 ? 'THAWED' : '0');
+    await kill(dir, { timeoutMs: 2000 });
   } catch {
     // Never created or already gone.
   }
-  worker?.kill('SIGKILL');
-  for (const pid of listProcesses(dir)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Exited meanwhile.
-    }
-  }
-  // rmdir fails with EBUSY until the killed tasks are reaped by the kernel.
+  // rmdir fails with EBUSY until the killed tasks are reaped.
   const deadline = Date.now() + 2000;
   for (;;) {
     try {
       rmdirSync(dir);
       return;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || Date.now() > deadline) return;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || Date.now() > deadline) return;
+      await sleep(5);
     }
   }
 }

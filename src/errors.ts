@@ -12,6 +12,7 @@ export const ERROR_CODES = [
   'ERR_ROOT_CGROUP',
   'ERR_SELF_FREEZE',
   'ERR_FREEZER_UNAVAILABLE',
+  'ERR_KERNEL_FORMAT',
   // Freeze and thaw outcomes.
   'ERR_FREEZE_TIMEOUT',
   'ERR_THAW_FAILED',
@@ -42,12 +43,101 @@ export const ERROR_CODES = [
   'ERR_BODY_TOO_LARGE',
   'ERR_BUSY',
   'ERR_SIDECAR',
+  // A system error whose errno Node cannot name, and a bug in cgfreeze itself.
+  'ERR_SYSTEM',
+  'ERR_INTERNAL',
 ] as const;
 
-export type CgfreezeErrorCode = (typeof ERROR_CODES)[number] | SystemErrorCode;
+/**
+ * The errno names a system error keeps as its code (Linux's, as Node names them). An errno Node cannot
+ * name becomes `ERR_SYSTEM`; `errno` still says which.
+ */
+export const SYSTEM_ERROR_CODES = [
+  'E2BIG',
+  'EACCES',
+  'EADDRINUSE',
+  'EADDRNOTAVAIL',
+  'EAFNOSUPPORT',
+  'EAGAIN',
+  'EALREADY',
+  'EBADF',
+  'EBADMSG',
+  'EBUSY',
+  'ECANCELED',
+  'ECHILD',
+  'ECONNABORTED',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EDEADLK',
+  'EDESTADDRREQ',
+  'EDOM',
+  'EDQUOT',
+  'EEXIST',
+  'EFAULT',
+  'EFBIG',
+  'EHOSTUNREACH',
+  'EIDRM',
+  'EILSEQ',
+  'EINPROGRESS',
+  'EINTR',
+  'EINVAL',
+  'EIO',
+  'EISCONN',
+  'EISDIR',
+  'ELOOP',
+  'EMFILE',
+  'EMLINK',
+  'EMSGSIZE',
+  'EMULTIHOP',
+  'ENAMETOOLONG',
+  'ENETDOWN',
+  'ENETRESET',
+  'ENETUNREACH',
+  'ENFILE',
+  'ENOBUFS',
+  'ENODATA',
+  'ENODEV',
+  'ENOENT',
+  'ENOEXEC',
+  'ENOLCK',
+  'ENOLINK',
+  'ENOMEM',
+  'ENOMSG',
+  'ENOPROTOOPT',
+  'ENOSPC',
+  'ENOSR',
+  'ENOSTR',
+  'ENOSYS',
+  'ENOTCONN',
+  'ENOTDIR',
+  'ENOTEMPTY',
+  'ENOTSOCK',
+  'ENOTSUP',
+  'ENOTTY',
+  'ENXIO',
+  'EOPNOTSUPP',
+  'EOVERFLOW',
+  'EPERM',
+  'EPIPE',
+  'EPROTO',
+  'EPROTONOSUPPORT',
+  'EPROTOTYPE',
+  'ERANGE',
+  'EROFS',
+  'ESPIPE',
+  'ESRCH',
+  'ESTALE',
+  'ETIME',
+  'ETIMEDOUT',
+  'ETXTBSY',
+  'EWOULDBLOCK',
+  'EXDEV',
+] as const;
 
-/** An errno name such as `ENOENT`, `EACCES`, `EPERM`, `EBUSY`. */
-export type SystemErrorCode = `E${Uppercase<string>}`;
+export type SystemErrorCode = (typeof SYSTEM_ERROR_CODES)[number];
+
+/** Every code a CgfreezeError can carry: cgfreeze's own (`ERR_…`, `ABORT_ERR`) and errno names. */
+export type CgfreezeErrorCode = (typeof ERROR_CODES)[number] | SystemErrorCode;
 
 /** A task that kept a freeze from completing: it was not parked in the freezer. */
 export interface Culprit {
@@ -105,54 +195,83 @@ export class CgfreezeError extends Error {
   }
 }
 
-/** The shape the native core throws: errno, syscall and path on a plain Error. */
-interface NativeSystemError extends Error {
+/**
+ * What the native core and node:fs throw for a failed system call: a plain Error with the positive
+ * (native) or negative (node:fs) errno, the syscall and the path. The native core throws a plain Error
+ * with a cgfreeze `code` for a condition that is not a failed call (a file that is not on a cgroup
+ * filesystem, text it cannot read), and a TypeError for misuse of the raw binding, which is a bug.
+ */
+interface SystemCallError extends Error {
   errno: number;
-  syscall: string;
-  path: string;
+  syscall?: string;
+  path?: string;
 }
 
-export function isNativeSystemError(err: unknown): err is NativeSystemError {
-  return (
-    err instanceof Error &&
-    typeof (err as Partial<NativeSystemError>).errno === 'number' &&
-    typeof (err as Partial<NativeSystemError>).syscall === 'string'
-  );
+function isSystemCallError(err: unknown): err is SystemCallError {
+  return err instanceof Error && typeof (err as Partial<SystemCallError>).errno === 'number';
 }
 
-/** errno → `ENOENT` etc.; unknown numbers become `E<number>`-free `EUNKNOWN`. */
-export function errnoName(errno: number): SystemErrorCode {
+const SYSTEM_CODES: ReadonlySet<string> = new Set(SYSTEM_ERROR_CODES);
+const OWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
+
+/** errno (either sign) → `ENOENT` etc.; an errno Node cannot name → `ERR_SYSTEM`. */
+export function errnoName(errno: number): SystemErrorCode | 'ERR_SYSTEM' {
+  let name: string;
   try {
-    return getSystemErrorName(-Math.abs(errno)) as SystemErrorCode;
+    name = getSystemErrorName(-Math.abs(errno));
   } catch {
-    return 'EUNKNOWN';
+    return 'ERR_SYSTEM';
   }
+  return SYSTEM_CODES.has(name) ? (name as SystemErrorCode) : 'ERR_SYSTEM';
+}
+
+/** The errno name of a system error thrown by the native core or node:fs; undefined for anything else. */
+export function systemErrorName(err: unknown): SystemErrorCode | 'ERR_SYSTEM' | undefined {
+  return isSystemCallError(err) ? errnoName(err.errno) : undefined;
 }
 
 /**
- * Converts anything thrown by the native core or by node:fs into a
- * CgfreezeError. ENODEV means the cgroup was removed while we held it open.
+ * Turns anything the native core or node:fs threw into a CgfreezeError. ENODEV means the cgroup was
+ * removed while we held it open. Anything that is neither a system error nor a CgfreezeError is a bug
+ * in cgfreeze, and says so (`ERR_INTERNAL`): it is never reported as bad input.
  */
 export function fromSystemError(err: unknown, target?: string): CgfreezeError {
   if (err instanceof CgfreezeError) return err;
-  const sys = err as Partial<NativeSystemError> & { code?: unknown };
-  if (err instanceof Error && typeof sys.errno === 'number') {
-    const errno = Math.abs(sys.errno);
-    const name = errnoName(errno);
+  const where = target === undefined ? {} : { target };
+  if (isSystemCallError(err)) {
+    const name = errnoName(err.errno);
     const details: CgfreezeErrorDetails = {
-      errno,
-      ...(typeof sys.syscall === 'string' ? { syscall: sys.syscall } : {}),
-      ...(typeof sys.path === 'string' ? { path: sys.path } : {}),
-      ...(target === undefined ? {} : { target }),
+      errno: Math.abs(err.errno),
+      ...(typeof err.syscall === 'string' ? { syscall: err.syscall } : {}),
+      ...(typeof err.path === 'string' ? { path: err.path } : {}),
+      ...where,
       cause: err,
     };
     if (name === 'ENODEV') {
-      return new CgfreezeError('ERR_CGROUP_GONE', `cgroup was removed: ${sys.path ?? target ?? ''}`, details);
+      return new CgfreezeError('ERR_CGROUP_GONE', `cgroup was removed: ${err.path ?? target ?? ''}`, details);
     }
     return new CgfreezeError(name, err.message, details);
   }
-  return new CgfreezeError('ERR_INVALID_ARG', String(err instanceof Error ? err.message : err), {
-    ...(target === undefined ? {} : { target }),
+  const code = (err as { code?: unknown } | null)?.code;
+  if (err instanceof Error && !(err instanceof TypeError) && typeof code === 'string' && OWN_CODES.has(code)) {
+    const path = (err as { path?: unknown }).path;
+    return new CgfreezeError(code as CgfreezeErrorCode, err.message, {
+      ...(typeof path === 'string' ? { path } : {}),
+      ...where,
+      cause: err,
+    });
+  }
+  const text = err instanceof Error ? err.message : String(err);
+  return new CgfreezeError('ERR_INTERNAL', `internal error in cgfreeze (please report it): ${text}`, {
+    ...where,
     cause: err,
   });
+}
+
+/** How a value reads in a message: strings quoted (and shortened), other values by their type. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? value.slice(0, 77) + '...' : value);
+  return typeof value;
 }

@@ -1,15 +1,47 @@
 /**
  * cgfreeze: pause and resume Linux cgroups (and the containers in them) by
  * writing the kernel's cgroup freezer directly.
+ *
+ * This is the public API, and the one way in for the CLI and the sidecar: a target is resolved here,
+ * once, and the freezer below takes only cgroups.
  */
-export { freeze, freezeSync, thaw, thawSync } from './freezer/api.js';
-export { state, type CgroupStatus } from './freezer/status.js';
-export { kill, type KillOptions, type KillResult } from './freezer/kill.js';
+export {
+  freeze,
+  freezeSync,
+  kill,
+  state,
+  thaw,
+  thawSync,
+  type FreezeOptions,
+  type GroupOptions,
+  type KillOptions,
+} from './api/operations.js';
+export { list, listSync, resolve, resolveSync } from './api/resolve.js';
+export { isCgroupPath, type Target, type TargetOptions } from './api/targets.js';
+export type { FreezeResult } from './freezer/operations.js';
+export type { GroupItem, GroupResult } from './freezer/group.js';
+export type { CgroupStatus } from './freezer/status.js';
+export type { KillResult } from './freezer/kill.js';
 export { keepWarm, type KeepWarmHandle } from './freezer/keep-warm.js';
-export type { FreezeOptions, FreezeResult } from './freezer/operations.js';
-export type { GroupItem, GroupOptions, GroupResult } from './freezer/group.js';
-export type { Target, TargetOptions } from './freezer/targets.js';
 export type { FreezerState } from './cgroup/freezer-files.js';
-export { clearResolveCache, list, listSync, resolve, resolveSync } from './resolve/index.js';
-export type { Engine, K8sIdentity, ListOptions, ListedContainer, Resolved, ResolveOptions } from './resolve/index.js';
-export { CgfreezeError, ERROR_CODES, type CgfreezeErrorCode, type Culprit } from './errors.js';
+export { freezerMounts, type FreezerMounts } from './cgroup/mountinfo.js';
+export { clearResolveCache, labelsMatch } from './resolve/index.js';
+export type {
+  Engine,
+  HealthStatus,
+  K8sIdentity,
+  ListedContainer,
+  ListOptions,
+  Resolved,
+  ResolvedCgroup,
+  ResolvedContainer,
+  ResolveOptions,
+} from './resolve/index.js';
+export {
+  CgfreezeError,
+  ERROR_CODES,
+  SYSTEM_ERROR_CODES,
+  type CgfreezeErrorCode,
+  type Culprit,
+  type SystemErrorCode,
+} from './errors.js';

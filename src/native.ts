@@ -2,15 +2,11 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { CgfreezeError } from './errors.js';
 
-/** Raw states returned by {@link NativeCgroupHandle.readState}. */
-export const RAW_THAWED = 0;
-export const RAW_FREEZING = 1;
-export const RAW_FROZEN = 2;
-export type RawState = typeof RAW_THAWED | typeof RAW_FREEZING | typeof RAW_FROZEN;
-
 /**
- * The open freezer files of one cgroup (native/cgroup_handle.cc). Every
- * method throws an Error carrying `errno`, `syscall` and `path` on failure.
+ * The open freezer files of one cgroup (native/cgroup_handle.cc). A failed system call throws an Error
+ * with the real `errno`, `syscall` and `path`; a finding that is not a failed call (not a cgroup
+ * filesystem) throws an Error with a cgfreeze `code` and `path`. Reads return the kernel's text
+ * unparsed: src/cgroup/freezer-files.ts is the one parser.
  */
 export interface NativeCgroupHandle {
   /** 1 for the v1 freezer controller, 2 for cgroup2. */
@@ -21,12 +17,14 @@ export interface NativeCgroupHandle {
   readonly closed: boolean;
   /** v1: FROZEN/THAWED to freezer.state; v2: 1/0 to cgroup.freeze. */
   writeState(frozen: boolean): void;
-  /** v1: freezer.state; v2: the `frozen` key of cgroup.events (0 or 2, never 1). */
-  readState(): RawState;
+  /** v1: the text of freezer.state; v2: the text of cgroup.events. */
+  readState(): string;
   /** v1: freezer.self_freezing; v2: cgroup.freeze. */
-  readSelf(): boolean;
+  readSelf(): string;
   /** v1 only: freezer.parent_freezing. */
-  readParentFreezing(): boolean;
+  readParentFreezing(): string;
+  /** v2 only: writes 1 to cgroup.kill; false when the kernel has no cgroup.kill (before 5.14). */
+  writeKill(): boolean;
   /**
    * Blocks up to `timeoutUs`. v2: wakes early when cgroup.events signals a
    * change (POLLPRI) and returns true; v1: a plain sleep, returns false.
@@ -49,20 +47,10 @@ export interface NativeBinding {
   CgroupHandle: new (mountPoint: string, relativePath: string) => NativeCgroupHandle;
   /** getsockopt(SO_PEERCRED) on a connected unix socket fd. */
   peerCred(fd: number): PeerCredentials;
-  /**
-   * pread(2) of up to 64 bytes at offset 0; returns the count. On a held
-   * /proc/<pid>/ file it fails (ESRCH) once that process is gone.
-   */
-  readProbe(fd: number): number;
-  /**
-   * fstatat(2) of `name` in the open directory `dirFd`, symlinks not followed:
-   * fills `out` with [ino, mtime s, mtime ns, size]; false if it does not exist.
-   */
-  statAt(dirFd: number, name: string, out: Float64Array): boolean;
   readonly abiVersion: number;
 }
 
-const EXPECTED_ABI = 3;
+const EXPECTED_ABI = 4;
 let cached: NativeBinding | undefined;
 
 /** The package root, where `build/Release/cgfreeze.node` lives. */

@@ -2,7 +2,7 @@
 // resolveSync against a fake host of 1,000 Docker containers (the resolver's
 // own fixture generator), uncached as on a first call and cached as on every
 // later one. Reading files is all resolution does, so a fake host is honest.
-import { clearResolveCache, resolveSync } from '../../src/resolve/index.js';
+import { clearResolveCache, resolveSync } from '../../src/index.js';
 import { manyDockerHost } from '../../test/fixtures/hosts/many.js';
 import { formatNs, summarize } from './stats.js';
 

@@ -4,6 +4,49 @@ import { CgfreezeError } from '../errors.js';
 
 export type FreezerState = 'thawed' | 'freezing' | 'frozen';
 
+/**
+ * The one parser of the freezer's files. The native handle returns their text as read; node:fs
+ * readers (state(), list()) read the same files; both come here.
+ */
+
+/** freezer.state (v1): THAWED, FREEZING or FROZEN. */
+export function parseV1State(text: string, path: string): FreezerState {
+  switch (text.trim()) {
+    case 'THAWED':
+      return 'thawed';
+    case 'FREEZING':
+      return 'freezing';
+    case 'FROZEN':
+      return 'frozen';
+    default:
+      throw unexpected(text, path);
+  }
+}
+
+/** cgroup.events (v2): whether its `frozen` key is 1. */
+export function parseEventsFrozen(text: string, path: string): boolean {
+  // `frozen` is one of a handful of `key value` lines; a search beats splitting on every re-read.
+  const line = text.startsWith('frozen ') ? 0 : text.indexOf('\nfrozen ') + 1;
+  const value = line > 0 || text.startsWith('frozen ') ? text.charAt(line + 'frozen '.length) : '';
+  if (value === '1') return true;
+  if (value === '0') return false;
+  throw unexpected(text, path);
+}
+
+/** A 0/1 flag file: freezer.self_freezing, freezer.parent_freezing, cgroup.freeze. */
+export function parseFlag(text: string, path: string): boolean {
+  const value = text.trim();
+  if (value === '1') return true;
+  if (value === '0') return false;
+  throw unexpected(text, path);
+}
+
+function unexpected(text: string, path: string): CgfreezeError {
+  return new CgfreezeError('ERR_KERNEL_FORMAT', `unexpected content in ${path}: ${JSON.stringify(text.slice(0, 80))}`, {
+    path,
+  });
+}
+
 /** The freezer's view of one cgroup, read with plain file reads (no addon). */
 export interface FreezerFiles {
   version: 'v1' | 'v2';
@@ -17,30 +60,6 @@ export interface FreezerFiles {
   freezeFile: string;
 }
 
-/** Parses freezer.state text (v1). */
-export function parseV1State(text: string): FreezerState | undefined {
-  switch (text.trim()) {
-    case 'THAWED':
-      return 'thawed';
-    case 'FREEZING':
-      return 'freezing';
-    case 'FROZEN':
-      return 'frozen';
-    default:
-      return undefined;
-  }
-}
-
-/** Parses a `key value` file such as cgroup.events into a map. */
-export function parseKeyValue(text: string): Map<string, string> {
-  const map = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const space = line.indexOf(' ');
-    if (space > 0) map.set(line.slice(0, space), line.slice(space + 1).trim());
-  }
-  return map;
-}
-
 /** Combines v2 intent (cgroup.freeze) and effect (cgroup.events `frozen`). */
 export function v2State(self: boolean, frozen: boolean): FreezerState {
   if (frozen) return 'frozen';
@@ -48,7 +67,7 @@ export function v2State(self: boolean, frozen: boolean): FreezerState {
 }
 
 function readFlag(path: string): boolean {
-  return readFileSync(path, 'utf8').trim() === '1';
+  return parseFlag(readFileSync(path, 'utf8'), path);
 }
 
 /** The nearest ancestor of `dir` (below `stopAt`, the mount point) whose `flagFile` reads 1. */
@@ -67,14 +86,9 @@ function nearestAncestorWith(dir: string, stopAt: string, flagFile: string): str
   return undefined;
 }
 
-/** The nearest v2 ancestor whose cgroup.freeze is 1 (v2 has no parent_freezing file). */
-export function frozenV2Ancestor(dir: string, stopAt: string): string | undefined {
-  return nearestAncestorWith(dir, stopAt, 'cgroup.freeze');
-}
-
-/** The nearest v1 ancestor with self_freezing 1. */
-export function frozenV1Ancestor(dir: string, stopAt: string): string | undefined {
-  return nearestAncestorWith(dir, stopAt, 'freezer.self_freezing');
+/** The nearest frozen ancestor: v1 by self_freezing, v2 by cgroup.freeze (v2 has no parent_freezing). */
+export function frozenAncestor(dir: string, version: 1 | 2, mountPoint: string): string | undefined {
+  return nearestAncestorWith(dir, mountPoint, version === 1 ? 'freezer.self_freezing' : 'cgroup.freeze');
 }
 
 /**
@@ -83,28 +97,23 @@ export function frozenV1Ancestor(dir: string, stopAt: string): string | undefine
  */
 export function readFreezerFiles(dir: string, version: 1 | 2, mountPoint: string): FreezerFiles {
   if (version === 1) {
-    const text = readFileSync(`${dir}/freezer.state`, 'utf8');
-    const state = parseV1State(text);
-    if (state === undefined) {
-      throw new CgfreezeError('EPROTO', `unexpected freezer.state ${JSON.stringify(text)}`, {
-        path: `${dir}/freezer.state`,
-      });
-    }
+    const stateFile = `${dir}/freezer.state`;
     return {
       version: 'v1',
-      state,
+      state: parseV1State(readFileSync(stateFile, 'utf8'), stateFile),
       self: readFlag(`${dir}/freezer.self_freezing`),
       byAncestor: readFlag(`${dir}/freezer.parent_freezing`),
-      freezeFile: `${dir}/freezer.state`,
+      freezeFile: stateFile,
     };
   }
   const self = readFlag(`${dir}/cgroup.freeze`);
-  const frozen = parseKeyValue(readFileSync(`${dir}/cgroup.events`, 'utf8')).get('frozen') === '1';
+  const events = `${dir}/cgroup.events`;
+  const frozen = parseEventsFrozen(readFileSync(events, 'utf8'), events);
   return {
     version: 'v2',
     state: v2State(self, frozen),
     self,
-    byAncestor: frozen && frozenV2Ancestor(dir, mountPoint) !== undefined,
+    byAncestor: frozen && frozenAncestor(dir, 2, mountPoint) !== undefined,
     freezeFile: `${dir}/cgroup.freeze`,
   };
 }

@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import { posix } from 'node:path';
-import { CgfreezeError, fromSystemError } from '../errors.js';
+import { CgfreezeError, describeValue, fromSystemError } from '../errors.js';
 import { type CgroupMount, cgroupMounts, dirToHierarchyPath, mountFor } from './mountinfo.js';
 
 /** A validated cgroup directory on a cgroup mount that has a freezer. */
@@ -22,7 +22,7 @@ export interface CgroupLocation {
  */
 export function locateCgroup(input: unknown, mounts: CgroupMount[] = cgroupMounts()): CgroupLocation {
   if (typeof input !== 'string' || input === '') {
-    throw new CgfreezeError('ERR_INVALID_ARG', `a cgroup path must be a non-empty string, got ${describe(input)}`);
+    throw new CgfreezeError('ERR_INVALID_ARG', `a cgroup path must be a non-empty string, got ${describeValue(input)}`);
   }
   if (input.includes('\0')) {
     throw new CgfreezeError('ERR_INVALID_ARG', 'a cgroup path must not contain NUL bytes', { target: input });
@@ -70,11 +70,4 @@ export function locateCgroup(input: unknown, mounts: CgroupMount[] = cgroupMount
     );
   }
   return { dir, mount, relativePath, hierarchyPath, version: mount.version };
-}
-
-export function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? value.slice(0, 77) + '...' : value);
-  return typeof value;
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { CgfreezeError } from '../errors.js';
 import type { CgroupLocation } from './location.js';
 import { type CgroupMount, isUnder } from './mountinfo.js';
+import { readProcStat } from './proc.js';
 
 /** One line of /proc/<pid>/cgroup. */
 export interface ProcCgroupEntry {
@@ -46,26 +47,13 @@ export function cgroupPathOf(pid: number | 'self', mount: CgroupMount, procRoot 
   return entryForMount(parseProcCgroup(text), mount)?.path;
 }
 
-/** Parent pid from /proc/<pid>/stat (the field after the parenthesised command). */
-export function parentPid(pid: number | 'self', procRoot = '/proc'): number | undefined {
-  let stat: string;
-  try {
-    stat = readFileSync(`${procRoot}/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ppid = Number(fields[1]);
-  return Number.isInteger(ppid) ? ppid : undefined;
-}
-
 /** This process and its ancestors up to (not including) pid 0. */
 export function selfAndAncestors(procRoot = '/proc'): number[] {
   const pids = [process.pid];
-  let pid: number | undefined = parentPid('self', procRoot);
+  let pid: number | undefined = readProcStat('self', procRoot)?.ppid;
   while (pid !== undefined && pid > 0 && !pids.includes(pid) && pids.length < 256) {
     pids.push(pid);
-    pid = parentPid(pid, procRoot);
+    pid = readProcStat(pid, procRoot)?.ppid;
   }
   return pids;
 }

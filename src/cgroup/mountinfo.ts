@@ -124,3 +124,15 @@ export function dirToHierarchyPath(mount: CgroupMount, dir: string): string {
   if (rest === '' || rest === '/') return mount.root;
   return mount.root === '/' ? rest : mount.root + rest;
 }
+
+/** Where the freezers are mounted, as this process sees them: the v1 freezer hierarchy and cgroup2. */
+export interface FreezerMounts {
+  v1?: string;
+  v2?: string;
+}
+
+export function freezerMounts(mounts: CgroupMount[] = cgroupMounts()): FreezerMounts {
+  const v1 = freezerV1Mount(mounts)?.mountPoint;
+  const v2 = cgroup2Mount(mounts)?.mountPoint;
+  return { ...(v1 === undefined ? {} : { v1 }), ...(v2 === undefined ? {} : { v2 }) };
+}

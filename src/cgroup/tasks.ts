@@ -1,5 +1,6 @@
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import type { Culprit } from '../errors.js';
+import { readProcStat } from './proc.js';
 
 function readIds(file: string): number[] {
   let text: string;
@@ -63,9 +64,9 @@ const PARKED_WCHAN: Record<1 | 2, string> = { 1: '__refrigerator', 2: 'do_freeze
 export function findCulprits(dir: string, version: 1 | 2, limit = 32): Culprit[] {
   const culprits: Culprit[] = [];
   for (const tid of listThreads(dir, version)) {
-    const stat = readProc(tid, 'stat');
-    if (stat === '') continue; // exited
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    const stat = readProcStat(tid);
+    if (stat === undefined) continue; // exited
+    const { state } = stat;
     const wchan = readProc(tid, 'wchan').trim();
     if (wchan === PARKED_WCHAN[version]) continue;
     if (version === 2 && (state === 'T' || state === 't')) continue;
@@ -73,7 +74,7 @@ export function findCulprits(dir: string, version: 1 | 2, limit = 32): Culprit[]
     culprits.push({
       pid: tgid ? Number(tgid[1]) : tid,
       tid,
-      comm: readProc(tid, 'comm').trim(),
+      comm: stat.comm,
       state,
       wchan: wchan === '0' ? '' : wchan,
     });
@@ -94,15 +95,4 @@ export function signalAll(dir: string, signal: NodeJS.Signals): number {
     }
   }
   return count;
-}
-
-/** v2 only: cgroup.kill (Linux 5.14+) kills the whole tree, frozen or not. Returns false when unsupported. */
-export function writeCgroupKill(dir: string): boolean {
-  try {
-    writeFileSync(`${dir}/cgroup.kill`, '1');
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
 }

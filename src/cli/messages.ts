@@ -23,6 +23,8 @@ export function describeError(e: CgfreezeError, label?: string): string {
     }
     case 'ERR_CONTAINER_NOT_RUNNING':
       return `Container ${name} is not running`;
+    case 'ERR_PAUSED_BY_ENGINE':
+      return `Container ${e.message}`;
     case 'EACCES':
     case 'EPERM':
     case 'EROFS':

@@ -1,6 +1,5 @@
 import { CgfreezeError, fromSystemError } from '../errors.js';
-import type { Target } from '../index.js';
-import { type Engine, listSync, type ResolveOptions, resolveSync } from '../resolve/index.js';
+import { type Engine, isCgroupPath, listSync, type ResolveOptions, resolveSync, type Target } from '../index.js';
 import { labelsFilterStrings, type Parsed, parseFilters, stringList, usageError } from './args.js';
 
 /** What the engine says about a selected container. */
@@ -22,17 +21,14 @@ export interface Selection {
   error?: CgfreezeError;
 }
 
-function isCgroupPath(text: string): boolean {
-  return text.startsWith('/') && text.indexOf('/', 1) > 0;
-}
-
 function fromRef(ref: string, ropts: ResolveOptions): Selection {
   if (isCgroupPath(ref)) return { label: ref, target: ref };
   try {
     const r = resolveSync(ref, ropts);
     return {
       label: ref,
-      target: { cgroup: r.cgroupDir },
+      // The resolution itself: the freeze checks it is still that cgroup, and a thaw refuses an engine's pause.
+      target: r,
       container: {
         engine: r.engine,
         id: r.id,
@@ -73,7 +69,7 @@ export function selectTargets(command: string, args: Parsed, ropts: ResolveOptio
       }
       fromFilter.push({
         label,
-        target: { cgroup: c.cgroupDir },
+        target: c.resolved ?? { cgroup: c.cgroupDir },
         container: {
           engine: c.engine,
           id: c.id,

@@ -1,4 +1,4 @@
-import { CgfreezeError } from '../errors.js';
+import type { CgfreezeError } from '../errors.js';
 import type { Transition } from './transition.js';
 
 /**

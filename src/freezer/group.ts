@@ -1,9 +1,9 @@
-import { describe } from '../cgroup/location.js';
 import { CgfreezeError, fromSystemError } from '../errors.js';
+import type { CgroupTarget } from './cgroup-target.js';
 import {
-  type FreezeOptions,
   type FreezeResult,
-  type StartedSync,
+  type Started,
+  type WaitOptions,
   abortSync,
   finishSync,
   isPending,
@@ -11,17 +11,7 @@ import {
   transitionAsync,
   transitionSync,
 } from './operations.js';
-import { state } from './status.js';
-import type { Target } from './targets.js';
-
-export interface GroupOptions extends FreezeOptions {
-  /**
-   * Freeze only: either every target ends frozen or none does. On the first
-   * failure the pending freezes are aborted and the completed ones thawed
-   * (those that were already frozen before the call are left frozen).
-   */
-  atomic?: boolean;
-}
+import { readStatus } from './status.js';
 
 export type GroupItem =
   { target: string; ok: true; result: FreezeResult } | { target: string; ok: false; error: CgfreezeError };
@@ -33,56 +23,44 @@ export interface GroupResult {
   results: GroupItem[];
 }
 
-function checkTargets(targets: readonly unknown[]): void {
-  if (targets.length === 0) throw new CgfreezeError('ERR_INVALID_ARG', 'the list of targets is empty');
-}
-
-function labelOf(target: unknown): string {
-  if (typeof target === 'string') return target;
-  if (typeof target === 'object' && target !== null && typeof (target as { cgroup?: unknown }).cgroup === 'string') {
-    return (target as { cgroup: string }).cgroup;
-  }
-  return describe(target);
-}
-
-function failure(target: Target, err: unknown): GroupItem {
-  return { target: labelOf(target), ok: false, error: err instanceof CgfreezeError ? err : fromSystemError(err) };
+function failure(target: CgroupTarget, err: unknown): GroupItem {
+  return { target: target.label, ok: false, error: fromSystemError(err, target.label) };
 }
 
 /** Which targets were frozen by themselves before an atomic freeze, so a rollback leaves them so. */
-function frozenBefore(targets: readonly Target[], opts: GroupOptions): boolean[] {
+function frozenBefore(targets: readonly CgroupTarget[]): boolean[] {
   return targets.map((target) => {
     try {
-      return state(target, opts).self;
+      return readStatus(target).self;
     } catch {
       return false;
     }
   });
 }
 
-function atomicFailure(items: GroupItem[], failures: GroupItem[]): CgfreezeError {
+export function atomicFailure(count: number, failures: GroupItem[]): CgfreezeError {
   const failed = failures.flatMap((f) => (f.ok ? [] : [{ target: f.target, error: f.error }]));
   const names = failed.map((f) => `${f.target} (${f.error.code})`).join(', ');
   return new CgfreezeError(
     'ERR_ATOMIC_ROLLBACK',
-    `atomic freeze failed for ${names}; all ${items.length} targets were rolled back`,
+    `atomic freeze failed for ${names}; all ${count} targets were rolled back`,
     {
       failures: failed,
     },
   );
 }
 
+/** Freezes or thaws every target concurrently; with `atomic` (freeze only) all end frozen or none does. */
 export async function groupAsync(
-  targets: readonly Target[],
+  targets: readonly CgroupTarget[],
   frozen: boolean,
-  opts: GroupOptions,
+  atomic: boolean,
+  opts: WaitOptions,
 ): Promise<GroupResult> {
-  checkTargets(targets);
-  const { atomic, ...single } = opts;
   if (!atomic || !frozen) {
     const results = await Promise.all(
       targets.map((target) =>
-        transitionAsync(target, frozen, single).then(
+        transitionAsync(target, frozen, opts).then(
           (result): GroupItem => ({ target: result.target, ok: true, result }),
           (err: unknown) => failure(target, err),
         ),
@@ -91,13 +69,13 @@ export async function groupAsync(
     return { ok: results.every((r) => r.ok), results };
   }
 
-  const before = frozenBefore(targets, single);
+  const before = frozenBefore(targets);
   const controller = new AbortController();
   const ourAbort = new CgfreezeError('ERR_ATOMIC_ROLLBACK', 'another target of the atomic freeze failed');
-  const signal = single.signal ? AbortSignal.any([single.signal, controller.signal]) : controller.signal;
+  const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
   const items = await Promise.all(
     targets.map((target) =>
-      transitionAsync(target, true, { ...single, signal }).then(
+      transitionAsync(target, true, { ...opts, signal }).then(
         (result): GroupItem => ({ target: result.target, ok: true, result }),
         (err: unknown) => {
           controller.abort(ourAbort);
@@ -107,9 +85,9 @@ export async function groupAsync(
     ),
   );
   if (items.every((i) => i.ok)) return { ok: true, results: items };
-  rollBackGroup(targets, items, before, single);
+  rollBackGroup(targets, items, before);
   throw atomicFailure(
-    items,
+    items.length,
     items.filter((i) => !i.ok && i.error.cause !== ourAbort),
   );
 }
@@ -119,15 +97,18 @@ export async function groupAsync(
  * them all at once. An atomic freeze stops at the first failure: pending
  * members are aborted (rolled back), completed ones thawed.
  */
-export function groupSync(targets: readonly Target[], frozen: boolean, opts: GroupOptions): GroupResult {
-  checkTargets(targets);
-  const { atomic, ...single } = opts;
-  const allOrNothing = atomic === true && frozen;
-  const before = allOrNothing ? frozenBefore(targets, single) : [];
-  const started: Array<StartedSync | GroupItem> = [];
+export function groupSync(
+  targets: readonly CgroupTarget[],
+  frozen: boolean,
+  atomic: boolean,
+  opts: WaitOptions,
+): GroupResult {
+  const allOrNothing = atomic && frozen;
+  const before = allOrNothing ? frozenBefore(targets) : [];
+  const started: Array<Started | GroupItem> = [];
   for (const target of targets) {
     try {
-      started.push(startSync(target, frozen, single));
+      started.push(startSync(target, frozen, opts));
     } catch (err) {
       started.push(failure(target, err));
       if (allOrNothing) break;
@@ -137,7 +118,7 @@ export function groupSync(targets: readonly Target[], frozen: boolean, opts: Gro
   let failed: GroupItem | undefined = started.find((s): s is GroupItem => 'ok' in s);
   const ourAbort = new CgfreezeError('ERR_ATOMIC_ROLLBACK', 'another target of the atomic freeze failed');
   started.forEach((s, i) => {
-    const target = targets[i] as Target;
+    const target = targets[i] as CgroupTarget;
     if ('ok' in s) {
       items.push(s);
     } else if (allOrNothing && failed !== undefined && isPending(s)) {
@@ -153,8 +134,8 @@ export function groupSync(targets: readonly Target[], frozen: boolean, opts: Gro
     }
   });
   if (allOrNothing && failed !== undefined) {
-    rollBackGroup(targets, items, before, single);
-    throw atomicFailure(items, [failed]);
+    rollBackGroup(targets, items, before);
+    throw atomicFailure(targets.length, [failed]);
   }
   return { ok: items.every((i) => i.ok), results: items };
 }
@@ -163,13 +144,12 @@ export function groupSync(targets: readonly Target[], frozen: boolean, opts: Gro
  * Thaws the group members this call froze. Members that timed out or were
  * aborted were already rolled back by their own transition.
  */
-function rollBackGroup(targets: readonly Target[], items: GroupItem[], before: boolean[], opts: FreezeOptions): void {
+function rollBackGroup(targets: readonly CgroupTarget[], items: GroupItem[], before: boolean[]): void {
   items.forEach((item, i) => {
     if (!item.ok || before[i] === true) return;
-    const target = targets[i] as Target;
+    const target = targets[i] as CgroupTarget;
     try {
-      const { timeoutMs: _t, signal: _s, ...where } = opts;
-      transitionSync(target, false, where);
+      transitionSync(target, false, {});
     } catch (err) {
       items[i] = failure(target, err);
     }

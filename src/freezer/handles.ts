@@ -1,7 +1,9 @@
+import { type FreezerState, parseEventsFrozen, parseFlag, parseV1State } from '../cgroup/freezer-files.js';
 import { type CgroupLocation, locateCgroup } from '../cgroup/location.js';
 import { assertNotHoldingSelf } from '../cgroup/membership.js';
-import { CgfreezeError, fromSystemError, isNativeSystemError } from '../errors.js';
+import { CgfreezeError, fromSystemError } from '../errors.js';
 import { type NativeCgroupHandle, loadNative } from '../native.js';
+import type { CgroupTarget } from './cgroup-target.js';
 
 /**
  * One cgroup we operate on: its validated location, its open native handle,
@@ -17,12 +19,32 @@ export class CgroupEntry {
   private readonly listeners = new Set<() => void>();
 
   constructor(
+    /** The path this entry is cached under, as callers give it. */
+    readonly key: string,
     readonly location: CgroupLocation,
     readonly handle: NativeCgroupHandle,
   ) {}
 
   get version(): 1 | 2 {
     return this.location.version;
+  }
+
+  /** The kernel's state: v1 freezer.state; v2 `frozen` of cgroup.events (so never 'freezing'). */
+  readState(): FreezerState {
+    const { dir } = this.location;
+    if (this.location.version === 1) return parseV1State(this.handle.readState(), `${dir}/freezer.state`);
+    return parseEventsFrozen(this.handle.readState(), `${dir}/cgroup.events`) ? 'frozen' : 'thawed';
+  }
+
+  /** This cgroup's own request: v1 freezer.self_freezing, v2 cgroup.freeze. */
+  readSelf(): boolean {
+    const file = this.location.version === 1 ? 'freezer.self_freezing' : 'cgroup.freeze';
+    return parseFlag(this.handle.readSelf(), `${this.location.dir}/${file}`);
+  }
+
+  /** v1 only: an ancestor is freezing or frozen. */
+  readParentFreezing(): boolean {
+    return parseFlag(this.handle.readParentFreezing(), `${this.location.dir}/freezer.parent_freezing`);
   }
 
   /** Records the direction of a write; returns the generation the writer waits under. */
@@ -56,34 +78,54 @@ const MAX_ENTRIES = 256;
 const entries = new Map<string, CgroupEntry>();
 
 /**
- * The cached entry for a cgroup directory, opening and validating it on first
- * use: on a cgroup mount with a freezer, not the root, not holding this
- * process or its ancestors. A cached handle needs no per-call validation: its
- * fds stay bound to the directory's inode, so a removed (or removed and
- * recreated) cgroup fails with ENODEV, and {@link reopenEntry} starts over.
+ * The entry for a cgroup, opening and validating it on first use: on a cgroup mount with a freezer,
+ * not the root, not holding this process or its ancestors. A cached handle needs no per-call
+ * validation: its fds stay bound to the directory's inode, so a removed (or removed and recreated)
+ * cgroup fails with ENODEV, and {@link reopenEntry} starts over. With an identity guard, a cached
+ * handle of another inode (the directory was recreated since) is replaced, and a fresh one must match.
  */
-export function openEntry(dir: string, target: string): CgroupEntry {
-  const cached = entries.get(dir);
-  if (cached !== undefined && !cached.handle.closed) return cached;
-  const location = locateCgroup(dir);
+export function openEntry(target: CgroupTarget): CgroupEntry {
+  const cached = entries.get(target.openDir);
+  if (cached !== undefined && !cached.handle.closed) {
+    return matchesGuard(cached, target) ? cached : reopenEntry(cached, target);
+  }
+  const location = locateCgroup(target.openDir);
   // Checked once per handle: a repeated freeze of the same cgroup costs no extra syscalls.
-  assertNotHoldingSelf(location, target);
-  const entry = new CgroupEntry(location, openHandle(location, target));
-  entries.set(dir, entry);
+  assertNotHoldingSelf(location, target.label);
+  const entry = new CgroupEntry(target.openDir, location, openHandle(location, target.label));
+  entries.set(target.openDir, entry);
   if (entries.size > MAX_ENTRIES) evictOne();
+  if (!matchesGuard(entry, target)) {
+    throw new CgfreezeError(
+      'ERR_CGROUP_MISMATCH',
+      `the cgroup of ${target.label} at ${target.cgroupDir} is not the one it resolved to (recreated since); try again`,
+      { target: target.label, path: target.cgroupDir },
+    );
+  }
   return entry;
 }
 
-/** Drops a stale entry (its cgroup was removed) and opens `dir` afresh (the same path, or a re-resolved one). */
-export function reopenEntry(stale: CgroupEntry, dir: string, target: string): CgroupEntry {
+/** A handle for one use, not cached (the caller closes it): for cgroups touched once, like a kill's descendants. */
+export function openOnce(target: CgroupTarget): CgroupEntry {
+  const location = locateCgroup(target.openDir);
+  assertNotHoldingSelf(location, target.label);
+  return new CgroupEntry(target.openDir, location, openHandle(location, target.label));
+}
+
+function matchesGuard(entry: CgroupEntry, target: CgroupTarget): boolean {
+  return target.identity === undefined || entry.handle.identity === target.identity;
+}
+
+/** Drops a stale entry (its cgroup was removed) and opens the target's directory afresh. */
+export function reopenEntry(stale: CgroupEntry, target: CgroupTarget): CgroupEntry {
   dropEntry(stale);
-  const cached = entries.get(dir);
+  const cached = entries.get(target.openDir);
   if (cached !== undefined) dropEntry(cached);
-  return openEntry(dir, target);
+  return openEntry(target);
 }
 
 export function dropEntry(entry: CgroupEntry): void {
-  if (entries.get(entry.location.dir) === entry) entries.delete(entry.location.dir);
+  if (entries.get(entry.key) === entry) entries.delete(entry.key);
   if (entry.busy === 0) entry.handle.close();
 }
 
@@ -101,27 +143,21 @@ function openHandle(location: CgroupLocation, target: string): NativeCgroupHandl
   try {
     return new CgroupHandle(location.mount.mountPoint, location.relativePath === '' ? '.' : location.relativePath);
   } catch (err) {
-    throw classifyOpenError(err, location, target);
+    throw classifyOpenError(fromSystemError(err, target), location, target);
   }
 }
 
 /** Turns an open failure into the error a caller can act on. */
-function classifyOpenError(err: unknown, location: CgroupLocation, target: string): CgfreezeError {
-  if (!isNativeSystemError(err)) return fromSystemError(err, target);
-  const details = { target, path: err.path, errno: err.errno, syscall: err.syscall, cause: err };
-  if (
-    err.syscall === 'openat2' &&
-    (err.errno === 20 /* ENOTDIR */ || err.errno === 18 /* EXDEV */ || err.errno === 40) /* ELOOP */
-  ) {
+function classifyOpenError(error: CgfreezeError, location: CgroupLocation, target: string): CgfreezeError {
+  const details = { target, ...(error.path === undefined ? {} : { path: error.path }), cause: error };
+  // openat2 refuses a walk that meets a symlink, another mount or a non-directory.
+  if (error.syscall === 'openat2' && (error.code === 'ENOTDIR' || error.code === 'EXDEV' || error.code === 'ELOOP')) {
     return new CgfreezeError('ERR_NOT_A_CGROUP', `not a cgroup directory: ${location.dir}`, details);
   }
-  if (err.syscall === 'fstatfs' && err.errno === 18) {
-    return new CgfreezeError('ERR_NOT_A_CGROUP', `not on a cgroup filesystem: ${location.dir}`, details);
-  }
-  if (err.syscall === 'openat' && err.errno === 2 /* ENOENT */) {
+  if (error.syscall === 'openat' && error.code === 'ENOENT') {
     const reason =
       location.version === 2 ? 'no cgroup.freeze (the cgroup v2 freezer needs Linux 5.2 or later)' : 'no freezer.state';
     return new CgfreezeError('ERR_FREEZER_UNAVAILABLE', `${location.dir} has ${reason}`, details);
   }
-  return fromSystemError(err, target);
+  return error;
 }

@@ -17,10 +17,13 @@
  * leaves it behind, frozen and empty, and the next keepWarm() on the machine
  * adopts it (still frozen, so no key flip) and removes any other stale one.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { FreezerState } from '../cgroup/freezer-files.js';
 import { cgroupMounts, freezerV1Mount } from '../cgroup/mountinfo.js';
+import { readProcStat } from '../cgroup/proc.js';
 import { CgfreezeError, fromSystemError } from '../errors.js';
+import { openOnce } from './handles.js';
 
 export const KEEP_WARM_DIR = 'cgfreeze-keepwarm';
 
@@ -42,16 +45,8 @@ let holder: Holder | undefined;
 
 /** `<pid>-<starttime>`: pid alone could be reused by an unrelated process. */
 function processKey(pid: number | 'self'): string | undefined {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // Field 22 (starttime) is the 20th after the parenthesised comm.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const pidField = pid === 'self' ? stat.slice(0, stat.indexOf(' ')) : String(pid);
-  return `${pidField}-${fields[19] ?? '0'}`;
+  const stat = readProcStat(pid);
+  return stat === undefined ? undefined : `${stat.pid}-${stat.startTime}`;
 }
 
 function isStale(name: string): boolean {
@@ -60,12 +55,24 @@ function isStale(name: string): boolean {
   return processKey(Number(m[1])) !== name;
 }
 
+/** The freezer handle of a keepWarm cgroup, opened for one write and closed. */
+function writeState(dir: string, frozen: boolean): FreezerState {
+  const entry = openOnce({ label: dir, cgroupDir: dir, openDir: dir });
+  try {
+    entry.handle.writeState(frozen);
+    return entry.readState();
+  } finally {
+    entry.handle.close();
+  }
+}
+
 function removeCgroup(dir: string): void {
   try {
-    writeFileSync(join(dir, 'freezer.state'), 'THAWED');
+    writeState(dir, false);
     rmdirSync(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const { code } = fromSystemError(err, dir);
+    if (code !== 'ENOENT' && code !== 'ERR_CGROUP_GONE') throw err;
   }
 }
 
@@ -74,7 +81,8 @@ function acquire(): Holder | undefined {
   if (mount === undefined) return undefined;
   const parent = join(mount.mountPoint, KEEP_WARM_DIR);
   const own = processKey('self');
-  if (own === undefined) throw new CgfreezeError('ERR_INVALID_ARG', 'cannot read /proc/self/stat');
+  if (own === undefined)
+    throw new CgfreezeError('ERR_FREEZER_UNAVAILABLE', 'keepWarm needs /proc: cannot read /proc/self/stat');
   const dir = join(parent, own);
   try {
     mkdirSync(parent, { recursive: true });
@@ -99,10 +107,9 @@ function acquire(): Holder | undefined {
       }
     }
     if (!have) mkdirSync(dir);
-    writeFileSync(join(dir, 'freezer.state'), 'FROZEN');
     // An empty cgroup freezes at once; anything else means someone put tasks in it.
-    const state = readFileSync(join(dir, 'freezer.state'), 'utf8').trim();
-    if (state !== 'FROZEN') {
+    const state = writeState(dir, true);
+    if (state !== 'frozen') {
       removeCgroup(dir);
       throw new CgfreezeError('ERR_FREEZE_TIMEOUT', `keepWarm cgroup ${dir} did not freeze (state ${state})`, {
         path: dir,

@@ -1,15 +1,8 @@
-import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { locateCgroup } from '../cgroup/location.js';
-import { assertNotHoldingSelf } from '../cgroup/membership.js';
-import { cgroupTree, listProcesses, signalAll, writeCgroupKill } from '../cgroup/tasks.js';
+import { cgroupTree, listProcesses, signalAll } from '../cgroup/tasks.js';
 import { CgfreezeError, fromSystemError } from '../errors.js';
-import { type Target, type TargetOptions, resolveTarget } from './targets.js';
-
-export interface KillOptions extends TargetOptions {
-  /** How long to wait for the cgroup to empty, in ms (default 5000). */
-  timeoutMs?: number;
-}
+import type { CgroupTarget } from './cgroup-target.js';
+import { type CgroupEntry, openEntry, openOnce } from './handles.js';
 
 export interface KillResult {
   target: string;
@@ -18,36 +11,34 @@ export interface KillResult {
   elapsedMs: number;
 }
 
+export const DEFAULT_KILL_TIMEOUT_MS = 5000;
 const POLL_MS = 5;
 
 /**
- * Kills every task in a cgroup tree, frozen or not, and waits until it is
- * empty. v2 uses cgroup.kill, which works on frozen tasks. On v1 a frozen
- * task cannot die until thawed, so the order is: SIGKILL everything, then
- * thaw the cgroup and every frozen descendant (runc#2105).
+ * Kills every task in a cgroup tree, frozen or not, and waits until it is empty. v2 uses cgroup.kill,
+ * which works on frozen tasks (signals each task on kernels without it). On v1 a frozen task cannot
+ * die until thawed, so the order is: SIGKILL everything, then thaw the cgroup and every frozen
+ * descendant (runc#2105). Every write goes through the native handle of that cgroup.
  */
-export async function kill(target: Target, opts: KillOptions = {}): Promise<KillResult> {
+export async function killCgroup(target: CgroupTarget, timeoutMs: number): Promise<KillResult> {
   const started = performance.now();
-  const resolved = resolveTarget(target, opts, 'paths');
-  const location = locateCgroup(resolved.openDir);
-  assertNotHoldingSelf(location, resolved.label);
-  const { dir, version } = location;
-  const timeoutMs = opts.timeoutMs ?? 5000;
+  const entry = openEntry(target);
+  const { dir, version } = entry.location;
+  const prefix = target.openDir.slice(0, target.openDir.length - target.cgroupDir.length);
+  entry.busy++;
   try {
     if (version === 2) {
-      if (!writeCgroupKill(dir)) signalAll(dir, 'SIGKILL');
+      if (!entry.handle.writeKill()) signalAll(dir, 'SIGKILL');
     } else {
       signalAll(dir, 'SIGKILL');
-      for (const d of cgroupTree(dir)) {
-        if (readFileSync(`${d}/freezer.self_freezing`, 'utf8').trim() === '1')
-          writeFileSync(`${d}/freezer.state`, 'THAWED');
-      }
-      if (readFileSync(`${dir}/freezer.parent_freezing`, 'utf8').trim() === '1') {
+      if (entry.readSelf()) entry.handle.writeState(false);
+      for (const d of cgroupTree(dir).slice(1)) thawDescendant(d, target.label, prefix);
+      if (entry.readParentFreezing()) {
         throw new CgfreezeError(
           'ERR_FROZEN_BY_ANCESTOR',
-          `${resolved.label} cannot die while an ancestor keeps it frozen`,
+          `${target.label} cannot die while an ancestor keeps it frozen`,
           {
-            target: resolved.label,
+            target: target.label,
             path: dir,
           },
         );
@@ -55,22 +46,45 @@ export async function kill(target: Target, opts: KillOptions = {}): Promise<Kill
     }
     while (listProcesses(dir).length > 0) {
       if (performance.now() - started > timeoutMs) {
-        throw new CgfreezeError('ERR_KILL_TIMEOUT', `${resolved.label} still has tasks ${timeoutMs} ms after SIGKILL`, {
-          target: resolved.label,
+        throw new CgfreezeError('ERR_KILL_TIMEOUT', `${target.label} still has tasks ${timeoutMs} ms after SIGKILL`, {
+          target: target.label,
           path: dir,
         });
       }
       // Tasks forked between listing and signalling survive one round: signal again.
-      if (version === 1 || !writeCgroupKill(dir)) signalAll(dir, 'SIGKILL');
+      resignal(entry);
       await sleep(POLL_MS);
     }
   } catch (err) {
-    throw fromSystemError(err, resolved.label);
+    throw fromSystemError(err, target.label);
+  } finally {
+    entry.busy--;
   }
   return {
-    target: resolved.label,
-    cgroupDir: resolved.cgroupDir,
+    target: target.label,
+    cgroupDir: target.cgroupDir,
     version: version === 1 ? 'v1' : 'v2',
     elapsedMs: performance.now() - started,
   };
+}
+
+/** Thaws one frozen descendant of a v1 cgroup being killed; one that vanished meanwhile needs nothing. */
+function thawDescendant(openDir: string, label: string, hostPrefix: string): void {
+  let member: CgroupEntry;
+  try {
+    member = openOnce({ label, cgroupDir: openDir.slice(hostPrefix.length), openDir });
+  } catch (err) {
+    const { code } = fromSystemError(err, label);
+    if (code === 'ENOENT' || code === 'ERR_CGROUP_GONE') return;
+    throw err;
+  }
+  try {
+    if (member.readSelf()) member.handle.writeState(false);
+  } finally {
+    member.handle.close();
+  }
+}
+
+function resignal(entry: CgroupEntry): void {
+  if (entry.version === 1 || !entry.handle.writeKill()) signalAll(entry.location.dir, 'SIGKILL');
 }

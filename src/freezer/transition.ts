@@ -1,7 +1,6 @@
-import { type FreezerState, frozenV1Ancestor, frozenV2Ancestor } from '../cgroup/freezer-files.js';
+import { type FreezerState, frozenAncestor } from '../cgroup/freezer-files.js';
 import { findCulprits } from '../cgroup/tasks.js';
 import { CgfreezeError, type Culprit, fromSystemError } from '../errors.js';
-import { RAW_FROZEN, RAW_THAWED, type RawState } from '../native.js';
 import type { CgroupEntry } from './handles.js';
 import { ACTIVE_MS, type Pace, pace } from './pacing.js';
 
@@ -29,7 +28,7 @@ export class Transition {
    */
   private writtenAt = this.startedAt;
   private generation = 0;
-  private last: RawState = RAW_THAWED;
+  private last: FreezerState = 'thawed';
   /** v1 storm remedy in progress: THAWED was written, FROZEN is due next. */
   private rethawed = false;
   private lastRethawMs = 0;
@@ -52,9 +51,8 @@ export class Transition {
   }
 
   get state(): FreezerState {
-    if (this.last === RAW_FROZEN) return 'frozen';
-    if (this.frozen) return 'freezing';
-    return this.last === RAW_THAWED ? 'thawed' : 'freezing';
+    if (this.last === 'frozen') return 'frozen';
+    return this.frozen ? 'freezing' : this.last;
   }
 
   /** Writes the new state and reads it back once. True when it is already reached. */
@@ -152,8 +150,8 @@ export class Transition {
   }
 
   private read(): boolean {
-    this.last = this.entry.handle.readState();
-    return this.frozen ? this.last === RAW_FROZEN : this.last === RAW_THAWED;
+    this.last = this.entry.readState();
+    return this.last === (this.frozen ? 'frozen' : 'thawed');
   }
 
   /**
@@ -167,7 +165,7 @@ export class Transition {
       this.entry.setIntent(false);
       handle.writeState(false);
       for (let i = 0; i < ROLLBACK_CONFIRM_READS; i++) {
-        if (!handle.readSelf()) return true;
+        if (!this.entry.readSelf()) return true;
         handle.wait(1000);
       }
     } catch {
@@ -180,13 +178,9 @@ export class Transition {
   private assertNoFrozenAncestor(): void {
     const { dir, version, mount } = this.entry.location;
     const frozenAbove =
-      version === 1
-        ? this.entry.handle.readParentFreezing()
-        : !this.entry.handle.readSelf() && this.last === RAW_FROZEN;
+      version === 1 ? this.entry.readParentFreezing() : !this.entry.readSelf() && this.last === 'frozen';
     if (!frozenAbove) return;
-    const ancestor =
-      (version === 1 ? frozenV1Ancestor(dir, mount.mountPoint) : frozenV2Ancestor(dir, mount.mountPoint)) ??
-      mount.mountPoint;
+    const ancestor = frozenAncestor(dir, version, mount.mountPoint) ?? mount.mountPoint;
     throw new CgfreezeError(
       'ERR_FROZEN_BY_ANCESTOR',
       `${this.target} stays frozen because its ancestor ${ancestor} is frozen`,

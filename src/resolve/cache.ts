@@ -1,41 +1,35 @@
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import { posix } from 'node:path';
-import { loadNative } from '../native.js';
+import { type BigIntStats, closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { type FileStamp, type Host, sameStamp, stampOf } from './host.js';
 import type { LocatedCgroup } from './locate.js';
-import { RESOLVE_OPTION_KEYS, type Resolved, type ResolveOptions } from './types.js';
-
-/** A reference as the freezer uses it: where its cgroup is, and how to forget it once it proves stale. */
-export interface FreezerTarget {
-  readonly resolved: Resolved;
-  /** `dev:ino` of the cgroup directory; the freezer's open handle must match it. */
-  readonly identity: string;
-  forget(): void;
-}
+import { RESOLVE_OPTION_KEYS, type ResolvedContainer, type ResolveOptions } from './types.js';
 
 /** One resolution: the public result, and what revalidates it. */
 export interface Found {
-  resolved: Resolved;
+  resolved: ResolvedContainer;
   located: LocatedCgroup;
   /** The engine's per-container state file that records a pause (Docker's config.v2.json), as read. */
   stateFile?: { path: string; stamp: FileStamp };
 }
 
+/**
+ * How the caller will use a resolution, which decides what a cached one must prove again: the
+ * freezer's handle checks the cgroup itself (its dev:ino guard, ENODEV once removed), so a freeze
+ * re-checks only the init process and a thaw only the engine's pause record; 'paths' (state, kill,
+ * resolve) gets the full check.
+ */
+export type ResolutionUse = 'freeze' | 'thaw' | 'paths';
+
 const probeBuf = Buffer.allocUnsafe(64);
-const probeOut = new Float64Array(4);
 
 /**
- * A resolution kept for repeated calls, with open files that revalidate it
- * cheaply: a held /proc/<pid>/comm of the init process (reads fail with ESRCH
- * once that process is gone, even if its pid is reused) and the held
- * directory of the engine's state file.
+ * A resolution kept for repeated calls, with open files that revalidate it with one syscall each: a
+ * held /proc/<pid>/comm of the init process (a read fails with ESRCH once that process is gone, even
+ * if its pid is reused) and the held state file of the engine (Docker rewrites config.v2.json by
+ * rename, so the held version's link count drops to 0 on the next write).
  */
-export class CachedResolution implements FreezerTarget {
+export class CachedResolution {
   private closed = false;
-  readonly resolved: Resolved;
-  readonly identity: string;
-  /** The state file's name in the held directory. */
-  private readonly stateName: string | undefined;
+  readonly resolved: ResolvedContainer;
   /** Set by the cache that keeps this entry. */
   onForget: () => void = () => undefined;
 
@@ -43,14 +37,12 @@ export class CachedResolution implements FreezerTarget {
     readonly found: Found,
     private readonly host: Host,
     private readonly procFd: number,
-    private readonly stateDirFd: number | undefined,
+    private readonly stateFd: number | undefined,
   ) {
     this.resolved = found.resolved;
-    this.identity = found.located.identity;
-    this.stateName = found.stateFile === undefined ? undefined : posix.basename(found.stateFile.path);
   }
 
-  /** Opens the files that will revalidate `found`; undefined when the process is already gone. */
+  /** Opens the files that will revalidate `found`; undefined when they are already stale. */
   static open(found: Found, host: Host): CachedResolution | undefined {
     let procFd: number;
     try {
@@ -58,16 +50,22 @@ export class CachedResolution implements FreezerTarget {
     } catch {
       return undefined;
     }
-    let stateDirFd: number | undefined;
+    let stateFd: number | undefined;
     try {
-      if (found.stateFile !== undefined) stateDirFd = openSync(host.path(posix.dirname(found.stateFile.path)), 'r');
+      if (found.stateFile !== undefined) {
+        stateFd = openSync(
+          host.path(found.stateFile.path),
+          constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+        );
+      }
     } catch {
       closeSync(procFd);
       return undefined;
     }
-    const entry = new CachedResolution(found, host, procFd, stateDirFd);
-    // The init process still runs after the open, so the file opened is its own, not a reused pid's.
-    if (host.startTime(found.resolved.initPid) !== found.located.startTime) {
+    const entry = new CachedResolution(found, host, procFd, stateFd);
+    // The init process still runs after the open, so the file opened is its own, not a reused pid's;
+    // and the state file held is the very version parsed.
+    if (host.startTime(found.resolved.initPid) !== found.located.startTime || !entry.stateUnchanged()) {
       entry.close();
       return undefined;
     }
@@ -75,56 +73,41 @@ export class CachedResolution implements FreezerTarget {
   }
 
   /**
-   * The full check behind resolveSync, through paths (no addon needed): the
-   * cgroup directory is the same one (dev:ino), the init process is the same one,
+   * The full check: the cgroup directory is the same one (dev:ino), the init process is the same one,
    * and the engine's state file is unchanged (so a `docker pause` is seen).
    */
   valid(): boolean {
-    const { found } = this;
-    const dir = statSync(this.host.path(found.resolved.cgroupDir), { throwIfNoEntry: false });
-    if (dir === undefined || `${dir.dev}:${dir.ino}` !== found.located.identity) return false;
-    try {
-      readSync(this.procFd, probeBuf, 0, probeBuf.length, 0);
-    } catch {
-      return false;
-    }
-    if (found.stateFile === undefined) return true;
-    const st = statSync(this.host.path(found.stateFile.path), { bigint: true, throwIfNoEntry: false });
-    return st !== undefined && sameStamp(stampOf(st), found.stateFile.stamp);
+    const dir = statSync(this.host.path(this.resolved.cgroupDir), { throwIfNoEntry: false });
+    if (dir === undefined || `${dir.dev}:${dir.ino}` !== this.found.located.identity) return false;
+    return this.initAlive() && this.stateUnchanged();
   }
 
-  /**
-   * The freezer's check, one syscall on held files. A freeze needs the init
-   * process alive; a thaw needs the engine not to have paused the container
-   * since. Neither re-checks the cgroup: the freezer's own handle is bound to
-   * its inode, compared with {@link LocatedCgroup.identity}, and fails with
-   * ENODEV once the cgroup is removed.
-   */
-  validFor(frozen: boolean): boolean {
-    const native = loadNative();
-    if (frozen) {
-      try {
-        native.readProbe(this.procFd);
-        return true;
-      } catch {
-        return false;
-      }
-    }
-    const { stateFile } = this.found;
-    if (stateFile === undefined) return true;
-    if (this.stateDirFd === undefined || this.stateName === undefined) return false;
+  /** The check for one use (see {@link ResolutionUse}): one syscall on a held file for freeze and thaw. */
+  validFor(use: ResolutionUse): boolean {
+    if (use === 'freeze') return this.initAlive();
+    if (use === 'thaw') return this.stateUnchanged();
+    return this.valid();
+  }
+
+  private initAlive(): boolean {
     try {
-      if (!native.statAt(this.stateDirFd, this.stateName, probeOut)) return false;
+      readSync(this.procFd, probeBuf, 0, probeBuf.length, 0);
+      return true;
     } catch {
       return false;
     }
-    const { stamp } = stateFile;
-    return (
-      probeOut[0] === stamp.ino &&
-      probeOut[1] === stamp.mtimeSec &&
-      probeOut[2] === stamp.mtimeNsec &&
-      probeOut[3] === stamp.size
-    );
+  }
+
+  private stateUnchanged(): boolean {
+    const { stateFile } = this.found;
+    if (stateFile === undefined || this.stateFd === undefined) return stateFile === undefined;
+    let st: BigIntStats;
+    try {
+      st = fstatSync(this.stateFd, { bigint: true });
+    } catch {
+      return false;
+    }
+    return st.nlink > 0n && sameStamp(stampOf(st), stateFile.stamp);
   }
 
   forget(): void {
@@ -135,7 +118,7 @@ export class CachedResolution implements FreezerTarget {
     if (this.closed) return;
     this.closed = true;
     closeSync(this.procFd);
-    if (this.stateDirFd !== undefined) closeSync(this.stateDirFd);
+    if (this.stateFd !== undefined) closeSync(this.stateFd);
   }
 }
 
@@ -193,7 +176,7 @@ export class ResolveCache {
       oldest.forget();
     }
     let refs = this.scopes.get(scope);
-    if (refs === undefined) this.scopes.set(scope, (refs = new Map()));
+    if (refs === undefined) this.scopes.set(scope, (refs = new Map<string, CachedResolution>()));
     refs.set(ref, entry);
     this.order.add(entry);
     entry.onForget = () => this.drop(scope, ref, entry);

@@ -1,6 +1,6 @@
 import type { CgfreezeError } from '../errors.js';
 import type { FileStamp } from './host.js';
-import type { Engine, K8sIdentity } from './types.js';
+import type { Engine, HealthStatus, K8sIdentity } from './types.js';
 
 /** One container as an engine's on-disk state describes it. */
 export interface Candidate {
@@ -17,6 +17,8 @@ export interface Candidate {
   /** The engine records it as running (a pid file or State.Running); liveness is checked separately. */
   running: boolean;
   pausedByEngine: boolean;
+  /** Docker's recorded health, for a container with a health check. */
+  health?: HealthStatus;
   /** Init pid from the engine's state, 0 when none. */
   pid: number;
   /** OCI runtime state directories to try (runc `state.json` or crun `status` inside). */

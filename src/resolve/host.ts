@@ -14,6 +14,7 @@ import {
 import { posix } from 'node:path';
 import { CgfreezeError } from '../errors.js';
 import { type CgroupMount, cgroup2Mount, freezerV1Mount, parseMountinfo } from '../cgroup/mountinfo.js';
+import { parseProcStat } from '../cgroup/proc.js';
 
 const scratch = Buffer.allocUnsafe(64 * 1024);
 
@@ -108,7 +109,7 @@ export class Host {
         continue;
       }
       const candidate = '/' + [...done, part].join('/');
-      let isLink = false;
+      let isLink: boolean;
       try {
         isLink = lstatSync(this.path(candidate)).isSymbolicLink();
       } catch {
@@ -287,7 +288,7 @@ export class Host {
     return pid;
   }
 
-  /** Start time of a process in clock ticks since boot (/proc/<pid>/stat field 22), undefined if it is gone. */
+  /** Start time of a process in clock ticks since boot (/proc/<pid>/stat), undefined if it is gone. */
   startTime(pid: number): number | undefined {
     let stat: string;
     try {
@@ -295,9 +296,7 @@ export class Host {
     } catch {
       return undefined;
     }
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const value = Number(fields[19]);
-    return Number.isSafeInteger(value) ? value : undefined;
+    return parseProcStat(stat)?.startTime;
   }
 
   /** Contents of /proc/<pid>/cgroup, undefined if the process is gone. */

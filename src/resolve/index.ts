@@ -4,16 +4,16 @@ import type { Candidate, Source } from './candidate.js';
 import { ContainerdSource, defaultContainerdRoots } from './engines/containerd.js';
 import { DockerSource, defaultDockerRoots } from './engines/docker.js';
 import { StorageSource, defaultStorageRoots } from './engines/storage.js';
-import { type Found, type FreezerTarget, ResolveCache } from './cache.js';
+import { type Found, ResolveCache, type ResolutionUse } from './cache.js';
 import { Host } from './host.js';
 import { type LocatedCgroup, locate, locatePod } from './locate.js';
-import { type ParsedRef, describeRef, parseReference } from './reference.js';
+import { type ParsedRef, parseReference } from './reference.js';
 import {
   ENGINES,
   type Engine,
   type ListedContainer,
   type ListOptions,
-  type Resolved,
+  type ResolvedContainer,
   type ResolveOptions,
 } from './types.js';
 
@@ -25,12 +25,15 @@ export type {
   K8sIdentity,
   ListedContainer,
   ListOptions,
+  HealthStatus,
   Resolved,
+  ResolvedCgroup,
+  ResolvedContainer,
   ResolveOptions,
   StorageRoots,
 } from './types.js';
 export { parseReference, type ParsedRef } from './reference.js';
-export type { FreezerTarget } from './cache.js';
+export type { ResolutionUse } from './cache.js';
 
 /** Everything one resolution reads: the host and the engine instances on it. */
 class Scan {
@@ -164,18 +167,22 @@ function findPlain(scan: Scan, parsed: Extract<ParsedRef, { kind: 'plain' }>, re
   throw new CgfreezeError('ERR_CONTAINER_NOT_FOUND', `no such container${where}: ${value}`, { target: ref });
 }
 
-function toResolved(c: Candidate, located: LocatedCgroup): Resolved {
-  const r: Resolved = {
+function toResolved(c: Candidate, located: LocatedCgroup, ref: string): ResolvedContainer {
+  const r: ResolvedContainer = {
     kind: 'container',
+    ref,
     engine: c.engine,
     id: c.id,
     initPid: c.pid,
     cgroupDir: located.cgroupDir,
     freezeFile: located.freezeFile,
     cgroupVersion: located.cgroupVersion,
+    cgroupIdentity: located.identity,
+    labels: c.labels,
     pausedByEngine: c.pausedByEngine,
   };
   if (c.names[0] !== undefined) r.name = c.names[0];
+  if (c.health !== undefined) r.health = c.health;
   if (c.k8s !== undefined) {
     const { type: _type, sandboxId: _sandbox, ...k8s } = c.k8s;
     r.k8s = k8s;
@@ -183,17 +190,21 @@ function toResolved(c: Candidate, located: LocatedCgroup): Resolved {
   return r;
 }
 
+/** A pod's sandbox is never a target of its own: its cgroup is the pod's, shared with every member. */
+function sandboxRefusal(c: Candidate, ref: string): CgfreezeError {
+  const pod = `${c.k8s?.namespace ?? '?'}/${c.k8s?.pod ?? '?'}`;
+  return new CgfreezeError(
+    'ERR_INVALID_ARG',
+    `${label(c)} is the sandbox of pod ${pod}; freeze the pod ("${pod}") or one of its containers`,
+    { target: ref },
+  );
+}
+
 function resolveCandidate(scan: Scan, c: Candidate, ref: string): Found {
-  if (c.k8s?.type === 'sandbox') {
-    throw new CgfreezeError(
-      'ERR_INVALID_ARG',
-      `${label(c)} is the sandbox of pod ${c.k8s.namespace}/${c.k8s.pod}; freeze the pod ("${c.k8s.namespace}/${c.k8s.pod}") or one of its containers`,
-      { target: ref },
-    );
-  }
+  if (c.k8s?.type === 'sandbox') throw sandboxRefusal(c, ref);
   const located = locate(scan.host, c);
   return {
-    resolved: toResolved(c, located),
+    resolved: toResolved(c, located, ref),
     located,
     ...(c.stateFile === undefined ? {} : { stateFile: c.stateFile }),
   };
@@ -249,16 +260,21 @@ function findK8s(scan: Scan, parsed: Exclude<ParsedRef, { kind: 'plain' }>, ref:
   const located = members.map((candidate) => ({ candidate, located: locate(scan.host, candidate) }));
   const podUid = members[0]?.k8s?.podUid;
   const pod = locatePod(scan.host, located, podUid === '' ? undefined : podUid, ref);
-  const anchor = located.find((m) => m.candidate.k8s?.type === 'sandbox') ?? (located[0] as (typeof located)[number]);
+  // members is not empty (checked above), so neither is located.
+  const anchor = located.find((m) => m.candidate.k8s?.type === 'sandbox') ?? located[0];
+  if (anchor === undefined) throw new CgfreezeError('ERR_INTERNAL', `pod ${ref}: no member to anchor it`);
   const c = anchor.candidate;
-  const resolved: Resolved = {
+  const resolved: ResolvedContainer = {
     kind: 'pod',
+    ref,
     engine: c.engine,
     id: c.k8s?.type === 'sandbox' ? c.id : (c.k8s?.sandboxId ?? podUid ?? c.id),
     initPid: c.pid,
     cgroupDir: pod.cgroupDir,
     freezeFile: pod.freezeFile,
     cgroupVersion: pod.cgroupVersion,
+    cgroupIdentity: pod.identity,
+    labels: c.labels,
     pausedByEngine: false,
     k8s: { namespace: parsed.namespace, pod: parsed.pod, ...(podUid === undefined ? {} : { podUid }) },
   };
@@ -283,55 +299,35 @@ function resolveFresh(ref: string, opts: ResolveOptions): { found: Found; host: 
 }
 
 /**
- * The freezer's resolution of `ref`. A cached one is checked only as far as
- * the operation needs, one syscall on held files (see
- * {@link CachedResolution.validFor}); the freezer checks the cgroup itself
- * through its handle and calls forget() when that fails.
+ * Resolves `ref` for one use, from the cache when it still holds: a cached resolution is checked only
+ * as far as that use needs (see {@link ResolutionUse}). `forget()` drops it, for a caller that found it
+ * stale (its cgroup was recreated since).
  */
-export function resolveForFreezer(ref: string, opts: ResolveOptions, frozen: boolean): FreezerTarget {
+export function resolveForUse(
+  ref: string,
+  opts: ResolveOptions,
+  use: ResolutionUse,
+): { resolved: ResolvedContainer; forget(): void } {
   const scope = opts.cache === false ? undefined : cache.scope(opts);
   if (scope !== undefined) {
     const entry = cache.get(scope, ref);
     if (entry !== undefined) {
-      if (entry.validFor(frozen)) return entry;
+      if (entry.validFor(use)) return entry;
       entry.forget();
     }
   }
   const { found, host } = resolveFresh(ref, opts);
   const entry = scope === undefined ? undefined : cache.remember(scope, ref, found, host);
-  return entry ?? { resolved: found.resolved, identity: found.located.identity, forget: () => undefined };
+  return entry ?? { resolved: found.resolved, forget: () => undefined };
 }
 
-// ---- public API -----------------------------------------------------------
-
-/**
- * Resolves a container reference to its cgroup by reading the engines'
- * on-disk state (never a daemon). Throws CgfreezeError: ERR_INVALID_ARG,
- * ERR_CONTAINER_NOT_FOUND, ERR_AMBIGUOUS_REF, ERR_CONTAINER_NOT_RUNNING,
- * ERR_NO_DEDICATED_CGROUP, ERR_CGROUP_MISMATCH, ERR_STATE_FILE.
- */
-export function resolveSync(ref: string, opts: ResolveOptions = {}): Resolved {
-  if (opts.cache === false) return { ...resolveFresh(ref, opts).found.resolved };
-  const scope = cache.scope(opts);
-  const hit = cache.get(scope, ref);
-  if (hit !== undefined) {
-    if (hit.valid()) return { ...hit.resolved };
-    hit.forget();
-  }
-  const { found, host } = resolveFresh(ref, opts);
-  cache.remember(scope, ref, found, host);
-  return { ...found.resolved };
-}
-
-export async function resolve(ref: string, opts: ResolveOptions = {}): Promise<Resolved> {
-  return resolveSync(ref, opts);
-}
-
-function labelMatches(labels: Record<string, string>, want: string): boolean {
-  const eq = want.indexOf('=');
-  if (eq < 0) return Object.prototype.hasOwnProperty.call(labels, want);
-  const k = want.slice(0, eq);
-  return Object.prototype.hasOwnProperty.call(labels, k) && labels[k] === want.slice(eq + 1);
+/** `key` (present with any value) or `key=value`, as docker's `--filter label=` takes them. */
+export function labelsMatch(labels: Record<string, string>, selectors: readonly string[]): boolean {
+  return selectors.every((selector) => {
+    const eq = selector.indexOf('=');
+    const key = eq < 0 ? selector : selector.slice(0, eq);
+    return Object.prototype.hasOwnProperty.call(labels, key) && (eq < 0 || labels[key] === selector.slice(eq + 1));
+  });
 }
 
 /** Every container found on disk, with its labels, its cgroup when running, and its freezer state. */
@@ -342,7 +338,7 @@ export function listSync(opts: ListOptions = {}): ListedContainer[] {
   const out: ListedContainer[] = [];
   for (const c of scan.all()) {
     if (filter?.engine !== undefined && c.engine !== filter.engine) continue;
-    if (!wanted.every((w) => labelMatches(c.labels, w))) continue;
+    if (!labelsMatch(c.labels, wanted)) continue;
     const item: ListedContainer = {
       engine: c.engine,
       id: c.id,
@@ -358,6 +354,8 @@ export function listSync(opts: ListOptions = {}): ListedContainer[] {
     try {
       const located = locate(scan.host, c);
       item.running = true;
+      // A sandbox is listed, but is no target of its own (see sandboxRefusal).
+      if (c.k8s?.type !== 'sandbox') item.resolved = toResolved(c, located, c.names[0] ?? c.id);
       item.cgroupDir = located.cgroupDir;
       item.cgroupVersion = located.cgroupVersion;
       const mount = located.cgroupVersion === 'v1' ? scan.host.v1Freezer : scan.host.cgroup2;
@@ -381,9 +379,3 @@ export function listSync(opts: ListOptions = {}): ListedContainer[] {
   }
   return out;
 }
-
-export async function list(opts: ListOptions = {}): Promise<ListedContainer[]> {
-  return listSync(opts);
-}
-
-export { describeRef };

@@ -93,14 +93,3 @@ export function parseReference(ref: unknown): ParsedRef {
     ? { kind: 'plain', value: token(ref, value, 'name or ID') }
     : { kind: 'plain', engine: scheme, value: token(ref, value, 'name or ID') };
 }
-
-export function describeRef(parsed: ParsedRef): string {
-  switch (parsed.kind) {
-    case 'k8s-container':
-      return `${parsed.namespace}/${parsed.pod}/${parsed.container}`;
-    case 'k8s-pod':
-      return `${parsed.namespace}/${parsed.pod}`;
-    default:
-      return parsed.value;
-  }
-}

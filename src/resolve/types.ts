@@ -64,21 +64,52 @@ export interface K8sIdentity {
   podUid?: string;
 }
 
-export interface Resolved {
+/** Docker's health of a container with a health check, as it records it after every probe. */
+export type HealthStatus = 'starting' | 'healthy' | 'unhealthy';
+
+interface ResolvedCommon {
+  /** The reference or cgroup path as given. */
+  ref: string;
+  /** Host path of the cgroup directory, without hostRoot. */
+  cgroupDir: string;
+  /** Host path of the file a freeze writes (`freezer.state` or `cgroup.freeze`). */
+  freezeFile: string;
+  cgroupVersion: 'v1' | 'v2';
+  /**
+   * `dev:ino` of the cgroup directory when it was resolved. Handed to freeze or thaw, the cgroup must
+   * still be this directory: one recreated under the same path (a restarted container) is refused.
+   */
+  cgroupIdentity: string;
+  /** The container's labels (Kubernetes pods: the sandbox's); none for a bare cgroup. */
+  labels: Record<string, string>;
+  /** The engine itself paused it (Docker `State.Paused`); thawing behind its back wedges `docker unpause`. */
+  pausedByEngine: boolean;
+}
+
+/** A container (or a Kubernetes pod) found in an engine's state on disk. */
+export interface ResolvedContainer extends ResolvedCommon {
   kind: 'container' | 'pod';
   engine: Engine;
   id: string;
   name?: string;
   k8s?: K8sIdentity;
   initPid: number;
-  /** Host path of the cgroup directory, without hostRoot. */
-  cgroupDir: string;
-  /** Host path of the file a freeze writes (`freezer.state` or `cgroup.freeze`). */
-  freezeFile: string;
-  cgroupVersion: 'v1' | 'v2';
-  /** The engine itself paused it (Docker `State.Paused`); thawing behind its back wedges `docker unpause`. */
-  pausedByEngine: boolean;
+  /** Docker's recorded health, for a container with a health check. */
+  health?: HealthStatus;
 }
+
+/** A cgroup directory given by path. */
+export interface ResolvedCgroup extends ResolvedCommon {
+  kind: 'cgroup';
+}
+
+/**
+ * Where a target's cgroup is, resolved once. freeze, thaw, state and kill take it as a target: they do
+ * not resolve again, they check that the cgroup is still the same directory (`cgroupIdentity`), and a
+ * thaw refuses one that `pausedByEngine` says its engine paused. It is a snapshot: pass the reference
+ * string instead to have the engine's state checked again at every call.
+ */
+export type Resolved = ResolvedContainer | ResolvedCgroup;
 
 export interface ListOptions extends ResolveOptions {
   filter?: {
@@ -101,6 +132,8 @@ export interface ListedContainer {
   /** Present when the cgroup was resolved. */
   cgroupDir?: string;
   cgroupVersion?: 'v1' | 'v2';
+  /** Present when it is running and its cgroup was found: a target for freeze, thaw, state and kill. */
+  resolved?: ResolvedContainer;
   /** Freezer state of the cgroup when it could be read. */
   freezer?: 'thawed' | 'freezing' | 'frozen';
   /** Why it could not be resolved (not running, broken state file, …). */

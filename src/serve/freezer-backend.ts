@@ -1,10 +1,15 @@
-import { locateCgroup } from '../cgroup/location.js';
-import { type CgroupMount, cgroupMounts } from '../cgroup/mountinfo.js';
 import { CgfreezeError, fromSystemError } from '../errors.js';
-import { checkHostRoot, isCgroupPath } from '../freezer/targets.js';
-import { freeze, state, thaw } from '../index.js';
-import type { GroupItem } from '../index.js';
-import { type ListedContainer, type ResolveOptions, listSync, resolveSync } from '../resolve/index.js';
+import {
+  type GroupItem,
+  type ListedContainer,
+  type ResolveOptions,
+  freeze,
+  isCgroupPath,
+  listSync,
+  resolveSync,
+  state,
+  thaw,
+} from '../index.js';
 import type { Backend, Outcome, TargetInfo } from './backend.js';
 
 function toOutcome(item: GroupItem): Outcome {
@@ -21,8 +26,6 @@ function spread(dirs: string[], err: unknown): Outcome[] {
     return { ok: false, error: own?.error ?? error };
   });
 }
-
-const MOUNTS_TTL_MS = 10_000;
 
 /** How long a listing of the engines' containers (for labels) is reused. */
 const LIST_TTL_MS = 2_000;
@@ -47,7 +50,6 @@ function fromListed(c: ListedContainer & { cgroupDir: string }, target: string):
 export function freezerBackend(opts: { hostRoot?: string; resolve?: ResolveOptions } = {}): Backend {
   const base = opts.hostRoot === undefined ? {} : { hostRoot: opts.hostRoot };
   const resolveOpts: ResolveOptions = { ...opts.resolve, ...base };
-  const root = checkHostRoot(opts.hostRoot);
   let listing: { at: number; items: ListedContainer[] } | undefined;
   const listed = (fresh: boolean): ListedContainer[] => {
     if (fresh || listing === undefined || Date.now() - listing.at > LIST_TTL_MS)
@@ -60,19 +62,11 @@ export function freezerBackend(opts: { hostRoot?: string; resolve?: ResolveOptio
       listed(fresh).find((c) => c.engine === engine && c.id === id);
     return (find(false) ?? find(true))?.labels ?? {};
   };
-  // The cgroup mounts do not change under a running sidecar; re-reading mountinfo per request costs more than the freeze.
-  let mounts: { at: number; list: CgroupMount[] } | undefined;
-  const currentMounts = (): CgroupMount[] => {
-    if (mounts === undefined || Date.now() - mounts.at > MOUNTS_TTL_MS)
-      mounts = { at: Date.now(), list: cgroupMounts() };
-    return mounts.list;
-  };
   return {
     resolve(target: string): TargetInfo {
       if (isCgroupPath(target)) {
         // Normalized, on a freezer mount, no symlinks, not the root: what the policy globs match against.
-        const location = locateCgroup(root + target, currentMounts());
-        return { target, cgroupDir: location.dir.slice(root.length), labels: {} };
+        return { target, cgroupDir: resolveSync({ cgroup: target }, resolveOpts).cgroupDir, labels: {} };
       }
       const r = resolveSync(target, resolveOpts);
       return {

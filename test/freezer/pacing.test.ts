@@ -11,7 +11,7 @@ import {
   pace,
 } from '../../src/freezer/pacing.js';
 import { Transition } from '../../src/freezer/transition.js';
-import { type NativeCgroupHandle, RAW_FREEZING } from '../../src/native.js';
+import type { NativeCgroupHandle } from '../../src/native.js';
 
 describe('pace', () => {
   it('spins first, then sleeps briefly, then backs off', () => {
@@ -61,11 +61,11 @@ describe('Transition pacing', () => {
           // the kernel patching its text
         }
       },
-      readState: () => RAW_FREEZING,
-      readSelf: () => true,
-      readParentFreezing: () => false,
+      readState: () => 'FREEZING\n',
+      readSelf: () => '1\n',
+      readParentFreezing: () => '0\n',
     } as unknown as NativeCgroupHandle;
-    const entry = new CgroupEntry({ version: 1, dir: '/fake' } as CgroupLocation, handle);
+    const entry = new CgroupEntry('/fake', { version: 1, dir: '/fake' } as CgroupLocation, handle);
     const t = new Transition(entry, true, 10_000, 'fake', SYNC_SPIN_MS);
     expect(t.begin()).toBe(false);
     expect(writes).toBe(1);

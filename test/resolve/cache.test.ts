@@ -41,12 +41,15 @@ describe('CachedResolution on the real kernel', () => {
     found = {
       resolved: {
         kind: 'container',
+        ref: 'x',
         engine: 'docker',
         id: 'x',
         initPid: pid,
         cgroupDir: dir,
         freezeFile: `${dir}/f`,
         cgroupVersion: 'v2',
+        cgroupIdentity: `${statSync(dir).dev}:${statSync(dir).ino}`,
+        labels: {},
         pausedByEngine: false,
       },
       located: {
@@ -79,8 +82,8 @@ describe('CachedResolution on the real kernel', () => {
     const entry = CachedResolution.open(found, host);
     expect(entry).toBeDefined();
     expect(entry?.valid()).toBe(true);
-    expect(entry?.validFor(true)).toBe(true);
-    expect(entry?.validFor(false)).toBe(true);
+    expect(entry?.validFor('freeze')).toBe(true);
+    expect(entry?.validFor('thaw')).toBe(true);
     entry?.close();
   });
 
@@ -96,18 +99,18 @@ describe('CachedResolution on the real kernel', () => {
     const entry = CachedResolution.open(found, host);
     child.kill('SIGKILL');
     await exited(child);
-    expect(entry?.validFor(true)).toBe(false);
+    expect(entry?.validFor('freeze')).toBe(false);
     expect(entry?.valid()).toBe(false);
-    expect(entry?.validFor(false)).toBe(true);
+    expect(entry?.validFor('thaw')).toBe(true);
     entry?.close();
   });
 
   it('fails for a thaw once the state file was rewritten (a docker pause)', () => {
     const entry = CachedResolution.open(found, host);
     writeByRename(found.stateFile?.path as string, '{"State":{"Paused":true}}');
-    expect(entry?.validFor(false)).toBe(false);
+    expect(entry?.validFor('thaw')).toBe(false);
     expect(entry?.valid()).toBe(false);
-    expect(entry?.validFor(true)).toBe(true);
+    expect(entry?.validFor('freeze')).toBe(true);
     entry?.close();
   });
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeError } from '../../src/errors.js';
-import { clearResolveCache, listSync, resolveSync } from '../../src/resolve/index.js';
+import { clearResolveCache, listSync, resolveSync } from '../../src/index.js';
 import type { FakeHost } from '../fixtures/hosts/fake-host.js';
 import { LAYOUTS } from '../fixtures/hosts/layouts.js';
 

@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeError } from '../../src/errors.js';
 import { isUnder } from '../../src/cgroup/mountinfo.js';
-import { listSync, parseReference, resolveSync } from '../../src/resolve/index.js';
+import { listSync, resolveSync } from '../../src/index.js';
+import { parseReference } from '../../src/resolve/index.js';
 import { FakeHost, dockerContainer, hexId, storageContainer, writeIndex } from '../fixtures/hosts/fake-host.js';
 
 const TOKEN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;

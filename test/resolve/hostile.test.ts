@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeError } from '../../src/errors.js';
-import { clearResolveCache, listSync, resolveSync } from '../../src/resolve/index.js';
+import { clearResolveCache, listSync, resolveSync } from '../../src/index.js';
 import { FakeHost, containerdTask, dockerContainer, hexId } from '../fixtures/hosts/fake-host.js';
 
 function codeOf(fn: () => unknown): string {

@@ -1,7 +1,8 @@
 import { renameSync, rmSync, utimesSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeError } from '../../src/errors.js';
-import { clearResolveCache, listSync, parseReference, resolveSync } from '../../src/resolve/index.js';
+import { clearResolveCache, listSync, resolveSync } from '../../src/index.js';
+import { parseReference } from '../../src/resolve/index.js';
 import { FakeHost, dockerContainer, hexId } from '../fixtures/hosts/fake-host.js';
 import { manyDockerHost } from '../fixtures/hosts/many.js';
 

@@ -37,9 +37,31 @@ describe('CgfreezeError', () => {
     expect(fromSystemError(fsError).errno).toBe(19);
   });
 
+  it('reports a non-errno throw as a bug (ERR_INTERNAL), never as bad input', () => {
+    for (const thrown of [new Error('undefined is not a function'), new TypeError('x'), 'a string', undefined]) {
+      const err = fromSystemError(thrown, 'web');
+      expect(err.code).toBe('ERR_INTERNAL');
+      expect(err.message).toMatch(/internal error in cgfreeze/);
+      expect(err.cause).toBe(thrown);
+    }
+  });
+
+  it('keeps the cgfreeze code of a native finding that is not a failed call', () => {
+    const finding = Object.assign(new Error('not on a cgroup filesystem: /tmp'), {
+      code: 'ERR_NOT_A_CGROUP',
+      path: '/tmp',
+    });
+    expect(fromSystemError(finding)).toMatchObject({ code: 'ERR_NOT_A_CGROUP', path: '/tmp' });
+    expect(fromSystemError(finding).errno).toBeUndefined();
+    // A code we do not own (node's own ERR_ codes) is not trusted as ours.
+    const foreign = Object.assign(new Error('x'), { code: 'ERR_SOMETHING_ELSE' });
+    expect(fromSystemError(foreign).code).toBe('ERR_INTERNAL');
+  });
+
   it('names errnos and lists unique codes', () => {
     expect(errnoName(2)).toBe('ENOENT');
     expect(errnoName(-13)).toBe('EACCES');
+    expect(errnoName(4095)).toBe('ERR_SYSTEM');
     expect(new Set(ERROR_CODES).size).toBe(ERROR_CODES.length);
   });
 });

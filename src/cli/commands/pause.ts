@@ -49,13 +49,7 @@ function precheck(action: Action, sel: Selection, hostRoot: { hostRoot?: string 
   if (action === 'pause' && (status.self || engine?.pausedByEngine === true)) {
     throw new CgfreezeError('ERR_ALREADY_PAUSED', `${noun(sel)} is already paused`, { target: sel.label });
   }
-  if (action === 'unpause' && engine?.pausedByEngine === true) {
-    throw new CgfreezeError(
-      'ERR_PAUSED_BY_ENGINE',
-      `${noun(sel)} was paused by ${engine.engine}; unpause it with '${engine.engine} unpause ${sel.label}' so ${engine.engine} knows`,
-      { target: sel.label },
-    );
-  }
+  // A container its engine paused is refused by thaw itself (ERR_PAUSED_BY_ENGINE).
   if (action === 'unpause' && !status.self) {
     if (status.byAncestor) {
       throw new CgfreezeError('ERR_FROZEN_BY_ANCESTOR', `${sel.label} is frozen by an ancestor`, {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { CgfreezeError } from '../../errors.js';
 import type { Candidate, Entry, Source } from '../candidate.js';
 import { type Host, isRecord, num, str, stringMap } from '../host.js';
-import type { DockerRoots } from '../types.js';
+import type { DockerRoots, HealthStatus } from '../types.js';
 
 const DOCKER_ID = /^[0-9a-f]{64}$/;
 
@@ -57,6 +57,11 @@ function dockerdFlags(host: Host, pidFile: string): Map<string, string> {
     if (value?.startsWith('/') === true) flags.set(key, value);
   }
   return flags;
+}
+
+function healthOf(health: unknown): { health?: HealthStatus } {
+  const status = isRecord(health) ? health['Status'] : undefined;
+  return status === 'starting' || status === 'healthy' || status === 'unhealthy' ? { health: status } : {};
 }
 
 export class DockerSource implements Source {
@@ -145,6 +150,7 @@ export class DockerSource implements Source {
         running: state['Running'] === true,
         pausedByEngine: state['Running'] === true && state['Paused'] === true,
         pid: num(state['Pid']) ?? 0,
+        ...healthOf(state['Health']),
       };
     } catch (err) {
       if (!(err instanceof CgfreezeError)) throw err;

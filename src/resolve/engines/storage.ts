@@ -147,7 +147,7 @@ export class StorageSource implements Source {
     const annotations = stringMap(spec['annotations']);
     const manager = annotations['io.container.manager'];
     if (manager !== 'libpod' && manager !== 'cri-o') return undefined;
-    let pid = 0;
+    let pid: number;
     try {
       pid = this.host.readPid(`${this.runRoot}/overlay-containers/${id}/userdata/pidfile`);
     } catch (err) {

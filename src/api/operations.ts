@@ -1,0 +1,220 @@
+import { CgfreezeError, describeValue, fromSystemError } from '../errors.js';
+import { type GroupItem, type GroupResult, atomicFailure, groupAsync, groupSync } from '../freezer/group.js';
+import { DEFAULT_KILL_TIMEOUT_MS, type KillResult, killCgroup } from '../freezer/kill.js';
+import { type FreezeResult, type WaitOptions, transitionAsync, transitionSync } from '../freezer/operations.js';
+import { type CgroupStatus, readStatus } from '../freezer/status.js';
+import { RESOLVE_OPTION_KEYS, type Engine } from '../resolve/index.js';
+import { type PreparedTarget, type Target, type TargetOptions, labelOf, prepareTarget } from './targets.js';
+
+export interface FreezeOptions extends TargetOptions, WaitOptions {}
+
+export interface GroupOptions extends FreezeOptions {
+  /**
+   * Freeze only: either every target ends frozen or none does. On the first
+   * failure the pending freezes are aborted and the completed ones thawed
+   * (those that were already frozen before the call are left frozen).
+   */
+  atomic?: boolean;
+}
+
+export interface KillOptions extends TargetOptions {
+  /** How long to wait for the cgroup to empty, in ms (default 5000). */
+  timeoutMs?: number;
+}
+
+const OPTION_KEYS = new Set<string>(['timeoutMs', 'signal', 'atomic', ...RESOLVE_OPTION_KEYS]);
+
+function checkOptions(opts: unknown, target: unknown, allowSignal: boolean): GroupOptions {
+  if (opts === undefined) return {};
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+    throw new CgfreezeError('ERR_INVALID_ARG', `options must be an object, got ${describeValue(opts)}`);
+  }
+  for (const key of Object.keys(opts)) {
+    if (!OPTION_KEYS.has(key)) {
+      throw new CgfreezeError(
+        'ERR_INVALID_ARG',
+        `unknown option ${JSON.stringify(key)} (known: ${[...OPTION_KEYS].join(', ')})`,
+      );
+    }
+  }
+  const { timeoutMs, signal, atomic } = opts as GroupOptions;
+  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0)) {
+    throw new CgfreezeError(
+      'ERR_INVALID_ARG',
+      `timeoutMs must be a number >= 0 (or Infinity), got ${describeValue(timeoutMs)}`,
+    );
+  }
+  if (signal !== undefined) {
+    if (!allowSignal) throw new CgfreezeError('ERR_INVALID_ARG', 'signal is only accepted by the Promise API');
+    if (!(signal instanceof AbortSignal)) {
+      throw new CgfreezeError('ERR_INVALID_ARG', `signal must be an AbortSignal, got ${describeValue(signal)}`);
+    }
+  }
+  if (atomic !== undefined && (typeof atomic !== 'boolean' || !Array.isArray(target))) {
+    throw new CgfreezeError(
+      'ERR_INVALID_ARG',
+      `atomic must be a boolean and needs a list of targets, got ${describeValue(atomic)}`,
+    );
+  }
+  return opts;
+}
+
+function waitOptions(opts: GroupOptions): WaitOptions {
+  return {
+    ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+    ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+  };
+}
+
+/**
+ * The "paused by its engine" rule, in its one place: a thaw never undoes a pause the engine itself
+ * made and recorded. Thawing behind its back leaves the engine believing the container paused, which
+ * wedges its own unpause and exec.
+ */
+export function pausedByEngineError(label: string, engine: Engine): CgfreezeError {
+  return new CgfreezeError(
+    'ERR_PAUSED_BY_ENGINE',
+    `${label} was paused by ${engine}; unpause it with '${engine} unpause ${label}' so ${engine} knows`,
+    { target: label },
+  );
+}
+
+function prepare(target: unknown, frozen: boolean, opts: TargetOptions): PreparedTarget {
+  const prepared = prepareTarget(target, opts, frozen ? 'freeze' : 'thaw');
+  if (!frozen && prepared.pausedBy !== undefined) throw pausedByEngineError(prepared.cg.label, prepared.pausedBy);
+  return prepared;
+}
+
+/**
+ * A reference whose cgroup proved recreated since it was resolved (a restart between our check and
+ * our open): its cached resolution is dropped, so the next call (and our one retry) resolves afresh.
+ */
+function isStale(prepared: PreparedTarget, err: unknown): boolean {
+  if (prepared.forget === undefined || !(err instanceof CgfreezeError) || err.code !== 'ERR_CGROUP_MISMATCH')
+    return false;
+  prepared.forget();
+  return true;
+}
+
+function oneSync(target: unknown, frozen: boolean, opts: GroupOptions): FreezeResult {
+  const prepared = prepare(target, frozen, opts);
+  try {
+    return transitionSync(prepared.cg, frozen, waitOptions(opts));
+  } catch (err) {
+    if (!isStale(prepared, err)) throw err;
+    return transitionSync(prepare(target, frozen, opts).cg, frozen, waitOptions(opts));
+  }
+}
+
+async function oneAsync(target: unknown, frozen: boolean, opts: GroupOptions): Promise<FreezeResult> {
+  const prepared = prepare(target, frozen, opts);
+  try {
+    return await transitionAsync(prepared.cg, frozen, waitOptions(opts));
+  } catch (err) {
+    if (!isStale(prepared, err)) throw err;
+    return transitionAsync(prepare(target, frozen, opts).cg, frozen, waitOptions(opts));
+  }
+}
+
+/** Every member resolved first (a failure is that member's result); then the group runs on cgroups. */
+function prepareGroup(
+  targets: readonly unknown[],
+  frozen: boolean,
+  opts: GroupOptions,
+): { prepared: Array<PreparedTarget | GroupItem>; atomic: boolean } {
+  if (targets.length === 0) throw new CgfreezeError('ERR_INVALID_ARG', 'the list of targets is empty');
+  const prepared = targets.map((target): PreparedTarget | GroupItem => {
+    try {
+      return prepare(target, frozen, opts);
+    } catch (err) {
+      return { target: labelOf(target), ok: false, error: fromSystemError(err, labelOf(target)) };
+    }
+  });
+  const atomic = opts.atomic === true && frozen;
+  const failures = prepared.filter((p): p is GroupItem => 'ok' in p);
+  // All or nothing, and something already failed: nothing is frozen at all.
+  if (atomic && failures.length > 0) throw atomicFailure(targets.length, failures);
+  return { prepared, atomic };
+}
+
+function mergeGroup(prepared: Array<PreparedTarget | GroupItem>, ran: GroupResult): GroupResult {
+  let k = 0;
+  const results = prepared.map((p) => {
+    if ('ok' in p) return p;
+    const item = ran.results[k++] as GroupItem;
+    if (!item.ok) isStale(p, item.error);
+    return item;
+  });
+  return { ok: results.every((r) => r.ok), results };
+}
+
+function cgroupsOf(prepared: Array<PreparedTarget | GroupItem>): PreparedTarget['cg'][] {
+  return prepared.flatMap((p) => ('ok' in p ? [] : [p.cg]));
+}
+
+async function run(target: unknown, frozen: boolean, rawOpts: unknown): Promise<FreezeResult | GroupResult> {
+  const opts = checkOptions(rawOpts, target, true);
+  if (!Array.isArray(target)) return oneAsync(target, frozen, opts);
+  const { prepared, atomic } = prepareGroup(target, frozen, opts);
+  return mergeGroup(prepared, await groupAsync(cgroupsOf(prepared), frozen, atomic, waitOptions(opts)));
+}
+
+function runSync(target: unknown, frozen: boolean, rawOpts: unknown): FreezeResult | GroupResult {
+  const opts = checkOptions(rawOpts, target, false);
+  if (!Array.isArray(target)) return oneSync(target, frozen, opts);
+  const { prepared, atomic } = prepareGroup(target, frozen, opts);
+  return mergeGroup(prepared, groupSync(cgroupsOf(prepared), frozen, atomic, waitOptions(opts)));
+}
+
+/**
+ * Freezes a cgroup (or a list of them) and resolves once the kernel reports
+ * it frozen. On timeout, abort or error the freeze is rolled back.
+ */
+export function freeze(target: Target, opts?: FreezeOptions): Promise<FreezeResult>;
+export function freeze(targets: readonly Target[], opts?: GroupOptions): Promise<GroupResult>;
+export function freeze(target: Target | readonly Target[], opts?: GroupOptions): Promise<FreezeResult | GroupResult> {
+  return run(target, true, opts);
+}
+
+/** Thaws a cgroup (or a list); rejects with ERR_FROZEN_BY_ANCESTOR when an ancestor keeps it frozen. */
+export function thaw(target: Target, opts?: FreezeOptions): Promise<FreezeResult>;
+export function thaw(targets: readonly Target[], opts?: GroupOptions): Promise<GroupResult>;
+export function thaw(target: Target | readonly Target[], opts?: GroupOptions): Promise<FreezeResult | GroupResult> {
+  return run(target, false, opts);
+}
+
+/** Blocking freeze, for CLIs and scripts: the calling thread waits (up to timeoutMs). */
+export function freezeSync(target: Target, opts?: Omit<FreezeOptions, 'signal'>): FreezeResult;
+export function freezeSync(targets: readonly Target[], opts?: Omit<GroupOptions, 'signal'>): GroupResult;
+export function freezeSync(
+  target: Target | readonly Target[],
+  opts?: Omit<GroupOptions, 'signal'>,
+): FreezeResult | GroupResult {
+  return runSync(target, true, opts);
+}
+
+export function thawSync(target: Target, opts?: Omit<FreezeOptions, 'signal'>): FreezeResult;
+export function thawSync(targets: readonly Target[], opts?: Omit<GroupOptions, 'signal'>): GroupResult;
+export function thawSync(
+  target: Target | readonly Target[],
+  opts?: Omit<GroupOptions, 'signal'>,
+): FreezeResult | GroupResult {
+  return runSync(target, false, opts);
+}
+
+/**
+ * The kernel's view of a cgroup's freezer, read without blocking and without the addon. Reading needs
+ * no self-check: looking at your own cgroup is safe.
+ */
+export function state(target: Target, opts: TargetOptions = {}): CgroupStatus {
+  return readStatus(prepareTarget(target, opts, 'paths').cg);
+}
+
+/**
+ * Kills every task in a cgroup tree, frozen or not, and waits until it is empty (see
+ * freezer/kill.ts for the order of signals and thaws on v1).
+ */
+export async function kill(target: Target, opts: KillOptions = {}): Promise<KillResult> {
+  const { timeoutMs = DEFAULT_KILL_TIMEOUT_MS, ...where } = opts;
+  return killCgroup(prepareTarget(target, where, 'paths').cg, timeoutMs);
+}

@@ -29,6 +29,7 @@ export const ERROR_CODES = [
   'ERR_NO_DEDICATED_CGROUP',
   'ERR_CGROUP_MISMATCH',
   'ERR_STATE_FILE',
+  'ERR_UNTRUSTED_SOURCE',
   // Docker's pause/unpause refusals, as the CLI reports them.
   'ERR_ALREADY_PAUSED',
   'ERR_NOT_PAUSED',

@@ -53,10 +53,7 @@ export class CachedResolution {
     let stateFd: number | undefined;
     try {
       if (found.stateFile !== undefined) {
-        stateFd = openSync(
-          host.path(found.stateFile.path),
-          constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
-        );
+        stateFd = host.openState(found.stateFile.path, constants.O_RDONLY | constants.O_NONBLOCK);
       }
     } catch {
       closeSync(procFd);

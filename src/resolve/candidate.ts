@@ -27,7 +27,19 @@ export interface Candidate {
   stateFile?: { path: string; stamp: FileStamp };
   /** Set when this container's state files are broken; resolving it throws this. */
   error?: CgfreezeError;
+  /** The trust of the source it came from (set by the scan). */
+  trust?: SourceTrust;
+  /** The source's label, for messages. */
+  source?: string;
 }
+
+/**
+ * Who could have written a source's state: only root, or one unprivileged user (rootless engines, or
+ * any state under a directory that user owns), or any user (a directory on the way is writable by
+ * others). Untrusted state may only ever name that user's own cgroups.
+ */
+export type SourceTrust =
+  { kind: 'root' } | { kind: 'user'; uid: number; why: string } | { kind: 'anyone'; why: string };
 
 /** An entry of an engine's container listing: cheap (a directory or index read), loaded on demand. */
 export interface Entry {
@@ -39,6 +51,8 @@ export interface Entry {
 /** The containers of one engine instance. */
 export interface Source {
   readonly label: string;
+  /** Who could have written this source's state (see {@link SourceTrust}). */
+  readonly trust: SourceTrust;
   /** Every container the instance knows, running or not. */
   entries(): Entry[];
   /** Keys of entries whose name is exactly `name`. */

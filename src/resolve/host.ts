@@ -10,13 +10,19 @@ import {
   readlinkSync,
   readSync,
   realpathSync,
+  type Stats,
 } from 'node:fs';
 import { posix } from 'node:path';
 import { CgfreezeError } from '../errors.js';
-import { type CgroupMount, cgroup2Mount, freezerV1Mount, parseMountinfo } from '../cgroup/mountinfo.js';
+import { type CgroupMount, cgroup2Mount, freezerV1Mount, isUnder, parseMountinfo } from '../cgroup/mountinfo.js';
 import { parseProcStat } from '../cgroup/proc.js';
+import type { SourceTrust } from './candidate.js';
 
 const scratch = Buffer.allocUnsafe(64 * 1024);
+// libuv opens every file O_CLOEXEC itself.
+/** The sticky bit (only an entry's owner may remove or rename it), as in /tmp. */
+const S_ISVTX = 0o1000;
+const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY;
 
 /** Largest state file we read; real ones are a few KiB (config.v2.json with a big env can reach ~100 KiB). */
 export const MAX_STATE_FILE = 4 * 1024 * 1024;
@@ -61,6 +67,10 @@ export class Host {
   /** The cgroup2 hierarchy (unified hosts; `/sys/fs/cgroup/unified` on hybrid ones). */
   readonly cgroup2: CgroupMount | undefined;
   private realRoot: string | undefined;
+  /** Directories engine state lives under: below them, no path component may be a symbolic link. */
+  private readonly stateRoots: string[] = [];
+  private readonly trustCache = new Map<string, SourceTrust>();
+  private users: Map<string, { name: string; home: string }> | undefined;
 
   constructor(hostRoot: string | undefined, mountinfo?: string) {
     const root = hostRoot === undefined || hostRoot === '' ? '/' : posix.normalize(hostRoot).replace(/(.)\/+$/, '$1');
@@ -127,24 +137,178 @@ export class Host {
     return '/' + done.join('/');
   }
 
+  /**
+   * Declares a directory that an engine keeps its state under. Every later read below it walks the
+   * path one component at a time, each opened without following a symbolic link (through
+   * /proc/self/fd of its parent, so nothing can be swapped in between), as the freezer's openat2 does
+   * for cgroups. The root itself may be reached through links (`/var/run` → `/run`).
+   */
+  addStateRoot(hostDir: string): void {
+    if (!this.stateRoots.includes(hostDir)) this.stateRoots.push(hostDir);
+  }
+
+  /** The longest state root that holds `hostPath`, if any. */
+  private stateRootOf(hostPath: string): string | undefined {
+    let best: string | undefined;
+    for (const root of this.stateRoots) {
+      if (isUnder(hostPath, root) && (best === undefined || root.length > best.length)) best = root;
+    }
+    return best;
+  }
+
+  /**
+   * Opens the directory that holds `hostPath`'s last component and returns its fd (the caller closes
+   * it) and that component. Below a state root, each directory on the way is opened with O_NOFOLLOW.
+   * Throws the fs error (ENOENT, ENOTDIR, and ELOOP for a symbolic link on the way).
+   */
+  private openParent(hostPath: string): { dirFd: number; name: string } {
+    const cut = hostPath.lastIndexOf('/');
+    const name = hostPath.slice(cut + 1);
+    const parent = hostPath.slice(0, cut) || '/';
+    const root = this.stateRootOf(parent);
+    if (root === undefined || name === '' || name === '.' || name === '..') {
+      return { dirFd: openSync(this.path(parent), DIR_FLAGS), name };
+    }
+    let dirFd = openSync(this.path(root), DIR_FLAGS);
+    try {
+      for (const part of parent.slice(root.length).split('/')) {
+        if (part === '') continue;
+        if (part === '.' || part === '..')
+          throw Object.assign(new Error(`'${part}' in ${hostPath}`), { code: 'ELOOP' });
+        const next = openSync(`/proc/self/fd/${dirFd}/${part}`, DIR_FLAGS | constants.O_NOFOLLOW);
+        closeSync(dirFd);
+        dirFd = next;
+      }
+    } catch (err) {
+      closeSync(dirFd);
+      throw err;
+    }
+    return { dirFd, name };
+  }
+
+  /** open(2) of a state file: its last component never followed, and none below a state root. */
+  openState(hostPath: string, flags: number): number {
+    const { dirFd, name } = this.openParent(hostPath);
+    try {
+      return openSync(`/proc/self/fd/${dirFd}/${name}`, flags | constants.O_NOFOLLOW);
+    } finally {
+      closeSync(dirFd);
+    }
+  }
+
+  /** lstat of a state path (confined as {@link openState}); undefined when it cannot be reached. */
+  private lstatState(hostPath: string): Stats | undefined {
+    let parent: { dirFd: number; name: string };
+    try {
+      parent = this.openParent(hostPath);
+    } catch {
+      return undefined;
+    }
+    try {
+      return lstatSync(`/proc/self/fd/${parent.dirFd}/${parent.name}`, { throwIfNoEntry: false });
+    } finally {
+      closeSync(parent.dirFd);
+    }
+  }
+
+  /**
+   * Who could have written what lies under these directories: each directory on the path from `/` to
+   * each of them (links followed as the engine would) must be owned by root and writable by root alone
+   * (or sticky, like /tmp); the first one owned by a user makes it that user's, one writable by other
+   * users makes it anyone's. A missing directory holds no state, so only its existing ancestors count.
+   */
+  trustOf(hostDirs: readonly string[], rootlessUid?: number): SourceTrust {
+    // A rootless engine's state is its user's, wherever its configuration points.
+    let verdict: SourceTrust =
+      rootlessUid === undefined
+        ? { kind: 'root' }
+        : { kind: 'user', uid: rootlessUid, why: `rootless state of uid ${rootlessUid}` };
+    for (const dir of hostDirs) {
+      const found = this.dirTrust(dir);
+      if (found.kind === 'anyone') return found;
+      if (found.kind === 'user' && verdict.kind === 'root') verdict = found;
+    }
+    return verdict;
+  }
+
+  private dirTrust(hostDir: string): SourceTrust {
+    const cached = this.trustCache.get(hostDir);
+    if (cached !== undefined) return cached;
+    let real: string;
+    try {
+      real = realpathSync(this.path(hostDir));
+    } catch {
+      // Not there (yet): its parent decides who could create it.
+      const parent = posix.dirname(hostDir);
+      return parent === hostDir ? { kind: 'root' } : this.dirTrust(parent);
+    }
+    const rootPrefix = this.realRootPath() === '/' ? '' : this.realRootPath();
+    let verdict: SourceTrust = { kind: 'root' };
+    let path = rootPrefix;
+    for (const part of real.slice(rootPrefix.length).split('/')) {
+      if (part !== '') path += `/${part}`;
+      const st = lstatSync(path === '' ? '/' : path);
+      const sticky = (st.mode & S_ISVTX) !== 0;
+      const shown = path.slice(rootPrefix.length) || '/';
+      if (!sticky && ((st.mode & 0o002) !== 0 || ((st.mode & 0o020) !== 0 && st.gid !== 0))) {
+        verdict = { kind: 'anyone', why: `${shown} is writable by other users` };
+        break;
+      }
+      if (st.uid !== 0) {
+        verdict = { kind: 'user', uid: st.uid, why: `${shown} belongs to uid ${st.uid}` };
+        break;
+      }
+    }
+    this.trustCache.set(hostDir, verdict);
+    return verdict;
+  }
+
+  /** The uid and subordinate uid ranges (/etc/subuid) of a user: the ids its rootless containers run as. */
+  userIds(uid: number): (id: number) => boolean {
+    const ranges: Array<[number, number]> = [];
+    const name = this.passwd().get(String(uid))?.name;
+    let subuid: string | undefined;
+    try {
+      subuid = this.readState('/etc/subuid');
+    } catch {
+      subuid = undefined;
+    }
+    for (const line of (subuid ?? '').split('\n')) {
+      const [who, start, count] = line.split(':');
+      if (who !== String(uid) && (name === undefined || who !== name)) continue;
+      const first = Number(start);
+      const n = Number(count);
+      if (Number.isSafeInteger(first) && Number.isSafeInteger(n) && first > 0 && n > 0) ranges.push([first, first + n]);
+    }
+    return (id) => id === uid || ranges.some(([first, end]) => id >= first && id < end);
+  }
+
+  /** Owner uid of a host path (lstat), undefined when it is gone. */
+  ownerOf(hostPath: string): number | undefined {
+    return lstatSync(this.path(hostPath), { throwIfNoEntry: false })?.uid;
+  }
+
   /** Names of subdirectories (symlinks are not followed), [] when the directory is missing or unreadable. */
   subdirs(hostDir: string): string[] {
+    let fd: number;
     try {
-      return readdirSync(this.path(hostDir), { withFileTypes: true })
+      fd = this.openState(hostDir, DIR_FLAGS);
+    } catch {
+      return [];
+    }
+    try {
+      return readdirSync(`/proc/self/fd/${fd}`, { withFileTypes: true })
         .filter((d) => d.isDirectory())
         .map((d) => d.name);
     } catch {
       return [];
+    } finally {
+      closeSync(fd);
     }
   }
 
   exists(hostPath: string): boolean {
-    try {
-      lstatSync(this.path(hostPath));
-      return true;
-    } catch {
-      return false;
-    }
+    return this.lstatState(hostPath) !== undefined;
   }
 
   /**
@@ -154,29 +318,36 @@ export class Host {
   rootlessUsers(name: string): Array<{ uid: string; home: string }> {
     const uids = this.subdirs('/run/user').filter((uid) => /^\d+$/.test(uid) && this.isDir(`/run/user/${uid}/${name}`));
     if (uids.length === 0) return [];
-    let passwd: string | undefined;
-    try {
-      passwd = this.readState('/etc/passwd');
-    } catch {
-      return [];
-    }
-    const homes = new Map<string, string>();
-    for (const line of (passwd ?? '').split('\n')) {
-      const f = line.split(':');
-      if (f[2] !== undefined && f[5]?.startsWith('/') === true && !homes.has(f[2])) homes.set(f[2], f[5]);
-    }
+    const users = this.passwd();
     return uids.flatMap((uid) => {
-      const home = homes.get(uid);
+      const home = users.get(uid)?.home;
       return home === undefined ? [] : [{ uid, home }];
     });
   }
 
-  isDir(hostPath: string): boolean {
+  /** /etc/passwd by uid (the first entry wins), read once per scan. */
+  private passwd(): Map<string, { name: string; home: string }> {
+    if (this.users !== undefined) return this.users;
+    const users = new Map<string, { name: string; home: string }>();
+    let text: string | undefined;
     try {
-      return lstatSync(this.path(hostPath)).isDirectory();
+      text = this.readState('/etc/passwd');
     } catch {
-      return false;
+      text = undefined;
     }
+    for (const line of (text ?? '').split('\n')) {
+      const f = line.split(':');
+      const [name, , uid, , , home] = f;
+      if (name !== undefined && uid !== undefined && home?.startsWith('/') === true && !users.has(uid)) {
+        users.set(uid, { name, home });
+      }
+    }
+    this.users = users;
+    return users;
+  }
+
+  isDir(hostPath: string): boolean {
+    return this.lstatState(hostPath)?.isDirectory() === true;
   }
 
   /**
@@ -193,13 +364,13 @@ export class Host {
   readStamped(hostPath: string, limit = MAX_STATE_FILE): { text: string; stamp: FileStamp } | undefined {
     let fd: number;
     try {
-      fd = openSync(this.path(hostPath), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      fd = this.openState(hostPath, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
       throw new CgfreezeError(
         'ERR_STATE_FILE',
-        `cannot open state file ${hostPath}: ${code === 'ELOOP' ? 'it is a symbolic link' : String(code)}`,
+        `cannot open state file ${hostPath}: ${code === 'ELOOP' ? 'it, or a directory on its way, is a symbolic link' : String(code)}`,
         {
           path: hostPath,
           cause: err,
@@ -241,7 +412,7 @@ export class Host {
   peek(hostPath: string): string {
     let fd: number;
     try {
-      fd = openSync(this.path(hostPath), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      fd = this.openState(hostPath, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch {
       return '';
     }

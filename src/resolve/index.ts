@@ -68,10 +68,26 @@ class Scan {
     const k = `${source.label}\0${key}`;
     if (!this.loaded.has(k)) {
       const c = source.load(key);
-      this.loaded.set(k, c !== undefined && this.engines.has(c.engine) ? c : undefined);
+      if (c !== undefined) {
+        c.trust = source.trust;
+        c.source = source.label;
+      }
+      const kept = c !== undefined && this.engines.has(c.engine) && !this.claimedByTrusted(c);
+      this.loaded.set(k, kept ? c : undefined);
     }
     return this.loaded.get(k);
   }
+
+  /** An ID that a root-only source knows belongs to that source: an untrusted copy of it is dropped. */
+  private claimedByTrusted(c: Candidate): boolean {
+    if (c.trust?.kind === 'root') return false;
+    this.trustedIds ??= new Set(
+      this.sources.filter((s) => s.trust.kind === 'root').flatMap((s) => s.entries().map((e) => e.id)),
+    );
+    return this.trustedIds.has(c.id);
+  }
+
+  private trustedIds: Set<string> | undefined;
 
   all(): Candidate[] {
     const out: Candidate[] = [];

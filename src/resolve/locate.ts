@@ -229,6 +229,36 @@ export function locate(host: Host, c: Candidate): LocatedCgroup {
   return checkDir(host, c, path, cgroupDir, mount, startTime);
 }
 
+/**
+ * State that an unprivileged user can write (a rootless engine's, or any under that user's
+ * directories) may only name that user's own containers: a cgroup delegated to that uid (it owns the
+ * directory, as with systemd's user@<uid>.service) whose init process runs as that uid or one of its
+ * subordinate ids. Anything else would let the user steer root's freeze onto other processes.
+ */
+function assertOwnCgroup(host: Host, c: Candidate, cgroupDir: string, owner: number): void {
+  const trust = c.trust;
+  if (trust === undefined || trust.kind === 'root') return;
+  const refuse = (why: string): CgfreezeError =>
+    new CgfreezeError(
+      'ERR_UNTRUSTED_SOURCE',
+      `${short(c)} comes from ${c.source ?? 'engine state'} (${trust.why}): ${why}`,
+      {
+        target: c.id,
+        path: cgroupDir,
+      },
+    );
+  if (trust.kind === 'anyone') throw refuse('state that any user can write names no cgroup cgfreeze will touch');
+  if (owner !== trust.uid) {
+    throw refuse(`its cgroup ${cgroupDir} is not delegated to uid ${trust.uid} (it belongs to uid ${owner})`);
+  }
+  const initOwner = host.ownerOf(`/proc/${c.pid}`);
+  if (initOwner === undefined || !host.userIds(trust.uid)(initOwner)) {
+    throw refuse(
+      `its init process ${c.pid} runs as uid ${String(initOwner)}, not as uid ${trust.uid} or one of its subordinate ids`,
+    );
+  }
+}
+
 function checkDir(
   host: Host,
   c: Candidate,
@@ -240,8 +270,10 @@ function checkDir(
   const target = c.id;
   const freezeFile = `${cgroupDir}/${mount.version === 1 ? 'freezer.state' : 'cgroup.freeze'}`;
   let identity: string;
+  let owner: number;
   try {
     const st = lstatSync(host.path(cgroupDir));
+    owner = st.uid;
     if (!st.isDirectory())
       throw new CgfreezeError('ERR_CGROUP_MISMATCH', `${cgroupDir} is not a directory`, { target, path: cgroupDir });
     identity = `${st.dev}:${st.ino}`;
@@ -271,6 +303,7 @@ function checkDir(
       cause: err,
     });
   }
+  assertOwnCgroup(host, c, cgroupDir, owner);
   return {
     hierarchyPath,
     cgroupDir,

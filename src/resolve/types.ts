@@ -29,6 +29,9 @@ export interface StorageRoots {
   runtimeRoots?: string[];
 }
 
+/** Roots found without the caller naming them; a rootless engine's carry its user's uid. */
+export type Discovered<T> = T & { rootlessUid?: number };
+
 /** Every key of {@link ResolveOptions}. */
 export const RESOLVE_OPTION_KEYS = [
   'hostRoot',

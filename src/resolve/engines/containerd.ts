@@ -1,5 +1,5 @@
 import { CgfreezeError } from '../../errors.js';
-import { type Candidate, type Entry, type Source, k8sFromAnnotations } from '../candidate.js';
+import { type Candidate, type Entry, type Source, type SourceTrust, k8sFromAnnotations } from '../candidate.js';
 
 /** containerd's CRI plugin annotations. */
 const CRI_KEYS = {
@@ -36,6 +36,7 @@ export function defaultContainerdRoots(host: Host, dockerExecRoots: string[]): C
  */
 export class ContainerdSource implements Source {
   readonly label: string;
+  readonly trust: SourceTrust;
   private readonly tasksDir: string;
   private readonly criContainers: string | undefined;
   private readonly runtimeRoots: string[];
@@ -45,9 +46,14 @@ export class ContainerdSource implements Source {
     private readonly host: Host,
     roots: ContainerdRoots,
   ) {
-    this.tasksDir = `${host.resolveDir(roots.state)}/${TASKS}`;
-    this.criContainers = roots.criRoot === undefined ? undefined : `${host.resolveDir(roots.criRoot)}/containers`;
-    this.runtimeRoots = roots.runtimeRoots ?? ['/run/containerd/runc'];
+    const state = host.resolveDir(roots.state);
+    const criRoot = roots.criRoot === undefined ? undefined : host.resolveDir(roots.criRoot);
+    this.tasksDir = `${state}/${TASKS}`;
+    this.criContainers = criRoot === undefined ? undefined : `${criRoot}/containers`;
+    this.runtimeRoots = (roots.runtimeRoots ?? ['/run/containerd/runc']).map((r) => host.resolveDir(r));
+    const dirs = [state, ...(criRoot === undefined ? [] : [criRoot]), ...this.runtimeRoots];
+    for (const dir of dirs) host.addStateRoot(dir);
+    this.trust = host.trustOf(dirs);
     this.label = `containerd:${roots.state}`;
   }
 
@@ -103,6 +109,8 @@ export class ContainerdSource implements Source {
       const annotations = isRecord(spec) ? stringMap(spec['annotations']) : {};
       const options = this.host.readJson(`${bundle}/options.json`);
       const runcRoot = isRecord(options) ? str(options['root']) : undefined;
+      // Named by containerd's own state: a root of runtime state like the configured ones.
+      if (runcRoot !== undefined && runcRoot.startsWith('/')) this.host.addStateRoot(this.host.resolveDir(runcRoot));
       const pid = this.host.readPid(`${bundle}/init.pid`);
       const candidate: Candidate = {
         ...base,

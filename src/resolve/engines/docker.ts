@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { CgfreezeError } from '../../errors.js';
-import type { Candidate, Entry, Source } from '../candidate.js';
+import type { Candidate, Entry, Source, SourceTrust } from '../candidate.js';
 import { type Host, isRecord, num, str, stringMap } from '../host.js';
-import type { DockerRoots, HealthStatus } from '../types.js';
+import type { Discovered, DockerRoots, HealthStatus } from '../types.js';
 
 const DOCKER_ID = /^[0-9a-f]{64}$/;
 
 /** Docker daemons to read when the caller names none: the running dockerd's flags, daemon.json or the defaults, plus rootless daemons. */
-export function defaultDockerRoots(host: Host): DockerRoots[] {
-  const roots: DockerRoots[] = [];
+export function defaultDockerRoots(host: Host): Array<Discovered<DockerRoots>> {
+  const roots: Array<Discovered<DockerRoots>> = [];
   const flags = dockerdFlags(host, '/var/run/docker.pid');
   let dataRoot = '/var/lib/docker';
   let execRoot = '/var/run/docker';
@@ -30,7 +30,11 @@ export function defaultDockerRoots(host: Host): DockerRoots[] {
   });
   // Rootless daemons keep exec-root in $XDG_RUNTIME_DIR/docker and data-root in ~/.local/share/docker.
   for (const { uid, home } of host.rootlessUsers('docker')) {
-    roots.push({ dataRoot: `${home}/.local/share/docker`, execRoot: `/run/user/${uid}/docker` });
+    roots.push({
+      dataRoot: `${home}/.local/share/docker`,
+      execRoot: `/run/user/${uid}/docker`,
+      rootlessUid: Number(uid),
+    });
   }
   return roots;
 }
@@ -66,6 +70,7 @@ function healthOf(health: unknown): { health?: HealthStatus } {
 
 export class DockerSource implements Source {
   readonly label: string;
+  readonly trust: SourceTrust;
   private readonly dataRoot: string;
   private readonly execRoot: string;
   private readonly namespace: string;
@@ -73,10 +78,13 @@ export class DockerSource implements Source {
 
   constructor(
     private readonly host: Host,
-    roots: DockerRoots,
+    roots: Discovered<DockerRoots>,
   ) {
     this.dataRoot = host.resolveDir(roots.dataRoot);
     this.execRoot = host.resolveDir(roots.execRoot ?? '/var/run/docker');
+    host.addStateRoot(this.dataRoot);
+    host.addStateRoot(this.execRoot);
+    this.trust = host.trustOf([this.dataRoot, this.execRoot], roots.rootlessUid);
     this.namespace = roots.namespace ?? 'moby';
     this.label = `docker:${roots.dataRoot}`;
   }

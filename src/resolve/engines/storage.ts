@@ -1,5 +1,8 @@
 import { CgfreezeError } from '../../errors.js';
-import { type Candidate, type Entry, type Source, k8sFromAnnotations } from '../candidate.js';
+import { type Candidate, type Entry, type Source, type SourceTrust, k8sFromAnnotations } from '../candidate.js';
+
+import { type Host, isRecord, str, stringMap } from '../host.js';
+import type { Discovered, StorageRoots } from '../types.js';
 
 /** CRI-O's annotations. */
 const CRIO_KEYS = {
@@ -10,8 +13,6 @@ const CRIO_KEYS = {
   podUid: 'io.kubernetes.pod.uid',
   sandboxId: 'io.kubernetes.cri-o.SandboxID',
 };
-import { type Host, isRecord, str, stringMap } from '../host.js';
-import type { StorageRoots } from '../types.js';
 
 const STORAGE_ID = /^[0-9a-f]{64}$/;
 const DEFAULT_RUNTIME_ROOTS = ['/run/runc', '/run/crun'];
@@ -36,9 +37,9 @@ function storageConf(host: Host, path: string): { graphRoot?: string; runRoot?: 
  * /run/user/<uid>/containers (~/.config/containers/storage.conf or
  * ~/.local/share/containers/storage, with crun/runc state in /run/user/<uid>).
  */
-export function defaultStorageRoots(host: Host): StorageRoots[] {
+export function defaultStorageRoots(host: Host): Array<Discovered<StorageRoots>> {
   const rootful = storageConf(host, '/etc/containers/storage.conf');
-  const roots: StorageRoots[] = [
+  const roots: Array<Discovered<StorageRoots>> = [
     {
       graphRoot: rootful.graphRoot ?? '/var/lib/containers/storage',
       runRoot: rootful.runRoot ?? '/run/containers/storage',
@@ -50,6 +51,7 @@ export function defaultStorageRoots(host: Host): StorageRoots[] {
       graphRoot: conf.graphRoot ?? `${home}/.local/share/containers/storage`,
       runRoot: conf.runRoot ?? `/run/user/${uid}/containers`,
       runtimeRoots: [`/run/user/${uid}/crun`, `/run/user/${uid}/runc`],
+      rootlessUid: Number(uid),
     });
   }
   return roots;
@@ -62,6 +64,7 @@ export function defaultStorageRoots(host: Host): StorageRoots[] {
  */
 export class StorageSource implements Source {
   readonly label: string;
+  readonly trust: SourceTrust;
   private readonly graphRoot: string;
   private readonly runRoot: string;
   private readonly runtimeRoots: string[];
@@ -70,11 +73,14 @@ export class StorageSource implements Source {
 
   constructor(
     private readonly host: Host,
-    roots: StorageRoots,
+    roots: Discovered<StorageRoots>,
   ) {
     this.graphRoot = host.resolveDir(roots.graphRoot);
     this.runRoot = host.resolveDir(roots.runRoot);
     this.runtimeRoots = (roots.runtimeRoots ?? DEFAULT_RUNTIME_ROOTS).map((r) => host.resolveDir(r));
+    const dirs = [this.graphRoot, this.runRoot, ...this.runtimeRoots];
+    for (const dir of dirs) host.addStateRoot(dir);
+    this.trust = host.trustOf(dirs, roots.rootlessUid);
     this.label = `storage:${roots.graphRoot}`;
   }
 

@@ -1,4 +1,4 @@
-import { lstatSync, realpathSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { posix } from 'node:path';
 import { CgfreezeError } from '../errors.js';
 import { entryForMount, parseProcCgroup } from '../cgroup/membership.js';
@@ -123,6 +123,29 @@ function chooseHierarchy(
   return undefined;
 }
 
+/** The kernel lists `pid` in the cgroup at `hierarchyPath` or one level below it (crun's payload group). */
+function cgroupHolds(host: Host, mount: CgroupMount, hierarchyPath: string, pid: number): boolean {
+  const dir = hierarchyPathToDir(mount, hierarchyPath);
+  if (dir === undefined) return false;
+  const lists = (d: string): boolean => {
+    try {
+      return readFileSync(host.path(`${d}/cgroup.procs`), 'utf8')
+        .split('\n')
+        .includes(String(pid));
+    } catch {
+      return false;
+    }
+  };
+  if (lists(dir)) return true;
+  try {
+    return readdirSync(host.path(dir), { withFileTypes: true }).some(
+      (e) => e.isDirectory() && lists(`${dir}/${e.name}`),
+    );
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Finds and checks a container's cgroup: the init pid is alive and is the
  * process the runtime started (start time), its cgroup is the directory the
@@ -177,15 +200,19 @@ export function locate(host: Host, c: Candidate): LocatedCgroup {
   }
   const { mount } = chosen;
   const procPath = entryForMount(parseProcCgroup(procText), mount)?.path ?? '/';
-  if (procPath.startsWith('/..')) {
+  // In a cgroup namespace of its own (an unprivileged pod on a cgroup v2 node) the kernel shows other
+  // processes' cgroups relative to ours (`/../..`). The runtime's record must then name the cgroup, and
+  // the kernel's own cgroup.procs there must list the process (the caller shares the host's pids).
+  const ownNamespace = procPath.startsWith('/..');
+  const statePath = chosen.statePath;
+  if (ownNamespace && statePath === undefined) {
     throw new CgfreezeError(
       'ERR_CGROUP_MISMATCH',
-      `${short(c)}: its cgroup ${procPath} is outside this cgroup namespace; run in the host cgroup namespace`,
+      `${short(c)}: its cgroup ${procPath} is outside this cgroup namespace and no runtime state names it; run in the host cgroup namespace`,
       { target },
     );
   }
   let path: string;
-  const statePath = chosen.statePath;
   if (statePath !== undefined && state !== undefined) {
     if (posix.normalize(statePath) !== statePath || statePath.split('/').includes('..')) {
       throw new CgfreezeError(
@@ -194,7 +221,7 @@ export function locate(host: Host, c: Candidate): LocatedCgroup {
         { target, path: state.file },
       );
     }
-    if (!isUnder(procPath, statePath)) {
+    if (ownNamespace ? !cgroupHolds(host, mount, statePath, c.pid) : !isUnder(procPath, statePath)) {
       throw new CgfreezeError(
         'ERR_CGROUP_MISMATCH',
         `${short(c)}: pid ${c.pid} is in ${procPath}, not in ${statePath} that ${state.file} names`,

@@ -3,14 +3,34 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
-#include <linux/openat2.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
+
+// Kernel headers older than 5.6 (RHEL 8's 4.18) lack openat2's header; its ABI is stable, so build
+// against our own copy there. The kernel at run time decides (ENOSYS falls back below).
+#if __has_include(<linux/openat2.h>)
+#include <linux/openat2.h>
+#else
+#include <linux/types.h>
+struct open_how {
+  __u64 flags;
+  __u64 mode;
+  __u64 resolve;
+};
+#define RESOLVE_NO_XDEV 0x01
+#define RESOLVE_NO_MAGICLINKS 0x02
+#define RESOLVE_NO_SYMLINKS 0x04
+#define RESOLVE_BENEATH 0x08
+#endif
+#ifndef SYS_openat2
+#define SYS_openat2 437  // the same number on every architecture
+#endif
 
 #include "sys_error.h"
 
@@ -150,14 +170,17 @@ CgroupHandle::CgroupHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Cg
     return;
   }
 
-  struct stat st;
-  if (fstat(dir_fd_, &st) != 0) {
-    ThrowSysError(env, errno, "fstat", path_);
+  // statx (glibc 2.28) rather than fstat, whose symbol would raise the prebuilt addon's glibc floor
+  // to 2.33. The dev number is put together as stat(2) reports it, which is what node:fs shows.
+  struct statx stx;
+  if (statx(dir_fd_, "", AT_EMPTY_PATH, STATX_INO, &stx) != 0) {
+    ThrowSysError(env, errno, "statx", path_);
     CloseFds();
     return;
   }
-  identity_ = std::to_string(static_cast<unsigned long long>(st.st_dev)) + ":" +
-              std::to_string(static_cast<unsigned long long>(st.st_ino));
+  identity_ = std::to_string(
+                  static_cast<unsigned long long>(makedev(stx.stx_dev_major, stx.stx_dev_minor))) +
+              ":" + std::to_string(static_cast<unsigned long long>(stx.stx_ino));
 
   if (version_ == 1) {
     state_fd_ = OpenControl(env, "freezer.state", O_RDWR);

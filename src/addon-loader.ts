@@ -109,7 +109,7 @@ function firstLine(err: unknown): string {
 
 export const BUILD_FROM_SOURCE_REMEDY =
   'Build it from source: install python3, make and g++ (Debian/Ubuntu: `apt-get install python3 make g++`;' +
-  ' Alpine: `apk add python3 make g++`; Fedora/RHEL: `dnf install python3 make gcc-c++`),' +
+  ' Alpine: `apk add python3 make g++ linux-headers`; Fedora/RHEL: `dnf install python3 make gcc-c++`),' +
   ' then run `npm rebuild cgfreeze` (pnpm: `pnpm rebuild cgfreeze`) in your project.';
 
 /**

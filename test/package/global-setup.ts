@@ -36,25 +36,26 @@ function step<T>(what: string, fn: () => T): T {
 }
 
 /**
- * node-linux-<arch>@<major> from the npm registry, kept under ~/.cache/cgfreeze/node (one machine's
- * cache, never shipped anywhere). Installed into a scratch prefix and renamed, so a killed run leaves no
- * half-installed runtime behind.
+ * The node binary of node-linux-<arch>@<major> from the npm registry, unpacked under ~/.cache/cgfreeze/node
+ * (this machine's cache, never shipped). `npm pack` + tar, not `npm install`: npm refuses an arm64 package
+ * on this x64 host. Unpacked into a scratch directory and renamed, so a killed run leaves no half of one.
  */
 function registryNode(arch: 'x64' | 'arm64', major: number): string {
   const cache = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'cgfreeze', 'node');
-  const prefix = join(cache, `linux-${arch}-${major}`);
-  const binary = join(prefix, 'node_modules', `node-linux-${arch}`, 'bin', 'node');
+  const dir = join(cache, `linux-${arch}-${major}`);
+  const binary = join(dir, 'package', 'bin', 'node');
   if (existsSync(binary)) return binary;
   mkdirSync(cache, { recursive: true });
-  const scratch = mkdtempSync(join(cache, '.install-'));
+  const scratch = mkdtempSync(join(cache, '.unpack-'));
   try {
-    execFileSync(
-      'npm',
-      ['install', '--prefix', scratch, '--no-save', '--no-audit', '--no-fund', `--cpu=${arch}`, `node-linux-${arch}@${major}`],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    rmSync(prefix, { recursive: true, force: true });
-    renameSync(scratch, prefix);
+    const packed = execFileSync('npm', ['pack', '--silent', `node-linux-${arch}@${major}`], {
+      cwd: scratch,
+      encoding: 'utf8',
+    }).trim();
+    execFileSync('tar', ['xzf', packed, 'package/bin/node', 'package/package.json'], { cwd: scratch });
+    rmSync(join(scratch, packed));
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(scratch, dir);
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -80,7 +81,10 @@ function runtimes(): NodeRuntime[] {
 
 function pack(): string {
   const dest = mkdtempSync(join(tmpdir(), 'cgfreeze-pack-'));
-  execFileSync('npm', ['pack', '--pack-destination', dest], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('npm', ['pack', '--silent', '--pack-destination', dest], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const [tarball] = readdirSync(dest).filter((f) => f.endsWith('.tgz'));
   if (tarball === undefined) throw new Error(`npm pack left no tarball in ${dest}`);
   return join(dest, tarball);
@@ -89,7 +93,9 @@ function pack(): string {
 let tarballDir: string | undefined;
 
 export function setup(project: TestProject): void {
-  step('tools', () => execFileSync('bash', [join(ROOT, 'scripts', 'package', 'install-tools.sh')], { stdio: 'inherit' }));
+  step('tools', () =>
+    execFileSync('bash', [join(ROOT, 'scripts', 'package', 'install-tools.sh')], { stdio: 'inherit' }),
+  );
   const found = step('node runtimes', runtimes);
   step('prebuilds', () =>
     execFileSync('npm', ['run', 'build:prebuilds', '--', ...TESTED_TARGETS.flatMap((t) => ['--target', t])], {

@@ -40,21 +40,38 @@ export function prebuildPath(packageRoot: string, target: AddonTarget): string {
 const MUSL_MAPPING = /\/(?:ld-musl-|libc\.musl-)[^/\n]*$/m;
 
 /**
- * The C library of this process, from what it has mapped (/proc/self/maps,
- * about 4 KB): the libc Node itself was linked against, which is the one a
- * prebuild must match, whatever else is installed on the host.
+ * The C library of this process: the one Node itself was linked against,
+ * which is the one a prebuild must match, whatever else the host has.
  */
-export function detectLibc(maps: string = readOwnMaps()): Libc {
+export function detectLibc(): Libc {
+  let maps: string;
+  try {
+    maps = readFileSync('/proc/self/maps', 'utf8');
+  } catch {
+    return libcOfReport();
+  }
+  return libcOfMaps(maps);
+}
+
+/** From what the process has mapped (/proc/self/maps, about 4 KB). */
+export function libcOfMaps(maps: string): Libc {
   return MUSL_MAPPING.test(maps) ? 'musl' : 'glibc';
 }
 
-function readOwnMaps(): string {
+/**
+ * Without /proc: Node's report names the glibc it runs on, and only on glibc
+ * (about 30 ms). Its network section is left out: it would look up the names
+ * of open sockets' peers.
+ */
+export function libcOfReport(): Libc {
+  const report = process.report as NodeJS.ProcessReport & { excludeNetwork: boolean };
+  const excludeNetwork = report.excludeNetwork;
+  report.excludeNetwork = true;
   try {
-    return readFileSync('/proc/self/maps', 'utf8');
-  } catch {
-    // No /proc: Node's report names the glibc it runs on, and only on glibc (slower, about 30 ms).
-    const header = (process.report.getReport() as { header?: { glibcVersionRuntime?: unknown } }).header;
-    return typeof header?.glibcVersionRuntime === 'string' ? '' : '/lib/ld-musl-';
+    const { header } = report.getReport() as { header?: { glibcVersionRuntime?: unknown } };
+    return typeof header?.glibcVersionRuntime === 'string' ? 'glibc' : 'musl';
+  } finally {
+    report.excludeNetwork = excludeNetwork;
   }
 }
 

@@ -6,6 +6,8 @@ import {
   type AddonTarget,
   addonCandidates,
   detectLibc,
+  libcOfMaps,
+  libcOfReport,
   loadAddon,
   prebuildPath,
   targetName,
@@ -63,14 +65,18 @@ function loadError(root: string, abi = ABI): CgfreezeError {
 
 describe('detectLibc', () => {
   it('tells glibc from musl by what the process has mapped', () => {
-    expect(detectLibc(GLIBC_MAPS)).toBe('glibc');
-    expect(detectLibc(ALPINE_MAPS)).toBe('musl');
-    expect(detectLibc(QEMU_ARM64_MAPS)).toBe('glibc');
-    expect(detectLibc('7f5a8c51b000-7f5a8c5b1000 r-xp 0 08:01 3 /lib/libc.musl-x86_64.so.1\n')).toBe('musl');
+    expect(libcOfMaps(GLIBC_MAPS)).toBe('glibc');
+    expect(libcOfMaps(ALPINE_MAPS)).toBe('musl');
+    expect(libcOfMaps(QEMU_ARM64_MAPS)).toBe('glibc');
+    expect(libcOfMaps('7f5a8c51b000-7f5a8c5b1000 r-xp 0 08:01 3 /lib/libc.musl-x86_64.so.1\n')).toBe('musl');
   });
 
-  it('reads this process: glibc on this machine', () => {
+  it('reads this process, from its maps and from its report alike: glibc on this machine', () => {
+    const report = process.report as { excludeNetwork?: boolean };
+    const excludeNetwork = report.excludeNetwork;
     expect(detectLibc()).toBe('glibc');
+    expect(libcOfReport()).toBe('glibc');
+    expect(report.excludeNetwork).toBe(excludeNetwork);
   });
 });
 

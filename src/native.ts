@@ -1,6 +1,5 @@
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { CgfreezeError } from './errors.js';
+import { dirname } from 'node:path';
+import { loadAddon } from './addon-loader.js';
 
 /**
  * The open freezer files of one cgroup (native/cgroup_handle.cc). A failed system call throws an Error
@@ -61,31 +60,6 @@ export const packageRoot = dirname(__dirname);
  * loader runs on first use and a broken build fails with a remedy, not at import.
  */
 export function loadNative(): NativeBinding {
-  if (cached !== undefined) return cached;
-  if (process.platform !== 'linux') {
-    throw new CgfreezeError('ERR_NATIVE_LOAD', `cgfreeze runs only on Linux (this is ${process.platform})`);
-  }
-  const require = createRequire(join(packageRoot, 'package.json'));
-  let binding: NativeBinding;
-  try {
-    const bindings = require('bindings') as (opts: { bindings: string; module_root: string }) => unknown;
-    binding = bindings({ bindings: 'cgfreeze', module_root: packageRoot }) as NativeBinding;
-  } catch (err) {
-    throw new CgfreezeError(
-      'ERR_NATIVE_LOAD',
-      'the cgfreeze native addon could not be loaded: ' +
-        (err instanceof Error ? err.message.split('\n')[0] : String(err)) +
-        '\nBuild it with `npm rebuild cgfreeze` (needs python3, make and g++),' +
-        ' or with `npm run build:cmake` inside the package (needs cmake).',
-      { cause: err },
-    );
-  }
-  if (binding.abiVersion !== EXPECTED_ABI || typeof binding.CgroupHandle !== 'function') {
-    throw new CgfreezeError(
-      'ERR_NATIVE_LOAD',
-      `the cgfreeze native addon is stale (abi ${String(binding.abiVersion)}, expected ${EXPECTED_ABI}); run \`npm rebuild cgfreeze\``,
-    );
-  }
-  cached = binding;
-  return binding;
+  cached ??= loadAddon(packageRoot, EXPECTED_ABI) as NativeBinding;
+  return cached;
 }

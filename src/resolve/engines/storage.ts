@@ -10,7 +10,8 @@ const CRIO_KEYS = {
   podUid: 'io.kubernetes.pod.uid',
   sandboxId: 'io.kubernetes.cri-o.SandboxID',
 };
-import { type Host, isRecord, str, stringMap } from '../host.js';
+import { isRecord, str, stringMap } from '../../json.js';
+import type { Host } from '../host.js';
 import type { StorageRoots } from '../types.js';
 
 const STORAGE_ID = /^[0-9a-f]{64}$/;

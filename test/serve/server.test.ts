@@ -4,10 +4,8 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeClient } from '../../src/client/index.js';
-import { CgfreezeError } from '../../src/errors.js';
-import { freezerBackend } from '../../src/serve/freezer-backend.js';
-import { assertFreezable } from '../../src/serve/guard.js';
-import { type Sidecar, startServer } from '../../src/serve/server.js';
+import { CgfreezeError, assertNotProtected } from '../../src/index.js';
+import { type Sidecar, startServer } from '../../src/serve/index.js';
 import { asUid } from './as-uid.js';
 import { ScratchCgroups, auditLines, removeTemp, sleep, stateOf, tempDir, until } from './helpers.js';
 
@@ -60,8 +58,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
       socketPath,
       socketMode: 0o666,
       leaseFile,
-      auditLog,
-      backend: freezerBackend(),
+      audit: { file: auditLog },
       maxConcurrent: 512,
       policy: {
         rules: [
@@ -129,13 +126,15 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     expect(res.status).toBe(403);
     expect((JSON.parse(res.text) as { error: { code: string } }).error.code).toBe('ERR_POLICY_DENIED');
     expect(stateOf(v1)).toBe('thawed');
-    const denial = auditLines(auditLog).find((l) => l.outcome === 'denied');
+    const denial = auditLines(auditLog).find((l) => l.result === 'denied');
     expect(denial).toMatchObject({
       action: 'pause',
-      targets: [v1],
-      peer: { transport: 'unix', uid: NOBODY, gid: NOBODY },
+      target: v1,
+      result: 'denied',
+      error: { code: 'ERR_POLICY_DENIED' },
+      who: { via: 'unix', uid: NOBODY, gid: NOBODY },
     });
-    expect((denial?.peer as { pid: number }).pid).toBeGreaterThan(1);
+    expect((denial?.who as { pid: number }).pid).toBeGreaterThan(1);
   });
 
   it('lets that uid pause exactly what its rule names', async () => {
@@ -158,8 +157,14 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     // Not before the renewed expiry: the first lease did not thaw it.
     expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(renewed.lease?.expiresAt ?? ''));
     await until('the expiry to be audited', () =>
-      auditLines(auditLog).some((l) => l.action === 'expire' && (l.targets as string[])[0] === v2),
+      auditLines(auditLog).some((l) => l.action === 'unpause' && l.reason === 'expired' && l.target === v2),
     );
+    expect(auditLines(auditLog).find((l) => l.reason === 'expired')).toMatchObject({
+      who: { via: 'sidecar', pid: process.pid },
+      result: 'ok',
+      cgroupDir: v2,
+      state: 'thawed',
+    });
     expect(sidecar.leases()).toEqual([]);
   });
 
@@ -176,7 +181,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     writeFileSync(`${selfDir}/cgroup.procs`, String(process.pid));
     try {
       // Check the guard directly first: if it ever let this through, the request would freeze the test runner.
-      expect(() => assertFreezable(selfDir, selfDir)).toThrow(/the sidecar itself/);
+      expect(() => assertNotProtected({ cgroupDir: selfDir })).toThrow(/it holds this process/);
       await expect(client.pause(selfDir)).rejects.toMatchObject({ code: 'ERR_PROTECTED_CGROUP' });
     } finally {
       writeFileSync(`/sys/fs/cgroup/unified${home === '/' ? '' : home}/cgroup.procs`, String(process.pid));
@@ -252,8 +257,8 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
       .filter((l) => l.action === 'pause' || l.action === 'unpause');
     expect(log).toHaveLength(ops.length);
     for (const dir of dirs) {
-      const last = log.filter((l) => (l.targets as string[])[0] === dir).at(-1);
-      expect(last?.outcome).toBe('ok');
+      const last = log.filter((l) => l.target === dir).at(-1);
+      expect(last?.result).toBe('ok');
       expect(stateOf(dir)).toBe(last?.action === 'pause' ? 'frozen' : 'thawed');
       expect(sidecar.leases().some((l) => l.cgroupDir === dir)).toBe(last?.action === 'pause');
     }
@@ -271,8 +276,7 @@ describe('cgfreeze serve limits', () => {
     sidecar = await startServer({
       socketPath,
       leaseFile: join(tmp, 'leases.json'),
-      auditLog: join(tmp, 'audit.log'),
-      backend: freezerBackend(),
+      audit: { file: join(tmp, 'audit.log') },
       maxConcurrent: 1,
       requestTimeoutMs: 1_000,
       tcp: { port: 0, token: 'cgfs-test-token-0123456789' },
@@ -319,7 +323,7 @@ describe('cgfreeze serve limits', () => {
 
   it('refuses to start a second sidecar on a live socket', async () => {
     await expect(
-      startServer({ socketPath, leaseFile: join(tmp, 'l2.json'), backend: freezerBackend() }),
+      startServer({ socketPath, leaseFile: join(tmp, 'l2.json') }),
     ).rejects.toMatchObject({ code: 'EADDRINUSE' });
   });
 });

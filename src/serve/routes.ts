@@ -73,6 +73,12 @@ function statusTarget(q: URLSearchParams): string {
  * one method of the service). `inflight` is the number of requests being served, for the metrics.
  */
 export function sidecarRoutes(service: SidecarService, inflight: () => number): Route[] {
+  const operation =
+    (op: 'pause' | 'unpause') =>
+    async (r: RouteRequest): Promise<Reply> => {
+      const json = await service[op](r.caller(), await r.body());
+      return { status: operationStatus(json), json };
+    };
   return [
     {
       method: 'GET',
@@ -102,10 +108,7 @@ export function sidecarRoutes(service: SidecarService, inflight: () => number): 
       auth: true,
       action: 'pause',
       scrape: false,
-      handle: async (r) => {
-        const json = await service.pause(r.caller(), await r.body());
-        return { status: operationStatus(json), json };
-      },
+      handle: operation('pause'),
     },
     {
       method: 'POST',
@@ -114,10 +117,7 @@ export function sidecarRoutes(service: SidecarService, inflight: () => number): 
       auth: true,
       action: 'unpause',
       scrape: false,
-      handle: async (r) => {
-        const json = await service.unpause(r.caller(), await r.body());
-        return { status: operationStatus(json), json };
-      },
+      handle: operation('unpause'),
     },
     {
       method: 'GET',

@@ -148,12 +148,12 @@ export class SidecarService {
 
   /** `body` is a PauseBody from the wire, checked here. */
   pause(caller: Caller, body: unknown): Promise<OperationResponse> {
-    return this.operate(caller, 'pause', this.checkBody(body, 'pause'));
+    return this.operate(caller, 'pause', body);
   }
 
   /** `body` is an UnpauseBody from the wire, checked here. */
   unpause(caller: Caller, body: unknown): Promise<OperationResponse> {
-    return this.operate(caller, 'unpause', this.checkBody(body, 'unpause'));
+    return this.operate(caller, 'unpause', body);
   }
 
   status(caller: Caller, target: string): StatusResponse {
@@ -297,7 +297,8 @@ export class SidecarService {
     return steps;
   }
 
-  private async operate(caller: Caller, op: Operation, request: OperationRequest): Promise<OperationResponse> {
+  private async operate(caller: Caller, op: Operation, body: unknown): Promise<OperationResponse> {
+    const request = this.checkBody(body, op);
     let steps = this.authorize(caller, op, request.targets);
     // The guard: never freeze what holds PID 1, this sidecar or a host engine.
     if (op === 'pause') steps = steps.map((s) => ('error' in s ? s : guarded(s, this.hostRoot)));

@@ -33,7 +33,7 @@ describe('usage, help and version', () => {
   });
 
   it('serve has the same help layout as every command, from the same option specs, as has its image entrypoint', () => {
-    expect(cli(['--help']).stdout).toMatch(/^  serve +Run the privileged sidecar/m);
+    expect(cli(['--help']).stdout).toMatch(/^ {2}serve +Run the privileged sidecar/m);
     const help = cli(['serve', '--help']);
     expect(help.stdout).toMatch(/^  +--metrics-listen \[HOST:\]PORT +Serve GET \/metrics/m);
     expect(help.stdout).toMatch(/^  +--docker-root DIR +/m);

@@ -9,7 +9,6 @@ import {
   type WireContainer,
   type WireLease,
   type WireResult,
-  parseDuration,
   toWireError,
 } from '../client/protocol.js';
 import { CgfreezeError, fromSystemError } from '../errors.js';
@@ -27,9 +26,9 @@ import {
   state,
   thaw,
 } from '../index.js';
-import { isRecord } from '../json.js';
 import { DEFAULTS } from './defaults.js';
 import { KeyedLock } from './keyed-lock.js';
+import { type OperationRequest, type ServiceLimits, checkOperationBody } from './requests.js';
 import { type LeaseRecord, LeaseStore } from './leases.js';
 import { Metrics } from './metrics.js';
 import {
@@ -43,16 +42,6 @@ import {
   globMatch,
   mayAct,
 } from './policy.js';
-
-export interface ServiceLimits {
-  /** Targets in one request (default 256). */
-  targets: number;
-  /** The freeze timeout when the caller gives none (default 10 s), and the most it may ask for (60 s). */
-  freezeTimeoutMs: number;
-  maxFreezeTimeoutMs: number;
-  /** The longest lease (default 7 days). */
-  maxTtlMs: number;
-}
 
 const SERVICE_LIMITS: Readonly<ServiceLimits> = {
   targets: DEFAULTS.maxTargets,
@@ -82,15 +71,6 @@ const EXPIRY_RETRY_MS = 1_000;
 const GONE_CODES: ReadonlySet<string> = new Set(['ERR_CGROUP_GONE', 'ENOENT', 'ERR_NOT_A_CGROUP']);
 
 type Operation = 'pause' | 'unpause';
-
-/** A pause or unpause body, checked. */
-interface OperationRequest {
-  targets: string[];
-  ttlMs?: number;
-  ttl?: string;
-  atomic: boolean;
-  timeoutMs: number;
-}
 
 /** One target of a request on its way through: its resolution, or why it got no further. */
 type Step = { target: string; resolved: Resolved } | { target: string; error: CgfreezeError };
@@ -237,38 +217,6 @@ export class SidecarService {
     await this.audit.close();
   }
 
-  private checkBody(raw: unknown, op: Operation): OperationRequest {
-    if (!isRecord(raw)) throw invalid('the body must be a JSON object');
-    const known =
-      op === 'pause' ? ['target', 'targets', 'ttl', 'atomic', 'timeoutMs'] : ['target', 'targets', 'timeoutMs'];
-    for (const key of Object.keys(raw)) if (!known.includes(key)) throw invalid(`unknown field ${JSON.stringify(key)}`);
-    const { limits } = this;
-    const request: OperationRequest = {
-      targets: checkTargets(raw.target, raw.targets, limits.targets),
-      atomic: false,
-      timeoutMs: limits.freezeTimeoutMs,
-    };
-    if (raw.ttl !== undefined) {
-      const ttlMs = parseDuration(raw.ttl);
-      if (ttlMs === undefined || ttlMs <= 0)
-        throw invalid('"ttl" must be a positive duration such as 30s, 1m30s, 500ms or 1h');
-      if (ttlMs > limits.maxTtlMs) throw invalid(`"ttl" may be at most ${limits.maxTtlMs} ms`);
-      request.ttlMs = ttlMs;
-      request.ttl = raw.ttl as string;
-    }
-    if (raw.atomic !== undefined) {
-      if (typeof raw.atomic !== 'boolean') throw invalid('"atomic" must be a boolean');
-      request.atomic = raw.atomic;
-    }
-    if (raw.timeoutMs !== undefined) {
-      const t = raw.timeoutMs;
-      if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > limits.maxFreezeTimeoutMs)
-        throw invalid(`"timeoutMs" must be an integer from 1 to ${limits.maxFreezeTimeoutMs}`);
-      request.timeoutMs = t;
-    }
-    return request;
-  }
-
   /**
    * Policy, then resolution: a caller with no rule for the action at all is refused before anything is
    * resolved; then one target the caller may not touch refuses the whole request. A target that does not
@@ -298,7 +246,7 @@ export class SidecarService {
   }
 
   private async operate(caller: Caller, op: Operation, body: unknown): Promise<OperationResponse> {
-    const request = this.checkBody(body, op);
+    const request = checkOperationBody(body, op, this.limits);
     let steps = this.authorize(caller, op, request.targets);
     // The guard: never freeze what holds PID 1, this sidecar or a host engine.
     if (op === 'pause') steps = steps.map((s) => ('error' in s ? s : guarded(s, this.hostRoot)));
@@ -536,24 +484,8 @@ export class SidecarService {
   }
 }
 
-function invalid(message: string): CgfreezeError {
-  return new CgfreezeError('ERR_INVALID_ARG', message);
-}
-
 function noResolution(target: string): CgfreezeError {
   return new CgfreezeError('ERR_INTERNAL', `internal error in cgfreeze serve: no result for ${target}`, { target });
-}
-
-function checkTargets(target: unknown, targets: unknown, limit: number): string[] {
-  if (target !== undefined && targets !== undefined) throw invalid('give either "target" or "targets", not both');
-  const list: unknown[] | undefined =
-    typeof target === 'string' ? [target] : Array.isArray(targets) ? targets : undefined;
-  if (list === undefined) throw invalid('the body needs "target" (a string) or "targets" (an array of strings)');
-  if (list.length === 0) throw invalid('"targets" is empty');
-  if (list.length > limit) throw invalid(`at most ${limit} targets per request`);
-  if (!list.every((t): t is string => typeof t === 'string' && t !== '' && t.length <= 4096))
-    throw invalid('every target must be a non-empty string of at most 4096 characters');
-  return list;
 }
 
 function guarded(step: { target: string; resolved: Resolved }, hostRoot: { hostRoot?: string }): Step {

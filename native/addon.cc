@@ -9,7 +9,8 @@ namespace cgfreeze {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("CgroupHandle", CgroupHandle::Define(env));
   exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
-  exports.Set("abiVersion", Napi::Number::New(env, 4));  // 4: text reads, writeKill
+  exports.Set("peerGroups", Napi::Function::New(env, PeerGroups, "peerGroups"));
+  exports.Set("abiVersion", Napi::Number::New(env, 5));  // 5: peerGroups
   return exports;
 }
 

@@ -46,10 +46,12 @@ export interface NativeBinding {
   CgroupHandle: new (mountPoint: string, relativePath: string) => NativeCgroupHandle;
   /** getsockopt(SO_PEERCRED) on a connected unix socket fd. */
   peerCred(fd: number): PeerCredentials;
+  /** getsockopt(SO_PEERGROUPS) on a connected unix socket fd: the peer's supplementary groups. */
+  peerGroups(fd: number): number[];
   readonly abiVersion: number;
 }
 
-const EXPECTED_ABI = 4;
+const EXPECTED_ABI = 5;
 let cached: NativeBinding | undefined;
 
 /** The package root, where `build/Release/cgfreeze.node` lives. */

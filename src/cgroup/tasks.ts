@@ -17,14 +17,14 @@ function readIds(file: string): number[] {
   return ids;
 }
 
-/** `dir` and every cgroup below it, parents first. */
-export function cgroupTree(dir: string): string[] {
+/** `dir` and every cgroup below it, parents first; at most `limit` of them. */
+export function cgroupTree(dir: string, limit = Infinity): string[] {
   const dirs = [dir];
-  for (let i = 0; i < dirs.length; i++) {
+  for (let i = 0; i < dirs.length && dirs.length < limit; i++) {
     const current = dirs[i] as string;
     try {
       for (const entry of readdirSync(current, { withFileTypes: true })) {
-        if (entry.isDirectory()) dirs.push(`${current}/${entry.name}`);
+        if (entry.isDirectory() && dirs.length < limit) dirs.push(`${current}/${entry.name}`);
       }
     } catch {
       // Removed while we walked: it has no tasks left to list.
@@ -33,9 +33,14 @@ export function cgroupTree(dir: string): string[] {
   return dirs;
 }
 
-/** Process ids in `dir` and below (cgroup.procs). */
+/** Process ids in `dir` itself (cgroup.procs); none when it is gone or unreadable. */
+export function processesIn(dir: string): number[] {
+  return readIds(`${dir}/cgroup.procs`);
+}
+
+/** Process ids in `dir` and below. */
 export function listProcesses(dir: string): number[] {
-  return cgroupTree(dir).flatMap((d) => readIds(`${d}/cgroup.procs`));
+  return cgroupTree(dir).flatMap(processesIn);
 }
 
 /** Thread ids in `dir` and below (v1 `tasks`, v2 `cgroup.threads`). */

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { parseDuration } from '../client/protocol.js';
 import { CgfreezeError } from '../errors.js';
 
 /** An option as node:util parseArgs takes it, plus the text for --help. */
@@ -52,7 +53,7 @@ export function parseCommandArgs(command: string, args: string[], specs: OptionS
   }
   try {
     const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
-    return { values: values as ParsedValues, positionals };
+    return { values, positionals };
   } catch (err) {
     throw usageError(command, describeParseError(err));
   }
@@ -89,27 +90,6 @@ export function flag(values: ParsedValues, name: string): boolean {
   return values[name] === true;
 }
 
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/**
- * Go/docker durations (`30s`, `1m30s`, `250ms`, `1.5h`) to milliseconds. A bare
- * number means seconds, as in `docker stop --time 10`.
- */
-export function parseDuration(text: string): number | undefined {
-  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
-  const part = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/y;
-  let total = 0;
-  let index = 0;
-  while (index < text.length) {
-    part.lastIndex = index;
-    const match = part.exec(text);
-    if (match === null) return undefined;
-    total += Number(match[1]) * (UNIT_MS[match[2] ?? ''] ?? NaN);
-    index = part.lastIndex;
-  }
-  return text === '' || !Number.isFinite(total) ? undefined : total;
-}
-
 /** `what` names the source in the error: `--timeout`, `CGFREEZE_TIMEOUT`. An unset or empty variable is no value. */
 export function durationValue(command: string, what: string, text: string | undefined): number | undefined {
   if (text === undefined || (text === '' && !what.startsWith('--'))) return undefined;
@@ -121,6 +101,15 @@ export function durationValue(command: string, what: string, text: string | unde
     );
   }
   return ms;
+}
+
+/** A duration as people read it: `250ms`, `1.5s`, `2m30s`. */
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${Number(s.toFixed(1))}s`;
+  const seconds = Math.round(s);
+  return `${Math.floor(seconds / 60)}m${seconds % 60 === 0 ? '' : `${seconds % 60}s`}`;
 }
 
 export function durationOption(command: string, values: ParsedValues, name: string): number | undefined {

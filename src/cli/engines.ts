@@ -1,4 +1,4 @@
-import type { ResolveOptions } from '../resolve/index.js';
+import type { ResolveOptions } from '../index.js';
 import { type OptionSpecs, type ParsedValues, stringList, stringValue, usageError } from './args.js';
 
 /**

@@ -1,38 +1,14 @@
-import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CgfreezeError } from '../errors.js';
-import { defaultDockerRoots } from '../resolve/engines/docker.js';
-import { Host } from '../resolve/host.js';
-import type { ResolveOptions } from '../resolve/index.js';
+import { type HealthStatus, type ResolveOptions, resolveSync } from '../index.js';
 import type { EngineView } from './targets.js';
 
-export type HealthStatus = 'starting' | 'healthy' | 'unhealthy';
-
-/** Docker data roots to look in: the ones given, else those the resolver finds (running dockerd, daemon.json, defaults). */
-function dockerDataRoots(ropts: ResolveOptions): string[] {
-  return (ropts.docker ?? defaultDockerRoots(new Host(ropts.hostRoot))).map((d) => d.dataRoot);
-}
-
 /**
- * Docker's health as it persists it after every probe (`State.Health` in
- * config.v2.json). undefined: the container has no health check.
+ * Docker's health as it persists it after every probe, read afresh (the cache would hand back the
+ * health it saw first). undefined: the container has no health check.
  */
-export function dockerHealth(c: EngineView, ropts: ResolveOptions): HealthStatus | undefined {
-  for (const root of dockerDataRoots(ropts)) {
-    let text: string;
-    try {
-      text = readFileSync(`${ropts.hostRoot ?? ''}${root}/containers/${c.id}/config.v2.json`, 'utf8');
-    } catch {
-      continue;
-    }
-    const state = (JSON.parse(text) as { State?: { Health?: { Status?: unknown } | null } }).State;
-    const status = state?.Health?.Status;
-    return status === 'starting' || status === 'healthy' || status === 'unhealthy' ? status : undefined;
-  }
-  throw new CgfreezeError(
-    'ERR_STATE_FILE',
-    `cannot read docker's state of ${c.name ?? c.id}; pass --docker-root if the daemon uses another data root`,
-  );
+function dockerHealth(c: EngineView, ropts: ResolveOptions): HealthStatus | undefined {
+  return resolveSync(c.id, { ...ropts, engines: ['docker'], cache: false }).health;
 }
 
 /**

@@ -34,7 +34,7 @@ export function mainHelp(commands: Command[]): string {
     'Global options:',
     ...optionLines({ ...GLOBAL_OPTIONS, version: { type: 'boolean', short: 'v', help: 'Print the version and exit' } }),
     '',
-    'Exit status: 0 success, 1 any target failed, 2 usage error.',
+    'Exit status: 0 success, 1 any target failed, 2 usage error, 70 a bug in cgfreeze.',
     "Run 'cgfreeze COMMAND --help' for more information on a command.",
   ].join('\n');
 }

@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-import { run } from './run.js';
+import { runMain } from './run.js';
 
-void run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }).then((status) => {
-  process.exitCode = status;
-});
+runMain(process.argv.slice(2));

@@ -1,3 +1,5 @@
+import { inspect } from 'node:util';
+
 /** Where a command writes, and whether it may use colour. Tests pass their own. */
 export interface CliStreams {
   stdout: { write(text: string): unknown; isTTY?: boolean };
@@ -55,6 +57,18 @@ export class Output {
 
   warn(message: string): void {
     this.err(`${this.paint('Warning:', 'yellow', this.errColor)} ${message}`);
+  }
+
+  /** A failed target's `Error:` line, and with CGFREEZE_DEBUG=1 where the error came from. */
+  failure(message: string, error: Error): void {
+    this.error(message);
+    this.debug(inspect(error));
+  }
+
+  /** Diagnostics for a bug report (a stack trace): only with CGFREEZE_DEBUG=1. */
+  debug(text: string): void {
+    const debug = this.streams.env['CGFREEZE_DEBUG'];
+    if (debug !== undefined && debug !== '' && debug !== '0') this.err(text);
   }
 
   /** Progress notes for a person watching; silent when stderr is not a terminal. */

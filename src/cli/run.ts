@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { CgfreezeError, fromSystemError } from '../errors.js';
-import { packageRoot } from '../native.js';
-import { flag, GLOBAL_OPTIONS, parseCommandArgs, stringValue, usageError } from './args.js';
-import { AuditLog } from './audit.js';
-import { type Command, type CommandContext, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './command.js';
+import { inspect } from 'node:util';
+import { AuditLog } from '../audit.js';
+import { fromSystemError } from '../errors.js';
+import { packageVersion } from '../index.js';
+import { flag, GLOBAL_OPTIONS, parseCommandArgs, usageError } from './args.js';
+import { auditOptionsOf, cliWho } from './audit.js';
+import { type Command, type CommandContext, EXIT_FAILURE, EXIT_OK, EXIT_SOFTWARE, EXIT_USAGE } from './command.js';
 import { demoCommand } from './commands/demo.js';
 import { serveCommand } from './commands/serve.js';
 import { lsCommand } from './commands/ls.js';
@@ -23,11 +23,6 @@ export const COMMANDS: Command[] = [
   serveCommand,
   demoCommand,
 ];
-
-export function version(): string {
-  const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version?: unknown };
-  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
-}
 
 function findCommand(name: string): Command | undefined {
   return COMMANDS.find((c) => c.name === name || (c.aliases ?? []).includes(name));
@@ -52,17 +47,20 @@ function splitCommand(argv: string[]): { before: string[]; name: string | undefi
   return { before, name: undefined, rest: [] };
 }
 
+const BUG_NOTE = 'This is a bug in cgfreeze: please report it, with the stack trace CGFREEZE_DEBUG=1 prints.';
+
 /** Runs one CLI invocation and returns its exit status. Never throws. */
 export async function run(argv: string[], streams: CliStreams): Promise<number> {
   const out = new Output(streams);
   let json = argv.includes('--json');
   let audit: AuditLog | undefined;
+  let status: number;
   try {
     const { before, name, rest } = splitCommand(argv);
     const global = parseCommandArgs('', before, { version: { type: 'boolean', short: 'v', help: '' } });
     if (flag(global.values, 'version') || name === 'version') {
-      if (json) out.json({ version: version(), node: process.versions.node });
-      else out.out(`cgfreeze version ${version()}`);
+      if (json) out.json({ version: packageVersion(), node: process.versions.node });
+      else out.out(`cgfreeze version ${packageVersion()}`);
       return EXIT_OK;
     }
     if (name === undefined || name === 'help') {
@@ -75,40 +73,38 @@ export async function run(argv: string[], streams: CliStreams): Promise<number> 
     }
     const cmd = findCommand(name);
     if (cmd === undefined) throw usageError('', `unknown command: ${name}`);
-    if (cmd.runRaw !== undefined) return await cmd.runRaw([...before, ...rest]);
     const parsed = parseCommandArgs(cmd.name, [...before, ...rest], cmd.options);
     json = flag(parsed.values, 'json');
     if (flag(parsed.values, 'help')) {
       out.out(commandHelp(cmd));
       return EXIT_OK;
     }
-    const auditFile = stringValue(parsed.values, 'audit-log') ?? streams.env['CGFREEZE_AUDIT_LOG'];
-    const syslogEnv = streams.env['CGFREEZE_AUDIT_SYSLOG'];
-    const syslog = flag(parsed.values, 'syslog') || (syslogEnv !== undefined && syslogEnv !== '' && syslogEnv !== '0');
-    const syslogSocket = streams.env['CGFREEZE_SYSLOG_SOCKET'];
+    const auditOptions = auditOptionsOf(parsed.values, streams.env);
     const ctx: CommandContext = {
       out,
       json,
       env: streams.env,
-      audit: () =>
-        (audit ??= new AuditLog({
-          argv,
-          syslog,
-          ...(auditFile === undefined ? {} : { file: auditFile }),
-          ...(syslogSocket === undefined || syslogSocket === '' ? {} : { syslogSocket }),
-        })),
+      who: cliWho(argv),
+      auditOptions,
+      audit: () => (audit ??= new AuditLog({ ...auditOptions, warn: (text) => out.warn(text) })),
     };
-    return await cmd.run(ctx, parsed);
+    status = await cmd.run(ctx, parsed);
   } catch (err) {
-    const e = err instanceof CgfreezeError ? err : fromSystemError(err);
-    // CGFREEZE_DEBUG=1 shows where an unexpected error came from.
-    const debug = streams.env['CGFREEZE_DEBUG'];
-    if (debug !== undefined && debug !== '' && debug !== '0')
-      out.err(String((err instanceof Error && err.stack) || err));
+    const e = fromSystemError(err);
+    out.debug(inspect(err));
     if (json) out.json({ ok: false, error: { code: e.code, message: describeError(e) } });
     else out.error(describeError(e));
-    return e.code === 'ERR_INVALID_ARG' ? EXIT_USAGE : EXIT_FAILURE;
+    status = e.code === 'ERR_INVALID_ARG' ? EXIT_USAGE : e.code === 'ERR_INTERNAL' ? EXIT_SOFTWARE : EXIT_FAILURE;
   } finally {
-    if (audit !== undefined) for (const warning of await audit.close()) out.warn(warning);
+    await audit?.close();
   }
+  if (status === EXIT_SOFTWARE) out.err(BUG_NOTE);
+  return status;
+}
+
+/** The process entry: runs `argv` on this process's streams and sets its exit status. */
+export function runMain(argv: string[]): void {
+  void run(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env }).then((status) => {
+    process.exitCode = status;
+  });
 }

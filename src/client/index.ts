@@ -3,19 +3,21 @@
  * HTTP only and never loads the native addon, so it runs on any machine.
  */
 import { Agent, type IncomingMessage, request } from 'node:http';
-import { CgfreezeError, type CgfreezeErrorCode, fromSystemError } from '../errors.js';
-import type {
-  HealthResponse,
-  ListFilter,
-  ListResponse,
-  OperationResponse,
-  StatusResponse,
-  WireContainer,
-  WireError,
-  WireResult,
+import { CgfreezeError, fromSystemError } from '../errors.js';
+import {
+  type HealthResponse,
+  type ListFilter,
+  type ListResponse,
+  type OperationResponse,
+  type StatusResponse,
+  type WireContainer,
+  type WireError,
+  type WireResult,
+  errorFromWire,
 } from './protocol.js';
 
 export type * from './protocol.js';
+export { errorFromWire, parseDuration } from './protocol.js';
 export { CgfreezeError } from '../errors.js';
 
 export interface ClientOptions {
@@ -39,16 +41,6 @@ export interface PauseOptions {
 export type SuccessResult = Extract<WireResult, { ok: true }>;
 
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
-
-/** Rebuilds the sidecar's error with its stable code. */
-export function errorFromWire(wire: WireError, status: number): CgfreezeError {
-  const code = (typeof wire.code === 'string' && wire.code !== '' ? wire.code : 'ERR_SIDECAR') as CgfreezeErrorCode;
-  return new CgfreezeError(code, `${wire.message} (HTTP ${status})`, {
-    ...(wire.target !== undefined ? { target: wire.target } : {}),
-    ...(wire.ancestor !== undefined ? { ancestor: wire.ancestor } : {}),
-    ...(wire.candidates !== undefined ? { candidates: wire.candidates } : {}),
-  });
-}
 
 interface Reply {
   status: number;

@@ -1,7 +1,41 @@
 /**
  * The sidecar's wire format (HTTP/JSON), shared by `cgfreeze serve` and the
- * client. Types only: importing this module loads nothing.
+ * client: its types, errors on the wire, and the duration grammar of `ttl`
+ * (which the CLI's durations share). Loads nothing but the error class.
  */
+import { CgfreezeError, type CgfreezeErrorCode } from '../errors.js';
+
+const DURATION_UNIT_MS: Readonly<Record<string, number>> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/** Longer text is no duration anyone means; the bound keeps the scan short. */
+const MAX_DURATION_TEXT = 64;
+
+/**
+ * cgfreeze's one duration grammar, Go's and docker's: `30s`, `1m30s`, `250ms`, `1.5h` (units `ns`, `us`,
+ * `µs`, `ms`, `s`, `m`, `h`); a bare number is seconds, as in `docker stop --time 10`. Returns
+ * milliseconds, or undefined for anything else (empty, signed, spaced, unknown units). Whether 0 is
+ * allowed is for the user of the value to say.
+ */
+export function parseDuration(text: unknown): number | undefined {
+  if (typeof text !== 'string' || text === '' || text.length > MAX_DURATION_TEXT) return undefined;
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
+  const part = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/y;
+  let total = 0;
+  while (part.lastIndex < text.length) {
+    const match = part.exec(text);
+    if (match === null) return undefined;
+    total += Number(match[1]) * (DURATION_UNIT_MS[match[2] ?? ''] ?? NaN);
+  }
+  return Number.isFinite(total) ? total : undefined;
+}
 
 export type WireState = 'thawed' | 'freezing' | 'frozen';
 
@@ -12,6 +46,34 @@ export interface WireError {
   target?: string;
   ancestor?: string;
   candidates?: string[];
+}
+
+/**
+ * A CgfreezeError as the sidecar sends it. A bug (ERR_INTERNAL, or anything that is no CgfreezeError) is
+ * sent without its details, which are for the sidecar's log.
+ */
+export function toWireError(err: unknown): WireError {
+  if (!(err instanceof CgfreezeError) || err.code === 'ERR_INTERNAL') {
+    const target = err instanceof CgfreezeError && err.target !== undefined ? { target: err.target } : {};
+    return { code: 'ERR_INTERNAL', message: 'internal error in cgfreeze serve (please report it)', ...target };
+  }
+  return {
+    code: err.code,
+    message: err.message,
+    ...(err.target !== undefined ? { target: err.target } : {}),
+    ...(err.ancestor !== undefined ? { ancestor: err.ancestor } : {}),
+    ...(err.candidates !== undefined ? { candidates: err.candidates } : {}),
+  };
+}
+
+/** Rebuilds the sidecar's error with its stable code. */
+export function errorFromWire(wire: WireError, status: number): CgfreezeError {
+  const code = (typeof wire.code === 'string' && wire.code !== '' ? wire.code : 'ERR_SIDECAR') as CgfreezeErrorCode;
+  return new CgfreezeError(code, `${wire.message} (HTTP ${status})`, {
+    ...(wire.target !== undefined ? { target: wire.target } : {}),
+    ...(wire.ancestor !== undefined ? { ancestor: wire.ancestor } : {}),
+    ...(wire.candidates !== undefined ? { candidates: wire.candidates } : {}),
+  });
 }
 
 /** A lease on a pause: the sidecar thaws the target at `expiresAt` unless renewed. */
@@ -26,7 +88,7 @@ export interface PauseBody {
   /** One reference or cgroup path, or several (then `atomic` applies). */
   target?: string;
   targets?: string[];
-  /** Lease length such as `30s`, `500ms`, `5m`, `1h`. Pausing again renews it. */
+  /** Lease length as a duration (see parseDuration): `30s`, `1m30s`, `500ms`, `1h`. Pausing again renews it. */
   ttl?: string;
   /** All or nothing for several targets: on failure the ones already frozen are thawed. */
   atomic?: boolean;

@@ -4,7 +4,8 @@ import { CgfreezeError } from '../errors.js';
 import { entryForMount, parseProcCgroup } from '../cgroup/membership.js';
 import { type CgroupMount, hierarchyPathToDir, isUnder } from '../cgroup/mountinfo.js';
 import type { Candidate } from './candidate.js';
-import { type Host, isRecord, num, str } from './host.js';
+import { isRecord, num, str } from '../json.js';
+import type { Host } from './host.js';
 
 /** A container's cgroup as found on disk, plus what a cache needs to revalidate it. */
 export interface LocatedCgroup {

@@ -1,6 +1,10 @@
+/**
+ * HTTP concerns of the sidecar, apart from what it does: status codes for error codes, JSON and text
+ * replies, and reading a bounded request body.
+ */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type OperationResponse, toWireError } from '../client/protocol.js';
 import { CgfreezeError } from '../errors.js';
-import type { WireError } from '../client/protocol.js';
 
 /** HTTP status for a cgfreeze error code: 4xx for what the caller can fix, 5xx for the rest. */
 export function statusFor(code: string): number {
@@ -42,20 +46,6 @@ export function statusFor(code: string): number {
   }
 }
 
-export function toWireError(err: unknown): WireError {
-  if (err instanceof CgfreezeError) {
-    return {
-      code: err.code,
-      message: err.message,
-      ...(err.target !== undefined ? { target: err.target } : {}),
-      ...(err.ancestor !== undefined ? { ancestor: err.ancestor } : {}),
-      ...(err.candidates !== undefined ? { candidates: err.candidates } : {}),
-    };
-  }
-  // Not ours: say little, the details go to stderr.
-  return { code: 'ERR_SIDECAR', message: 'internal error' };
-}
-
 export function sendJson(
   res: ServerResponse,
   status: number,
@@ -72,11 +62,27 @@ export function sendJson(
   res.end(text);
 }
 
+export function sendText(res: ServerResponse, status: number, text: string, contentType: string): void {
+  res.writeHead(status, {
+    'content-type': contentType,
+    'content-length': String(Buffer.byteLength(text)),
+    'cache-control': 'no-store',
+  });
+  res.end(text);
+}
+
+/** Sends `{"error": ...}` with the status of its code; returns the status. */
 export function sendError(res: ServerResponse, err: unknown, headers: Record<string, string> = {}): number {
   const wire = toWireError(err);
   const status = statusFor(wire.code);
   sendJson(res, status, { error: wire }, headers);
   return status;
+}
+
+/** One target: its outcome's status. Several: 200 when all went well, else the first failure's status. */
+export function operationStatus(response: OperationResponse): number {
+  const failure = response.results.find((r) => !r.ok);
+  return failure === undefined || failure.ok ? 200 : statusFor(failure.error.code);
 }
 
 /**
@@ -134,13 +140,4 @@ export function readJson(req: IncomingMessage, limit: number): Promise<unknown> 
       }
     });
   });
-}
-
-/** `30s`, `500ms`, `5m`, `1h`, `1.5s` → milliseconds. */
-export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
-  if (m === null) return undefined;
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-  const ms = Math.round(Number(m[1]) * unit);
-  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }

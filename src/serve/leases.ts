@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { CgfreezeError } from '../errors.js';
+import { isRecord } from '../json.js';
 
 /** One cgroup this sidecar froze. Written before the freeze, removed after the thaw. */
 export interface LeaseRecord {
@@ -23,10 +24,9 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Background writes within this window share one write. */
 const LAZY_WRITE_MS = 50;
 
-function isLeaseRecord(value: unknown): value is LeaseRecord {
-  if (typeof value !== 'object' || value === null) return false;
-  const r = value as Record<string, unknown>;
+function isLeaseRecord(r: unknown): r is LeaseRecord {
   return (
+    isRecord(r) &&
     typeof r.cgroupDir === 'string' &&
     r.cgroupDir.startsWith('/') &&
     typeof r.target === 'string' &&
@@ -47,17 +47,10 @@ export function parseLeaseFile(text: string, file: string): LeaseRecord[] {
       cause: err,
     });
   }
-  const d = doc as Partial<LeaseFile> | null;
-  if (
-    d === null ||
-    typeof d !== 'object' ||
-    d.version !== 1 ||
-    !Array.isArray(d.leases) ||
-    !d.leases.every(isLeaseRecord)
-  ) {
+  if (!isRecord(doc) || doc.version !== 1 || !Array.isArray(doc.leases) || !doc.leases.every(isLeaseRecord)) {
     throw new CgfreezeError('ERR_STATE_FILE', `lease file ${file} does not hold version 1 leases`, { path: file });
   }
-  return d.leases;
+  return doc.leases;
 }
 
 /**

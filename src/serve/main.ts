@@ -1,13 +1,6 @@
 #!/usr/bin/env node
-// Entry point of the sidecar image (and `node dist/serve/main.js` without the CLI).
-import { runServe } from './index.js';
+// Entry point of the sidecar image (and `node dist/serve/main.js` without the CLI): `cgfreeze serve`,
+// with the same options, help, messages and exit statuses.
+import { runMain } from '../cli/run.js';
 
-runServe(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`cgfreeze serve: ${String(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+runMain(['serve', ...process.argv.slice(2)]);

@@ -1,14 +1,19 @@
 import { readFileSync } from 'node:fs';
+import type { AuditWho } from '../audit.js';
 import { CgfreezeError } from '../errors.js';
+import { labelsMatch } from '../index.js';
+import { isRecord } from '../json.js';
 
 export type Action = 'pause' | 'unpause' | 'status' | 'list';
 export const ACTIONS: readonly Action[] = ['pause', 'unpause', 'status', 'list'];
 
-/** Who is asking: the kernel's peer credentials on the unix socket, or a TCP client that showed the token. */
-export type Caller =
-  { transport: 'unix'; uid: number; gid: number; pid: number } | { transport: 'tcp'; address: string };
+/**
+ * Who is asking: the kernel's peer credentials on the unix socket (with the supplementary groups), or a
+ * TCP client that showed the token. The audit log records it as it is.
+ */
+export type Caller = Extract<AuditWho, { via: 'unix' | 'tcp' }>;
 
-/** What a rule matches a target on (a resolved container, or a bare cgroup given by path). */
+/** What a rule matches a target on: a resolve() result, or a container from list(). */
 export interface PolicySubject {
   cgroupDir: string;
   name?: string;
@@ -21,7 +26,10 @@ export interface PolicySubject {
  * does (OR). A request is allowed when some rule matches caller, action and target.
  */
 export interface PolicyRule {
-  /** Peer uids and gids (primary gid from SO_PEERCRED); `tcp: true` for token-holding TCP clients. */
+  /**
+   * Peer uids and gids (the primary gid or any supplementary group, from SO_PEERCRED and
+   * SO_PEERGROUPS); `tcp: true` for token-holding TCP clients.
+   */
   callers: { uids?: number[]; gids?: number[]; tcp?: boolean };
   /** Default: every action. */
   actions?: Action[];
@@ -45,48 +53,58 @@ export interface Policy {
 export const DEFAULT_POLICY: Policy = { rules: [{ callers: { uids: [0] } }] };
 
 export function describeCaller(caller: Caller): string {
-  return caller.transport === 'unix'
-    ? `uid=${caller.uid} gid=${caller.gid} pid=${caller.pid}`
-    : `tcp ${caller.address}`;
+  return caller.via === 'unix' ? `uid=${caller.uid} gid=${caller.gid} pid=${caller.pid}` : `tcp ${caller.address}`;
 }
 
-/** Compiles `*` / `?` globs; everything else is literal. */
-export function globToRegExp(glob: string): RegExp {
-  const body = glob
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${body}$`, 's');
-}
-
+/**
+ * Matches `*` (any run, also empty) and `?` (one character); everything else is literal. It backtracks
+ * only to the last `*`, so a hostile pattern costs at most length × length steps, never exponential.
+ */
 export function globMatch(glob: string, value: string): boolean {
-  return globToRegExp(glob).test(value);
+  let g = 0;
+  let v = 0;
+  let star = -1;
+  let resume = 0;
+  while (v < value.length) {
+    const c = glob[g];
+    if (c === '*') {
+      star = g++;
+      resume = v;
+    } else if (c !== undefined && (c === '?' || c === value[v])) {
+      g++;
+      v++;
+    } else if (star >= 0) {
+      g = star + 1;
+      v = ++resume;
+    } else return false;
+  }
+  while (glob[g] === '*') g++;
+  return g === glob.length;
 }
 
 function callerMatches(rule: PolicyRule, caller: Caller): boolean {
   const { uids, gids, tcp } = rule.callers;
-  if (caller.transport === 'tcp') return tcp === true;
-  return (uids?.includes(caller.uid) ?? false) || (gids?.includes(caller.gid) ?? false);
+  if (caller.via === 'tcp') return tcp === true;
+  if (uids?.includes(caller.uid) === true) return true;
+  return gids !== undefined && (gids.includes(caller.gid) || caller.groups.some((g) => gids.includes(g)));
+}
+
+/** A rule's labels as labelsMatch selectors: `{k: '*'}` is `k` (any value), `{k: v}` is `k=v`. */
+function labelSelectors(labels: Record<string, string>): string[] {
+  return Object.entries(labels).map(([key, value]) => (value === '*' ? key : `${key}=${value}`));
 }
 
 function targetMatches(rule: PolicyRule, subject: PolicySubject): boolean {
   const t = rule.targets;
   if (t === undefined) return true;
-  if (t.names !== undefined && !(subject.name !== undefined && t.names.some((g) => globMatch(g, subject.name ?? '')))) {
-    return false;
-  }
+  const { name, engine } = subject;
+  if (t.names !== undefined && (name === undefined || !t.names.some((g) => globMatch(g, name)))) return false;
   if (t.cgroups !== undefined && !t.cgroups.some((g) => globMatch(g, subject.cgroupDir))) return false;
-  if (t.engines !== undefined && !(subject.engine !== undefined && t.engines.includes(subject.engine))) return false;
-  if (t.labels !== undefined) {
-    for (const [key, want] of Object.entries(t.labels)) {
-      const have = subject.labels[key];
-      if (have === undefined || (want !== '*' && have !== want)) return false;
-    }
-  }
-  return true;
+  if (t.engines !== undefined && (engine === undefined || !t.engines.includes(engine))) return false;
+  return t.labels === undefined || labelsMatch(subject.labels, labelSelectors(t.labels));
 }
 
-/** May `caller` do `action` at all (on some target)? Used to filter lists and to fail fast. */
+/** May `caller` do `action` at all (on some target)? Checked before any target is resolved. */
 export function mayAct(policy: Policy, caller: Caller, action: Action): boolean {
   return policy.rules.some((r) => callerMatches(r, caller) && (r.actions?.includes(action) ?? true));
 }
@@ -116,12 +134,29 @@ function idList(value: unknown, where: string): number[] | undefined {
   return value;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function onlyKeys(obj: Record<string, unknown>, keys: string[], where: string): void {
   for (const key of Object.keys(obj)) if (!keys.includes(key)) fail(where, `unknown key ${JSON.stringify(key)}`);
+}
+
+function parseTargets(t: unknown, where: string): NonNullable<PolicyRule['targets']> {
+  if (!isRecord(t)) fail(where, 'must be an object');
+  onlyKeys(t, ['names', 'labels', 'cgroups', 'engines'], where);
+  const names = stringList(t.names, `${where}.names`);
+  const cgroups = stringList(t.cgroups, `${where}.cgroups`);
+  const engines = stringList(t.engines, `${where}.engines`);
+  let labels: Record<string, string> | undefined;
+  if (t.labels !== undefined) {
+    if (!isRecord(t.labels) || !Object.values(t.labels).every((v) => typeof v === 'string')) {
+      fail(`${where}.labels`, 'must be an object of strings');
+    }
+    labels = t.labels as Record<string, string>;
+  }
+  return {
+    ...(names ? { names } : {}),
+    ...(cgroups ? { cgroups } : {}),
+    ...(engines ? { engines } : {}),
+    ...(labels ? { labels } : {}),
+  };
 }
 
 /** Validates a parsed policy document strictly: a typo must not widen or silently narrow access. */
@@ -148,27 +183,7 @@ export function parsePolicy(doc: unknown): Policy {
           fail(`${where}.actions`, `unknown action ${JSON.stringify(a)}`);
       rule.actions = actions as Action[];
     }
-    if (raw.targets !== undefined) {
-      const t = raw.targets;
-      if (!isRecord(t)) fail(`${where}.targets`, 'must be an object');
-      onlyKeys(t, ['names', 'labels', 'cgroups', 'engines'], `${where}.targets`);
-      const names = stringList(t.names, `${where}.targets.names`);
-      const cgroups = stringList(t.cgroups, `${where}.targets.cgroups`);
-      const engines = stringList(t.engines, `${where}.targets.engines`);
-      let labels: Record<string, string> | undefined;
-      if (t.labels !== undefined) {
-        if (!isRecord(t.labels) || !Object.values(t.labels).every((v) => typeof v === 'string')) {
-          fail(`${where}.targets.labels`, 'must be an object of strings');
-        }
-        labels = t.labels as Record<string, string>;
-      }
-      rule.targets = {
-        ...(names ? { names } : {}),
-        ...(cgroups ? { cgroups } : {}),
-        ...(engines ? { engines } : {}),
-        ...(labels ? { labels } : {}),
-      };
-    }
+    if (raw.targets !== undefined) rule.targets = parseTargets(raw.targets, `${where}.targets`);
     return rule;
   });
   return { rules };

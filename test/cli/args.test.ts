@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { labelsFilterStrings, parseDuration, parseFilters } from '../../src/cli/args.js';
+import { formatMs, labelsFilterStrings, parseFilters } from '../../src/cli/args.js';
+import { parseDuration } from '../../src/client/index.js';
 import { colorEnabled, formatTable } from '../../src/cli/output.js';
 
+// The one duration grammar: the CLI's --for and --timeout, the sidecar's ttl and its own time options.
 describe('parseDuration', () => {
   it.each([
     ['30s', 30_000],
@@ -12,9 +14,18 @@ describe('parseDuration', () => {
     ['0.5', 500],
     ['100us', 0.1],
   ])('%s is %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
-  it.each(['', 's', '10x', '1m 30s', '-5s', 'soon'])('rejects %j', (text) =>
+  it.each(['', 's', '10x', '1m 30s', '-5s', 'soon', ' 30s', '1'.repeat(100) + 's', 30])('rejects %j', (text) =>
     expect(parseDuration(text)).toBeUndefined(),
   );
+  it.each([
+    [250, '250ms'],
+    [1500, '1.5s'],
+    [90_000, '1m30s'],
+    [600_000, '10m'],
+  ])('formats %d ms as %s, which parses back', (ms, text) => {
+    expect(formatMs(ms)).toBe(text);
+    expect(parseDuration(text)).toBe(ms);
+  });
 });
 
 describe('label filters', () => {

@@ -157,6 +157,7 @@ describe('audit log', () => {
       result: 'ok',
       state: 'frozen',
       who: {
+        via: 'cli',
         uid: 0,
         command: ['cgfreeze', 'pause', '--audit-log', file, v1.dir, '/sys/fs/cgroup/freezer/cgfc-missing'],
       },

@@ -1,14 +1,16 @@
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { cli, ensureBuilt, ROOT } from './helpers.js';
+import { CLI, cleanEnv, cli, ensureBuilt, ROOT } from './helpers.js';
 
 // Each step is a real process on a shared, often overloaded VM; allow for it.
 vi.setConfig({ testTimeout: 300_000 });
 
 beforeAll(ensureBuilt);
 
-const COMMANDS = ['pause', 'unpause', 'status', 'inspect', 'ls', 'demo'];
+const COMMANDS = ['pause', 'unpause', 'status', 'inspect', 'ls', 'serve', 'demo'];
 
 describe('usage, help and version', () => {
   it('--version prints the package version', () => {
@@ -30,12 +32,16 @@ describe('usage, help and version', () => {
     }
   });
 
-  it('serve is listed and hands its arguments to the sidecar, which has its own help', () => {
-    expect(cli(['--help']).stdout).toMatch(/^  serve +Run the privileged sidecar/m);
+  it('serve has the same help layout as every command, from the same option specs, as has its image entrypoint', () => {
+    expect(cli(['--help']).stdout).toMatch(/^ {2}serve +Run the privileged sidecar/m);
     const help = cli(['serve', '--help']);
-    expect(help.status).toBe(0);
-    expect(help.stdout).toMatch(/^Usage: cgfreeze serve \[options\]/);
-    expect(cli(['serve', '--no-such-flag']).status).not.toBe(0);
+    expect(help.stdout).toMatch(/^  +--metrics-listen \[HOST:\]PORT +Serve GET \/metrics/m);
+    expect(help.stdout).toMatch(/^  +--docker-root DIR +/m);
+    expect(help.stdout).toMatch(/^Global options:$/m);
+    const entrypoint = spawnSync(process.execPath, [join(ROOT, 'dist', 'serve', 'main.js'), '--help'], {
+      encoding: 'utf8',
+    });
+    expect({ status: entrypoint.status, stdout: entrypoint.stdout }).toEqual({ status: 0, stdout: help.stdout });
   });
 
   // docker 28.2.2, recorded on this machine:
@@ -58,6 +64,21 @@ describe('usage, help and version', () => {
       `Error: unsupported filter "status=running"; use --filter label=KEY or --filter label=KEY=VALUE (see 'cgfreeze pause --help')`,
     ],
     [['frobnicate'], "Error: unknown command: frobnicate (see 'cgfreeze --help')"],
+    [['serve', '--no-such-flag'], "Error: unknown flag: --no-such-flag (see 'cgfreeze serve --help')"],
+    [['serve', '--on-sigterm', 'kill'], "Error: --on-sigterm takes leave or thaw (see 'cgfreeze serve --help')"],
+    [
+      ['serve', '--tcp', '9000'],
+      "Error: --tcp needs a token: --token-file FILE or CGFREEZE_SERVE_TOKEN (see 'cgfreeze serve --help')",
+    ],
+    [
+      ['serve', '--metrics-listen', 'localhost'],
+      `Error: --metrics-listen takes [HOST:]PORT, got "localhost" (see 'cgfreeze serve --help')`,
+    ],
+    // One duration grammar: a bare number is seconds, so a number of milliseconds is refused, not obeyed.
+    [
+      ['serve', '--request-timeout', '10000'],
+      "Error: --request-timeout takes a duration from 1ms to 10m (see 'cgfreeze serve --help')",
+    ],
     [
       ['demo', '--cycles', '0'],
       `Error: --cycles takes a whole number from 1 to 100000, got "0" (see 'cgfreeze demo --help')`,
@@ -109,5 +130,32 @@ describe('demo', () => {
     expect(human.status).toBe(0);
     expect(human.stdout).toMatch(/^CGROUP +HELD WHILE FROZEN +FREEZE P50 +THAW P50 +RESUME P50 +RESUME P99$/m);
     expect(human.stdout).toMatch(/^v1 +yes +/m);
+  });
+});
+
+describe('a bug in cgfreeze', () => {
+  it('exits 70 with a line asking for a report; CGFREEZE_DEBUG=1 adds the stack trace', () => {
+    // A fault put in from outside: the CLI meets a plain TypeError where it asks for its uid, as it would
+    // meet a bug of its own. It must not be reported as bad input (exit 2) or as a failed target (exit 1).
+    const dir = mkdtempSync(join(tmpdir(), 'cgfc-bug-'));
+    try {
+      const preload = join(dir, 'bug.cjs');
+      writeFileSync(preload, "process.getuid = () => { throw new TypeError('an injected bug'); };\n");
+      const run = (env: Record<string, string>) =>
+        spawnSync(process.execPath, ['--require', preload, CLI, 'ls'], { encoding: 'utf8', env: cleanEnv(env) });
+      const plain = run({});
+      expect({ status: plain.status, stdout: plain.stdout, stderr: plain.stderr }).toEqual({
+        status: 70,
+        stdout: '',
+        stderr:
+          'Error: internal error in cgfreeze (please report it): an injected bug\n' +
+          'This is a bug in cgfreeze: please report it, with the stack trace CGFREEZE_DEBUG=1 prints.\n',
+      });
+      const debug = run({ CGFREEZE_DEBUG: '1' });
+      expect(debug.status).toBe(70);
+      expect(debug.stderr).toMatch(/TypeError: an injected bug\n\s+at /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,11 +1,16 @@
 import { spawn } from 'node:child_process';
 
-/** Runs an HTTP request on the socket as another uid (a separate node process), returns status and body. */
+/**
+ * Runs an HTTP request on the socket as another uid (a separate node process under setpriv), with
+ * `groups` as its supplementary groups (none by default); returns status and body, or status 0 and
+ * the error's code when it could not connect.
+ */
 export function asUid(
   uid: number,
   socketPath: string,
   path: string,
   body: string,
+  groups: number[] = [],
 ): Promise<{ status: number; text: string }> {
   const script = `
     const http = require('node:http');
@@ -13,10 +18,13 @@ export function asUid(
       headers: { 'content-type': 'application/json' } }, (res) => {
       let t = ''; res.on('data', (d) => t += d); res.on('end', () => { process.stdout.write(JSON.stringify({ status: res.statusCode, text: t })); });
     });
-    req.on('error', (e) => { process.stdout.write(JSON.stringify({ status: 0, text: e.message })); });
+    req.on('error', (e) => { process.stdout.write(JSON.stringify({ status: 0, text: e.code })); });
     req.end(${JSON.stringify(body)});`;
+  const groupArgs = groups.length === 0 ? ['--clear-groups'] : [`--groups=${groups.join(',')}`];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script], { uid, gid: uid, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, ...groupArgs, process.execPath, '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);

@@ -2,8 +2,7 @@ import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeClient } from '../../src/client/index.js';
-import { freezerBackend } from '../../src/serve/freezer-backend.js';
-import { type Sidecar, startServer } from '../../src/serve/server.js';
+import { type Sidecar, startServer } from '../../src/serve/index.js';
 import { type LabContainer, getLab } from '../helpers/lab.js';
 import { asUid } from './as-uid.js';
 import { auditLines, removeTemp, stateOf, tempDir } from './helpers.js';
@@ -34,13 +33,11 @@ describe('cgfreeze serve with lab containers', () => {
       socketPath,
       socketMode: 0o666,
       leaseFile: join(tmp, 'leases.json'),
-      auditLog,
-      backend: freezerBackend({
-        resolve: {
-          engines: ['docker'],
-          docker: [{ dataRoot: lab.env.docker.dataRoot, execRoot: lab.env.docker.execRoot }],
-        },
-      }),
+      audit: { file: auditLog },
+      resolve: {
+        engines: ['docker'],
+        docker: [{ dataRoot: lab.env.docker.dataRoot, execRoot: lab.env.docker.execRoot }],
+      },
       policy: {
         rules: [
           { callers: { uids: [0] } },
@@ -88,9 +85,9 @@ describe('cgfreeze serve with lab containers', () => {
     expect(stateOf(pausable.cgroupDir)).toBe('frozen');
     expect(
       auditLines(auditLog)
-        .filter((l) => l.outcome === 'denied')
+        .filter((l) => l.result === 'denied')
         .at(-1),
-    ).toMatchObject({ targets: [plain.name], peer: { uid: NOBODY } });
+    ).toMatchObject({ target: plain.name, who: { via: 'unix', uid: NOBODY } });
     await client.unpause(pausable.name);
     expect(stateOf(pausable.cgroupDir)).toBe('thawed');
   });
@@ -118,8 +115,8 @@ describe('cgfreeze serve with lab containers', () => {
     for (const c of clients) c.close();
     const log = auditLines(auditLog).slice(before);
     for (const [k, name] of names.entries()) {
-      const last = log.filter((l) => (l.targets as string[])[0] === name).at(-1);
-      expect(last?.outcome).toBe('ok');
+      const last = log.filter((l) => l.target === name).at(-1);
+      expect(last?.result).toBe('ok');
       const dir = [pausable, plain, third][k]?.cgroupDir as string;
       expect(stateOf(dir)).toBe(last?.action === 'pause' ? 'frozen' : 'thawed');
     }

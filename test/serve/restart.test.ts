@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeClient } from '../../src/client/index.js';
@@ -72,6 +72,28 @@ describe('cgfreeze serve across crashes and signals', () => {
     await until('the lease file to drop v2', () => leasesOnDisk().length === 0);
     second.kill('SIGKILL');
     await second.exited();
+  });
+
+  it('opens its audit log again on SIGHUP, after a rotation moved it away', async () => {
+    const sidecar = await start();
+    const auditLog = join(tmp, 'audit.log');
+    const client = new CgfreezeClient({ socketPath });
+    await client.pause(v1);
+    renameSync(auditLog, `${auditLog}.1`);
+    sidecar.kill('SIGHUP');
+    await until('the reopened audit log', () => existsSync(auditLog));
+    await client.unpause(v1);
+    client.close();
+    const lines = (file: string): string[] =>
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => (JSON.parse(l) as { action: string }).action);
+    expect(lines(`${auditLog}.1`).at(-1)).toBe('pause');
+    expect(lines(auditLog)).toEqual(['unpause']);
+    sidecar.kill('SIGTERM');
+    expect(await sidecar.exited()).toBe(0);
+    expect(stateOf(v1)).toBe('thawed');
   });
 
   it('on SIGTERM leaves what it froze by default, and thaws it with --on-sigterm thaw', async () => {

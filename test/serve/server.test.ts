@@ -2,28 +2,27 @@ import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CgfreezeClient } from '../../src/client/index.js';
-import { CgfreezeError } from '../../src/errors.js';
-import { freezerBackend } from '../../src/serve/freezer-backend.js';
-import { assertFreezable } from '../../src/serve/guard.js';
-import { type Sidecar, startServer } from '../../src/serve/server.js';
+import { CgfreezeError, assertNotProtected } from '../../src/index.js';
+import { type ServeOptions, type Sidecar, startServer } from '../../src/serve/index.js';
 import { asUid } from './as-uid.js';
 import { ScratchCgroups, auditLines, removeTemp, sleep, stateOf, tempDir, until } from './helpers.js';
 
 const NOBODY = 65534;
 
-/** A raw HTTP exchange on the socket, for what the typed client never sends. */
+/** A raw HTTP exchange on the socket (or a TCP port), for what the typed client never sends. */
 function raw(
-  socketPath: string,
+  where: string | number,
   method: string,
   path: string,
   body?: string,
   headers: Record<string, string> = {},
 ): Promise<{ status: number; text: string }> {
+  const endpoint = typeof where === 'string' ? { socketPath: where } : { host: '127.0.0.1', port: where };
   return new Promise((resolve, reject) => {
     const req = request(
-      { socketPath, method, path, headers: { 'content-type': 'application/json', ...headers } },
+      { ...endpoint, method, path, headers: { 'content-type': 'application/json', ...headers } },
       (res) => {
         let text = '';
         res.on('data', (d: Buffer) => (text += d.toString()));
@@ -60,8 +59,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
       socketPath,
       socketMode: 0o666,
       leaseFile,
-      auditLog,
-      backend: freezerBackend(),
+      audit: { file: auditLog },
       maxConcurrent: 512,
       policy: {
         rules: [
@@ -129,13 +127,15 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     expect(res.status).toBe(403);
     expect((JSON.parse(res.text) as { error: { code: string } }).error.code).toBe('ERR_POLICY_DENIED');
     expect(stateOf(v1)).toBe('thawed');
-    const denial = auditLines(auditLog).find((l) => l.outcome === 'denied');
+    const denial = auditLines(auditLog).find((l) => l.result === 'denied');
     expect(denial).toMatchObject({
       action: 'pause',
-      targets: [v1],
-      peer: { transport: 'unix', uid: NOBODY, gid: NOBODY },
+      target: v1,
+      result: 'denied',
+      error: { code: 'ERR_POLICY_DENIED' },
+      who: { via: 'unix', uid: NOBODY, gid: NOBODY },
     });
-    expect((denial?.peer as { pid: number }).pid).toBeGreaterThan(1);
+    expect((denial?.who as { pid: number }).pid).toBeGreaterThan(1);
   });
 
   it('lets that uid pause exactly what its rule names', async () => {
@@ -158,8 +158,14 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     // Not before the renewed expiry: the first lease did not thaw it.
     expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(renewed.lease?.expiresAt ?? ''));
     await until('the expiry to be audited', () =>
-      auditLines(auditLog).some((l) => l.action === 'expire' && (l.targets as string[])[0] === v2),
+      auditLines(auditLog).some((l) => l.action === 'unpause' && l.reason === 'expired' && l.target === v2),
     );
+    expect(auditLines(auditLog).find((l) => l.reason === 'expired')).toMatchObject({
+      who: { via: 'sidecar', pid: process.pid },
+      result: 'ok',
+      cgroupDir: v2,
+      state: 'thawed',
+    });
     expect(sidecar.leases()).toEqual([]);
   });
 
@@ -176,7 +182,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     writeFileSync(`${selfDir}/cgroup.procs`, String(process.pid));
     try {
       // Check the guard directly first: if it ever let this through, the request would freeze the test runner.
-      expect(() => assertFreezable(selfDir, selfDir)).toThrow(/the sidecar itself/);
+      expect(() => assertNotProtected({ cgroupDir: selfDir })).toThrow(/it holds this process/);
       await expect(client.pause(selfDir)).rejects.toMatchObject({ code: 'ERR_PROTECTED_CGROUP' });
     } finally {
       writeFileSync(`/sys/fs/cgroup/unified${home === '/' ? '' : home}/cgroup.procs`, String(process.pid));
@@ -252,8 +258,8 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
       .filter((l) => l.action === 'pause' || l.action === 'unpause');
     expect(log).toHaveLength(ops.length);
     for (const dir of dirs) {
-      const last = log.filter((l) => (l.targets as string[])[0] === dir).at(-1);
-      expect(last?.outcome).toBe('ok');
+      const last = log.filter((l) => l.target === dir).at(-1);
+      expect(last?.result).toBe('ok');
       expect(stateOf(dir)).toBe(last?.action === 'pause' ? 'frozen' : 'thawed');
       expect(sidecar.leases().some((l) => l.cgroupDir === dir)).toBe(last?.action === 'pause');
     }
@@ -261,29 +267,42 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
   });
 });
 
-describe('cgfreeze serve limits', () => {
-  const cg = new ScratchCgroups();
-  const tmp = tempDir();
-  const socketPath = join(tmp, 's.sock');
-  let sidecar: Sidecar;
+/** A sidecar in a fresh directory other uids can reach, with its socket, lease file and audit log in it. */
+class TestSidecar {
+  readonly tmp = tempDir();
+  readonly socketPath = join(this.tmp, 's.sock');
+  readonly auditLog = join(this.tmp, 'audit.log');
+  private running: Sidecar | undefined;
 
-  beforeAll(async () => {
-    sidecar = await startServer({
-      socketPath,
-      leaseFile: join(tmp, 'leases.json'),
-      auditLog: join(tmp, 'audit.log'),
-      backend: freezerBackend(),
-      maxConcurrent: 1,
-      requestTimeoutMs: 1_000,
-      tcp: { port: 0, token: 'cgfs-test-token-0123456789' },
+  async start(options: ServeOptions = {}): Promise<void> {
+    chmodSync(this.tmp, 0o755);
+    this.running = await startServer({
+      socketPath: this.socketPath,
+      leaseFile: join(this.tmp, 'leases.json'),
+      audit: { file: this.auditLog },
+      ...options,
     });
-  });
+  }
 
-  afterAll(async () => {
-    await sidecar?.close();
-    await cg.cleanup();
-    removeTemp(tmp);
-  });
+  get sidecar(): Sidecar {
+    if (this.running === undefined) throw new Error('the test sidecar did not start');
+    return this.running;
+  }
+
+  async stop(): Promise<void> {
+    await this.running?.close();
+    removeTemp(this.tmp);
+  }
+}
+
+describe('cgfreeze serve limits', () => {
+  const t = new TestSidecar();
+  const { socketPath } = t;
+
+  beforeAll(() =>
+    t.start({ maxConcurrent: 1, requestTimeoutMs: 1_000, tcp: { port: 0, token: 'cgfs-test-token-0123456789' } }),
+  );
+  afterAll(() => t.stop());
 
   it('answers 503 ERR_BUSY past the concurrency limit and 408 to a slow client', async () => {
     // A client that sends headers and half a body, then stalls, holds the only slot.
@@ -305,7 +324,7 @@ describe('cgfreeze serve limits', () => {
   });
 
   it('requires the bearer token on TCP', async () => {
-    const port = sidecar.tcpAddress?.port ?? 0;
+    const port = t.sidecar.tcpAddress?.port ?? 0;
     const noToken = new CgfreezeClient({ url: `http://127.0.0.1:${port}` });
     await expect(noToken.list()).rejects.toMatchObject({ code: 'ERR_UNAUTHENTICATED' });
     const wrong = new CgfreezeClient({ url: `http://127.0.0.1:${port}`, token: 'cgfs-wrong-token-0123456789' });
@@ -318,8 +337,161 @@ describe('cgfreeze serve limits', () => {
   });
 
   it('refuses to start a second sidecar on a live socket', async () => {
-    await expect(
-      startServer({ socketPath, leaseFile: join(tmp, 'l2.json'), backend: freezerBackend() }),
-    ).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await expect(startServer({ socketPath, leaseFile: join(t.tmp, 'l2.json') })).rejects.toMatchObject({
+      code: 'EADDRINUSE',
+    });
+  });
+});
+
+/** Holds a request slot: headers and half a body, then nothing until destroyed. */
+function stallingClient(socketPath: string): ReturnType<typeof connect> {
+  const slow = connect(socketPath);
+  slow.on('error', () => undefined);
+  slow.write(
+    'POST /v1/pause HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"tar',
+  );
+  return slow;
+}
+
+describe('cgfreeze serve --metrics-listen', () => {
+  const cg = new ScratchCgroups();
+  const t = new TestSidecar();
+  const { socketPath } = t;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await cg.make(2, 'scraped');
+    await t.start({ maxConcurrent: 1, requestTimeoutMs: 60_000, metricsListen: { port: 0 } });
+  });
+
+  afterAll(async () => {
+    await t.stop();
+    await cg.cleanup();
+  });
+
+  it("serves /metrics and /healthz to anyone, outside the operations' slots, and no action at all", async () => {
+    const port = t.sidecar.metricsAddress?.port ?? 0;
+    expect(t.sidecar.metricsAddress?.address).toBe('127.0.0.1');
+    const slow = stallingClient(socketPath);
+    try {
+      // The only operation slot is taken: operations on the socket are turned away...
+      await sleep(300);
+      const busy = await raw(socketPath, 'POST', '/v1/pause', JSON.stringify({ target: dir }));
+      expect(busy.status).toBe(503);
+      // ...while the scrape and the probes are served, without a token.
+      const scrape = await raw(port, 'GET', '/metrics');
+      expect(scrape.status).toBe(200);
+      expect(scrape.text).toMatch(/^cgfreeze_http_requests_total\{route="\/v1\/pause",status="503"\} 1$/m);
+      expect(scrape.text).toMatch(/^cgfreeze_http_inflight_requests 2$/m);
+      expect(JSON.parse((await raw(port, 'GET', '/healthz')).text)).toMatchObject({ ok: true });
+      expect((await raw(socketPath, 'GET', '/healthz')).status).toBe(200);
+    } finally {
+      slow.destroy();
+    }
+    // No action is served there, whoever asks.
+    for (const [method, path, body] of [
+      ['POST', '/v1/pause', JSON.stringify({ target: dir })],
+      ['POST', '/v1/unpause', JSON.stringify({ target: dir })],
+      ['GET', `/v1/status?target=${dir}`, undefined],
+      ['GET', '/v1/list', undefined],
+    ] as const) {
+      const res = await raw(port, method, path, body);
+      expect({ path, status: res.status }).toEqual({ path, status: 404 });
+    }
+    expect(stateOf(dir)).toBe('thawed');
+    expect(t.sidecar.leases()).toEqual([]);
+  });
+});
+
+describe('cgfreeze serve and supplementary groups (SO_PEERGROUPS)', () => {
+  const GROUP = 45_678;
+  const cg = new ScratchCgroups();
+  const t = new TestSidecar();
+  const { socketPath, auditLog } = t;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await cg.make(1, 'group-ok');
+    // The socket is root's and the group's only; the policy names the group, not the caller's own.
+    await t.start({
+      socketMode: 0o660,
+      socketGroup: GROUP,
+      policy: {
+        rules: [
+          {
+            callers: { gids: [GROUP] },
+            actions: ['pause', 'unpause'],
+            targets: { cgroups: [`/sys/fs/cgroup/freezer/${cg.name}/group-*`] },
+          },
+        ],
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await t.stop();
+    await cg.cleanup();
+  });
+
+  it("lets a caller in by a supplementary group, as the socket's group permission suggests", async () => {
+    const body = JSON.stringify({ target: dir });
+    const paused = await asUid(NOBODY, socketPath, '/v1/pause', body, [GROUP]);
+    expect(paused.status).toBe(200);
+    expect(stateOf(dir)).toBe('frozen');
+    expect(auditLines(auditLog).at(-1)).toMatchObject({
+      who: { via: 'unix', uid: NOBODY, gid: NOBODY, groups: [GROUP] },
+      action: 'pause',
+      target: dir,
+      result: 'ok',
+    });
+    expect((await asUid(NOBODY, socketPath, '/v1/unpause', body, [GROUP])).status).toBe(200);
+    expect(stateOf(dir)).toBe('thawed');
+    // Without the group the socket itself is closed to it.
+    expect(await asUid(NOBODY, socketPath, '/v1/pause', body)).toEqual({ status: 0, text: 'EACCES' });
+    // With the group, still only what the rule names.
+    const other = await asUid(
+      NOBODY,
+      socketPath,
+      '/v1/pause',
+      JSON.stringify({ target: `/sys/fs/cgroup/freezer/${cg.name}` }),
+      [GROUP],
+    );
+    expect(other.status).toBe(403);
+    expect(stateOf(dir)).toBe('thawed');
+  });
+});
+
+describe('cgfreeze serve and a bug', () => {
+  const t = new TestSidecar();
+  const { socketPath } = t;
+
+  beforeAll(() =>
+    t.start({
+      // A fault put in from outside: reading the policy throws a plain TypeError, as a bug of its own would.
+      policy: {
+        get rules(): never {
+          throw new TypeError('an injected bug');
+        },
+      },
+    }),
+  );
+  afterAll(() => t.stop());
+
+  it('answers 500 ERR_INTERNAL without the details, and logs the stack for the operator', async () => {
+    const logged: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      logged.push(String(chunk));
+      return true;
+    });
+    try {
+      const res = await raw(socketPath, 'POST', '/v1/pause', JSON.stringify({ target: '/sys/fs/cgroup/freezer/x/y' }));
+      expect(res.status).toBe(500);
+      expect(JSON.parse(res.text)).toEqual({
+        error: { code: 'ERR_INTERNAL', message: 'internal error in cgfreeze serve (please report it)' },
+      });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(logged.join('')).toMatch(/^cgfreeze serve: \/v1\/pause: TypeError: an injected bug\n\s+at /m);
   });
 });

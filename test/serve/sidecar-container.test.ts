@@ -118,8 +118,8 @@ describe('the sidecar image in the lab', () => {
     const audit = readFileSync(join(stateDir, 'audit.log'), 'utf8')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { peer: { uid: number; pid: number } });
-    expect(audit.at(-1)?.peer).toMatchObject({ uid: 0, pid: process.pid });
+      .map((l) => JSON.parse(l) as { who: { uid: number; pid: number } });
+    expect(audit.at(-1)?.who).toMatchObject({ via: 'unix', uid: 0, pid: process.pid });
   });
 
   it('refuses to freeze its own container', async () => {

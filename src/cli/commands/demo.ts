@@ -1,11 +1,7 @@
-import { type DemoReport, runDemo } from '../../demo.js';
+import { type DemoReport, formatUs, runDemo } from '../demo.js';
 import { type Parsed, stringValue, usageError } from '../args.js';
 import { type Command, type CommandContext, EXIT_FAILURE, EXIT_OK } from '../command.js';
 import { formatTable } from '../output.js';
-
-function us(value: number): string {
-  return value >= 1000 ? `${(value / 1000).toFixed(2)} ms` : `${value.toFixed(1)} µs`;
-}
 
 function summaryTable(report: DemoReport): string[] {
   return formatTable(
@@ -13,10 +9,10 @@ function summaryTable(report: DemoReport): string[] {
     report.versions.map((v) => [
       v.version,
       v.stoppedWhileFrozen ? 'yes' : 'NO',
-      us(v.freezeUs.p50),
-      us(v.thawUs.p50),
-      us(v.resumeUs.p50),
-      us(v.resumeUs.p99),
+      formatUs(v.freezeUs.p50),
+      formatUs(v.thawUs.p50),
+      formatUs(v.resumeUs.p50),
+      formatUs(v.resumeUs.p99),
     ]),
   );
 }

@@ -1,4 +1,4 @@
-import { listSync, type ListedContainer } from '../../resolve/index.js';
+import { listSync, type ListedContainer } from '../../index.js';
 import { flag, labelsFilterStrings, type Parsed, parseFilters, stringList, stringValue, usageError } from '../args.js';
 import { type Command, type CommandContext, EXIT_OK } from '../command.js';
 import { ENGINE_OPTIONS, resolveOptionsOf } from '../engines.js';
@@ -68,7 +68,7 @@ export const lsCommand: Command = {
   },
   details:
     'FREEZER is the kernel\'s state; ENGINE is what the engine reports. A "!" marks a\ncontainer where they disagree: docker cannot see a freeze it did not make.',
-  async run(ctx: CommandContext, args: Parsed): Promise<number> {
+  run(ctx: CommandContext, args: Parsed): number {
     const format = stringValue(args.values, 'format') ?? 'table';
     if (format !== 'table' && format !== 'json')
       throw usageError('ls', `--format takes table or json, got ${JSON.stringify(format)}`);

@@ -1,7 +1,7 @@
 import { CgfreezeError, fromSystemError } from '../../errors.js';
 import { type CgroupStatus, type FreezeResult, freeze, state, thaw } from '../../index.js';
-import { durationOption, durationValue, flag, type OptionSpecs, type Parsed, usageError } from '../args.js';
-import { type Command, type CommandContext, EXIT_FAILURE, EXIT_OK } from '../command.js';
+import { durationOption, durationValue, flag, formatMs, type OptionSpecs, type Parsed, usageError } from '../args.js';
+import { type Command, type CommandContext, exitStatus } from '../command.js';
 import { ENGINE_OPTIONS, hostRootOf, resolveOptionsOf } from '../engines.js';
 import { waitHealthy } from '../health.js';
 import { describeError } from '../messages.js';
@@ -121,6 +121,7 @@ export async function changeState(
   done.forEach((o, i) => {
     const status = statuses[i];
     audit.record({
+      who: ctx.who,
       action,
       target: o.label,
       cgroupDir: o.ok ? o.result.cgroupDir : (status?.cgroupDir ?? null),
@@ -141,8 +142,12 @@ export function printOutcomes(ctx: CommandContext, outcomes: Outcome[], printSuc
   for (const o of outcomes) {
     if (o.ok) {
       if (printSuccess) ctx.out.out(o.label);
-    } else ctx.out.error(describeError(o.error, o.label));
+    } else ctx.out.failure(describeError(o.error, o.label), o.error);
   }
+}
+
+function failures(outcomes: Outcome[]): CgfreezeError[] {
+  return outcomes.flatMap((o) => (o.ok ? [] : [o.error]));
 }
 
 export function outcomeJson(o: Outcome): unknown {
@@ -203,17 +208,17 @@ async function pauseFor(
         `Unpaused after ${formatMs(performance.now() - started)} (${reason === 'timer' ? 'time is up' : reason}).`,
       );
     }
-    const ok = paused.every((o) => o.ok) && unpaused.every((o) => o.ok);
+    const failed = [...failures(paused), ...failures(unpaused)];
     if (ctx.json) {
       ctx.out.json({
-        ok,
+        ok: failed.length === 0,
         reason,
         heldMs: Math.round(performance.now() - started),
         paused: paused.map(outcomeJson),
         unpaused: unpaused.map(outcomeJson),
       });
     } else printOutcomes(ctx, unpaused, false);
-    return ok ? EXIT_OK : EXIT_FAILURE;
+    return exitStatus(failed);
   } finally {
     if (timer !== undefined) clearTimeout(timer);
     for (const [sig, handler] of handlers) process.off(sig, handler);
@@ -226,12 +231,6 @@ function timeoutOf(opts: ChangeOptions): { timeoutMs?: number } {
 
 function hostRootOpt(opts: ChangeOptions): { hostRoot?: string } {
   return opts.hostRoot === undefined ? {} : { hostRoot: opts.hostRoot };
-}
-
-export function formatMs(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const s = ms / 1000;
-  return s < 60 ? `${Number(s.toFixed(1))}s` : `${Math.floor(s / 60)}m${Math.round(s % 60)}s`;
 }
 
 function makeCommand(action: Action): Command {
@@ -307,15 +306,14 @@ function makeCommand(action: Action): Command {
           }),
         );
       }
-      const ok = outcomes.every((o) => o.ok);
       if (ctx.json) {
         const results = outcomes.map((o, i) => ({
           ...(outcomeJson(o) as object),
           ...(health[i] === undefined ? {} : { health: health[i] }),
         }));
-        ctx.out.json({ ok, results });
+        ctx.out.json({ ok: outcomes.every((o) => o.ok), results });
       } else printOutcomes(ctx, outcomes);
-      return ok ? EXIT_OK : EXIT_FAILURE;
+      return exitStatus(failures(outcomes));
     },
   };
 }

@@ -1,9 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { cgroup2Mount, cgroupMounts, freezerV1Mount } from '../../cgroup/mountinfo.js';
-import { fromSystemError } from '../../errors.js';
+import { type CgfreezeError, fromSystemError } from '../../errors.js';
 import { type CgroupStatus, state } from '../../index.js';
 import type { Parsed } from '../args.js';
-import { type Command, type CommandContext, EXIT_FAILURE, EXIT_OK } from '../command.js';
+import { type Command, type CommandContext, exitStatus } from '../command.js';
 import { ENGINE_OPTIONS, hostRootOf, resolveOptionsOf } from '../engines.js';
 import { describeError } from '../messages.js';
 import { type EngineView, selectTargets, type Selection } from '../targets.js';
@@ -13,12 +11,6 @@ export interface StatusReport {
   kernel: CgroupStatus;
   /** Absent for raw cgroups. */
   engine?: EngineView & { state: 'running' | 'paused' };
-  /**
-   * Hybrid hosts only: runc also makes a cgroup2 directory for a v1 container,
-   * and a write to its cgroup.freeze freezes the container too, invisibly to
-   * freezer.state and to the engines.
-   */
-  cgroup2Frozen?: string;
   warnings: string[];
 }
 
@@ -33,19 +25,6 @@ function kernelWords(s: CgroupStatus): string {
   return `${s.state} (by ${by})`;
 }
 
-/** The frozen cgroup2 twin of a v1 cgroup, if there is one. */
-function frozenTwin(kernel: CgroupStatus, hostRoot: string): string | undefined {
-  if (kernel.version !== 'v1') return undefined;
-  const mounts = cgroupMounts();
-  const v1 = freezerV1Mount(mounts);
-  const v2 = cgroup2Mount(mounts);
-  if (v1 === undefined || v2 === undefined || !kernel.cgroupDir.startsWith(v1.mountPoint + '/')) return undefined;
-  const twin = v2.mountPoint + kernel.cgroupDir.slice(v1.mountPoint.length);
-  const events = `${hostRoot}${twin}/cgroup.events`;
-  if (!existsSync(events)) return undefined;
-  return /^frozen 1$/m.test(readFileSync(events, 'utf8')) ? twin : undefined;
-}
-
 export function statusReport(sel: Selection, hostRoot: { hostRoot?: string }): StatusReport {
   if (sel.error !== undefined) throw sel.error;
   const kernel = state(sel.target, hostRoot);
@@ -53,10 +32,8 @@ export function statusReport(sel: Selection, hostRoot: { hostRoot?: string }): S
   const report: StatusReport = { target: sel.label, kernel, warnings };
   const c = sel.container;
   if (c !== undefined) report.engine = { ...c, state: c.pausedByEngine ? 'paused' : 'running' };
-  // Under a hostRoot this process's mountinfo does not describe the host's mounts.
-  const twin = hostRoot.hostRoot === undefined ? frozenTwin(kernel, '') : undefined;
+  const twin = kernel.frozenTwin;
   if (twin !== undefined) {
-    report.cgroup2Frozen = twin;
     warnings.push(
       `its cgroup2 twin ${twin} is frozen too (cgroup.freeze); nothing but that file shows it; thaw it with cgfreeze unpause --cgroup ${twin}`,
     );
@@ -115,21 +92,22 @@ function makeStatus(name: 'status' | 'inspect'): Command {
     },
     details:
       'The kernel is the truth: a container frozen by cgfreeze still looks "running" to\ndocker. Status says so in a warning, and warns when the two views disagree.',
-    async run(ctx: CommandContext, args: Parsed): Promise<number> {
+    run(ctx: CommandContext, args: Parsed): number {
       const selections = selectTargets(name, args, resolveOptionsOf(name, args.values));
       const reports: StatusReport[] = [];
-      let failed = false;
+      const failures: CgfreezeError[] = [];
       for (const sel of selections) {
         try {
           reports.push(statusReport(sel, hostRootOf(args.values)));
         } catch (err) {
-          failed = true;
-          ctx.out.error(describeError(fromSystemError(err, sel.label), sel.label));
+          const error = fromSystemError(err, sel.label);
+          failures.push(error);
+          ctx.out.failure(describeError(error, sel.label), error);
         }
       }
       if (ctx.json || name === 'inspect') ctx.out.json(reports);
       else for (const r of reports) printReport(ctx, r);
-      return failed ? EXIT_FAILURE : EXIT_OK;
+      return exitStatus(failures);
     },
   };
 }

@@ -10,7 +10,8 @@ const CRI_KEYS = {
   podUid: 'io.kubernetes.cri.sandbox-uid',
   sandboxId: 'io.kubernetes.cri.sandbox-id',
 };
-import { type Host, isRecord, str, stringMap } from '../host.js';
+import { isRecord, str, stringMap } from '../../json.js';
+import type { Host } from '../host.js';
 import type { ContainerdRoots } from '../types.js';
 
 const TASKS = 'io.containerd.runtime.v2.task';

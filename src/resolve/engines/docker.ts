@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { CgfreezeError } from '../../errors.js';
 import type { Candidate, Entry, Source, SourceTrust } from '../candidate.js';
-import { type Host, isRecord, num, str, stringMap } from '../host.js';
+import { isRecord, num, str, stringMap } from '../../json.js';
+import type { Host } from '../host.js';
 import type { Discovered, DockerRoots, HealthStatus } from '../types.js';
 
 const DOCKER_ID = /^[0-9a-f]{64}$/;

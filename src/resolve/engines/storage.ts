@@ -1,7 +1,7 @@
 import { CgfreezeError } from '../../errors.js';
 import { type Candidate, type Entry, type Source, type SourceTrust, k8sFromAnnotations } from '../candidate.js';
-
-import { type Host, isRecord, str, stringMap } from '../host.js';
+import { isRecord, str, stringMap } from '../../json.js';
+import type { Host } from '../host.js';
 import type { Discovered, StorageRoots } from '../types.js';
 
 /** CRI-O's annotations. */

@@ -2,7 +2,7 @@ import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { mkdirSync, rmdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable, Writable } from 'node:stream';
-import { CgfreezeError, freezeSync, freezerMounts, kill, thawSync } from './index.js';
+import { CgfreezeError, freezeSync, freezerMounts, kill, thawSync } from '../index.js';
 
 export interface DemoOptions {
   /** Freeze/thaw cycles per cgroup version (default 200). */
@@ -113,8 +113,8 @@ async function demoOne(
       resumeUs: summarize(resumeUs),
     };
     log(
-      `  ${cycles} cycles: freeze p50 ${fmt(report.freezeUs.p50)}, thaw p50 ${fmt(report.thawUs.p50)}, ` +
-        `resume p50 ${fmt(report.resumeUs.p50)} (p99 ${fmt(report.resumeUs.p99)})`,
+      `  ${cycles} cycles: freeze p50 ${formatUs(report.freezeUs.p50)}, thaw p50 ${formatUs(report.thawUs.p50)}, ` +
+        `resume p50 ${formatUs(report.resumeUs.p50)} (p99 ${formatUs(report.resumeUs.p99)})`,
     );
     return report;
   } finally {
@@ -126,7 +126,7 @@ async function demoOne(
 /** Writes one byte and resolves when the worker echoes it back. */
 function echo(worker: Worker): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onExit = (): void => reject(new Error('the demo worker exited'));
+    const onExit = (): void => reject(new CgfreezeError('ESRCH', 'the demo worker exited before it answered'));
     worker.once('exit', onExit);
     worker.stdout.once('data', () => {
       worker.removeListener('exit', onExit);
@@ -167,6 +167,7 @@ export function summarize(samples: number[]): LatencySummary {
   return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted[sorted.length - 1] ?? NaN };
 }
 
-function fmt(us: number): string {
+/** Microseconds as people read them: `41.2 µs`, `1.37 ms`. */
+export function formatUs(us: number): string {
   return us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(1)} µs`;
 }

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -29,7 +30,8 @@ const QEMU_ARM64_MAPS = `5500bc0000-5500d47000 r-xp 00000000 fe:00 4 /usr/aarch6
 const X64_GLIBC: AddonTarget = { platform: 'linux', arch: 'x64', libc: 'glibc' };
 const X64_MUSL: AddonTarget = { platform: 'linux', arch: 'x64', libc: 'musl' };
 const BUILT_ADDON = join(packageRoot, 'build', 'Release', 'cgfreeze.node');
-const ABI = 3;
+/** The abi of the addon this checkout built, whatever its number is today. */
+const ABI = (createRequire(__filename)(BUILT_ADDON) as { abiVersion: number }).abiVersion;
 /** In fakePackage: a copy of the addon this checkout built. */
 const ADDON = Symbol('addon');
 

@@ -1,13 +1,13 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { IDaemonSet } from 'kubernetes-models/apps/v1';
-import type { IConfigMap, IPod } from 'kubernetes-models/v1';
+import type { IConfigMap, IContainer, IPod, IPodSpec } from 'kubernetes-models/v1';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeClient } from '../../src/client/index.js';
 import { type K8sPod, type Lab, type LabContainer, getLab, kernelFreezerState } from '../helpers/lab.js';
-import { REPO, removeTemp, tempDir } from './helpers.js';
+import { REPO, ScratchCgroups, removeTemp, tempDir } from './helpers.js';
 import {
   type LabExtra,
   type LabNode,
@@ -136,9 +136,9 @@ describe.each(['host', 'v2'] as const)('the manifest sidecar in the %s lab', (mo
       (err: { code?: unknown }) => (typeof err.code === 'number' ? err.code : -1),
     );
 
-  /** Runs the manifest's sidecar on `sidecarNode` and waits until its readiness probe passes. */
-  async function startSidecar(containerName: string, sidecarNode: LabNode): Promise<PodRun> {
-    const spec = podRun(sidecarPod, sidecarContainer.name, {
+  /** Runs the sidecar of `pod` (the manifest's, or a variant of it) on `sidecarNode`. */
+  async function runSidecar(containerName: string, sidecarNode: LabNode, pod = sidecarPod): Promise<PodRun> {
+    const spec = podRun(pod, sidecarContainer.name, {
       name: containerName,
       node: sidecarNode,
       configMaps,
@@ -147,15 +147,50 @@ describe.each(['host', 'v2'] as const)('the manifest sidecar in the %s lab', (mo
     });
     started.push(containerName);
     await docker(['run', '-d', ...spec.args]);
+    return spec;
+  }
+
+  /** Waits until the readiness probe passes, or the container stops (then its logs are the error). */
+  async function ready(containerName: string, spec: PodRun): Promise<void> {
     const readiness = defined(spec.readiness, 'readinessProbe');
     const end = Date.now() + 60_000;
     while ((await exitCode(['exec', containerName, ...readiness])) !== 0) {
-      const running = await docker(['inspect', '-f', '{{.State.Running}}', containerName]);
-      if (running !== 'true' || Date.now() > end)
+      if ((await docker(['inspect', '-f', '{{.State.Running}}', containerName])) !== 'true' || Date.now() > end)
         throw new Error(`${containerName} did not get ready:\n${await logs(containerName)}`);
       await new Promise((r) => setTimeout(r, 200));
     }
+  }
+
+  async function startSidecar(containerName: string, sidecarNode: LabNode, pod = sidecarPod): Promise<PodRun> {
+    const spec = await runSidecar(containerName, sidecarNode, pod);
+    await ready(containerName, spec);
     return spec;
+  }
+
+  /** Waits until the container has stopped; its logs. */
+  async function stopped(containerName: string): Promise<string> {
+    const running = async (): Promise<boolean> =>
+      (await docker(['inspect', '-f', '{{.State.Running}}', containerName])) === 'true';
+    const end = Date.now() + 60_000;
+    while (await running()) {
+      if (Date.now() > end) throw new Error(`${containerName} is still running`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return logs(containerName);
+  }
+
+  /** The manifest's sidecar with one privilege taken away, on a node of its own (socket, leases). */
+  function variant(label: string, change: (pod: IPodSpec, container: IContainer) => void) {
+    const pod = structuredClone(sidecarPod);
+    const container = defined(pod.containers[0], 'sidecar container');
+    change(pod, container);
+    const variantNode = labNode(lab, join(dir, label), 'host');
+    return {
+      pod,
+      node: variantNode,
+      name: `${name}-${label}`,
+      client: () => new CgfreezeClient({ socketPath: nodePath(pod, container, variantNode, SOCKET_IN_POD) }),
+    };
   }
 
   /** The client example pod, its args replaced by one request; its JSON answer. */
@@ -339,4 +374,88 @@ describe.each(['host', 'v2'] as const)('the manifest sidecar in the %s lab', (mo
         inPrivate.close();
       }
     }, 120_000);
+
+  // Each privilege the sidecar keeps, taken away one at a time: what stops working.
+  if (mode === 'host') {
+    it('needs supplementalGroups to give its socket to the policy group: it has no CAP_CHOWN', async () => {
+      const v = variant('no-group', (pod) => {
+        delete pod.securityContext?.supplementalGroups;
+      });
+      await runSidecar(v.name, v.node, v.pod);
+      expect(await stopped(v.name)).toMatch(/EPERM: operation not permitted, chown/);
+    });
+
+    it('needs uid 0: as another uid it reads no engine state and writes no freezer file', async () => {
+      const v = variant('uid-1000', (_, c) => {
+        c.securityContext = { ...c.securityContext, runAsUser: 1000, runAsGroup: 1000 };
+      });
+      // Not for want of its own directories.
+      for (const d of ['/run/cgfreeze', '/var/lib/cgfreeze']) {
+        const hostDir = defined(v.node.hostPaths[d], d);
+        mkdirSync(hostDir, { recursive: true });
+        chmodSync(hostDir, 0o777);
+      }
+      await startSidecar(v.name, v.node, v.pod);
+      const asUid1000 = v.client();
+      try {
+        await expect(asUid1000.pause(pausable.name)).rejects.toMatchObject({ code: 'ERR_CONTAINER_NOT_FOUND' });
+        await expect(asUid1000.pause(pausable.cgroupDir)).rejects.toMatchObject({ code: 'EACCES' });
+      } finally {
+        asUid1000.close();
+      }
+      expect(kernelFreezerState(pausable.cgroupDir)).toBe('thawed');
+    });
+
+    it("needs the host's /proc at /host/proc to resolve references", async () => {
+      const v = variant('no-proc', (_, c) => {
+        c.volumeMounts = (c.volumeMounts ?? []).filter((m) => m.mountPath !== '/host/proc');
+      });
+      await startSidecar(v.name, v.node, v.pod);
+      const noProc = v.client();
+      try {
+        await expect(noProc.pause(pausable.name)).rejects.toMatchObject({ code: 'ERR_FREEZER_UNAVAILABLE' });
+      } finally {
+        noProc.close();
+      }
+    });
+
+    it('needs hostPID to see host processes: without it, it freezes a cgroup that holds "containerd"', async () => {
+      const fake = join(dir, 'fake-engine', 'containerd');
+      mkdirSync(join(dir, 'fake-engine'), { recursive: true });
+      copyFileSync('/bin/sleep', fake);
+      chmodSync(fake, 0o755);
+      const scratch = new ScratchCgroups();
+      const v = variant('no-hostpid', (pod) => {
+        pod.hostPID = false;
+      });
+      const blind = v.client();
+      try {
+        const engine = await scratch.make(1, 'engine', fake);
+        await expect(root.pause(engine)).rejects.toMatchObject({ code: 'ERR_PROTECTED_CGROUP' });
+        await startSidecar(v.name, v.node, v.pod);
+        expect(await blind.pause(engine)).toMatchObject({ state: 'frozen' });
+        expect(await blind.unpause(engine)).toMatchObject({ state: 'thawed' });
+      } finally {
+        blind.close();
+        await scratch.cleanup();
+      }
+    });
+  }
+
+  if (mode === 'v2')
+    it('needs the cgroup tree mounted writable', async () => {
+      const v = variant('cgroup-ro', (_, c) => {
+        c.volumeMounts = (c.volumeMounts ?? []).map((m) =>
+          m.mountPath === '/host/sys/fs/cgroup' ? { ...m, readOnly: true } : m,
+        );
+      });
+      await startSidecar(v.name, v.node, v.pod);
+      const readOnly = v.client();
+      try {
+        await expect(readOnly.pause(pausable.name)).rejects.toMatchObject({ code: 'EROFS' });
+      } finally {
+        readOnly.close();
+      }
+      expect(kernelFreezerState(pausable.cgroupDir)).toBe('thawed');
+    });
 });

@@ -90,6 +90,16 @@ function labMountinfo(lab: Lab, dir: string): LabExtra {
   };
 }
 
+/** Runs `fn` with a client of the sidecar at `socketPath`, closed afterwards. */
+async function withClient(socketPath: string, fn: (client: CgfreezeClient) => Promise<void>): Promise<void> {
+  const client = new CgfreezeClient({ socketPath });
+  try {
+    await fn(client);
+  } finally {
+    client.close();
+  }
+}
+
 /** What deploy/client-example.mjs prints: the target's result, or the error's code. */
 interface ClientAnswer {
   ok: boolean;
@@ -189,7 +199,7 @@ describe.each(['host', 'v2'] as const)('the manifest sidecar in the %s lab', (mo
       pod,
       node: variantNode,
       name: `${name}-${label}`,
-      client: () => new CgfreezeClient({ socketPath: nodePath(pod, container, variantNode, SOCKET_IN_POD) }),
+      socket: nodePath(pod, container, variantNode, SOCKET_IN_POD),
     };
   }
 
@@ -360,19 +370,14 @@ describe.each(['host', 'v2'] as const)('the manifest sidecar in the %s lab', (mo
       const privateNode = labNode(lab, join(dir, 'private'), 'private');
       const privateName = `${name}-private`;
       await startSidecar(privateName, privateNode);
-      const inPrivate = new CgfreezeClient({
-        socketPath: nodePath(sidecarPod, sidecarContainer, privateNode, SOCKET_IN_POD),
-      });
-      try {
+      await withClient(nodePath(sidecarPod, sidecarContainer, privateNode, SOCKET_IN_POD), async (inPrivate) => {
         await expect(inPrivate.pause(pausable.name)).rejects.toMatchObject({ code: 'ERR_CGROUP_MISMATCH' });
         await expect(inPrivate.pause(podRef)).rejects.toMatchObject({ code: 'ERR_CGROUP_MISMATCH' });
         // A cgroup path is the host's, whatever the namespace: those still freeze.
         expect(await inPrivate.pause(pausable.labDir)).toMatchObject({ state: 'frozen' });
         expect(kernelFreezerState(pausable.cgroupDir)).toBe('frozen');
         expect(await inPrivate.unpause(pausable.labDir)).toMatchObject({ state: 'thawed' });
-      } finally {
-        inPrivate.close();
-      }
+      });
     }, 120_000);
 
   // Each privilege the sidecar keeps, taken away one at a time: what stops working.
@@ -396,13 +401,10 @@ describe.each(['host', 'v2'] as const)('the manifest sidecar in the %s lab', (mo
         chmodSync(hostDir, 0o777);
       }
       await startSidecar(v.name, v.node, v.pod);
-      const asUid1000 = v.client();
-      try {
+      await withClient(v.socket, async (asUid1000) => {
         await expect(asUid1000.pause(pausable.name)).rejects.toMatchObject({ code: 'ERR_CONTAINER_NOT_FOUND' });
         await expect(asUid1000.pause(pausable.cgroupDir)).rejects.toMatchObject({ code: 'EACCES' });
-      } finally {
-        asUid1000.close();
-      }
+      });
       expect(kernelFreezerState(pausable.cgroupDir)).toBe('thawed');
     });
 
@@ -411,12 +413,9 @@ describe.each(['host', 'v2'] as const)('the manifest sidecar in the %s lab', (mo
         c.volumeMounts = (c.volumeMounts ?? []).filter((m) => m.mountPath !== '/host/proc');
       });
       await startSidecar(v.name, v.node, v.pod);
-      const noProc = v.client();
-      try {
+      await withClient(v.socket, async (noProc) => {
         await expect(noProc.pause(pausable.name)).rejects.toMatchObject({ code: 'ERR_FREEZER_UNAVAILABLE' });
-      } finally {
-        noProc.close();
-      }
+      });
     });
 
     it('needs hostPID to see host processes: without it, it freezes a cgroup that holds "containerd"', async () => {
@@ -428,15 +427,15 @@ describe.each(['host', 'v2'] as const)('the manifest sidecar in the %s lab', (mo
       const v = variant('no-hostpid', (pod) => {
         pod.hostPID = false;
       });
-      const blind = v.client();
       try {
         const engine = await scratch.make(1, 'engine', fake);
         await expect(root.pause(engine)).rejects.toMatchObject({ code: 'ERR_PROTECTED_CGROUP' });
         await startSidecar(v.name, v.node, v.pod);
-        expect(await blind.pause(engine)).toMatchObject({ state: 'frozen' });
-        expect(await blind.unpause(engine)).toMatchObject({ state: 'thawed' });
+        await withClient(v.socket, async (blind) => {
+          expect(await blind.pause(engine)).toMatchObject({ state: 'frozen' });
+          expect(await blind.unpause(engine)).toMatchObject({ state: 'thawed' });
+        });
       } finally {
-        blind.close();
         await scratch.cleanup();
       }
     });
@@ -450,12 +449,9 @@ describe.each(['host', 'v2'] as const)('the manifest sidecar in the %s lab', (mo
         );
       });
       await startSidecar(v.name, v.node, v.pod);
-      const readOnly = v.client();
-      try {
+      await withClient(v.socket, async (readOnly) => {
         await expect(readOnly.pause(pausable.name)).rejects.toMatchObject({ code: 'EROFS' });
-      } finally {
-        readOnly.close();
-      }
+      });
       expect(kernelFreezerState(pausable.cgroupDir)).toBe('thawed');
     });
 });

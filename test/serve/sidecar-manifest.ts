@@ -138,7 +138,7 @@ function volumeArgs(pod: IPodSpec, c: IContainer, node: LabNode, configMaps: ICo
     refuseUnknown(`volumeMount ${mount.name}`, mount, ['name', 'mountPath', 'readOnly']);
     const volume = pod.volumes?.find((v) => v.name === mount.name);
     if (volume === undefined) throw new Error(`volumeMount ${mount.name} has no volume`);
-    refuseUnknown(`volume ${volume.name}`, volume, ['name', 'hostPath', 'configMap', 'emptyDir']);
+    refuseUnknown(`volume ${volume.name}`, volume, ['name', 'hostPath', 'configMap']);
     const ro = mount.readOnly === true ? ':ro' : '';
     if (volume.hostPath !== undefined) {
       const { path, type } = volume.hostPath;
@@ -157,8 +157,8 @@ function volumeArgs(pod: IPodSpec, c: IContainer, node: LabNode, configMaps: ICo
       mkdirSync(dir, { recursive: true });
       for (const [key, value] of Object.entries(data)) writeFileSync(join(dir, key), value);
       args.push('-v', `${dir}:${mount.mountPath}:ro`);
-    } else if (volume.emptyDir !== undefined) {
-      args.push('--tmpfs', mount.mountPath);
+    } else {
+      throw new Error(`volume ${volume.name}: only hostPath and configMap volumes are translated`);
     }
   }
   return args;

@@ -276,6 +276,9 @@ describe.each(['host', 'v2'] as const)('the manifest sidecar in the %s lab', (mo
   });
 
   it('serves GET /metrics on the metrics port, and no action', async () => {
+    // One pause that the metrics must count, whoever else paused before.
+    await root.pause(pausable.name);
+    await root.unpause(pausable.name);
     const script = `
       const http = require('node:http');
       const ask = (method, path, body) => new Promise((resolve) => {

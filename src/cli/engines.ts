@@ -47,6 +47,11 @@ export const ENGINE_OPTIONS: OptionSpecs = {
     arg: 'DIR',
     help: 'The run root of the matching --podman-root, as podman --runroot',
   },
+  mountinfo: {
+    type: 'string',
+    arg: 'FILE',
+    help: "The mountinfo that maps cgroup paths (default /proc/self/mountinfo, or the host's PID 1's under --host-root)",
+  },
 };
 
 export function hostRootOf(values: ParsedValues): { hostRoot?: string } {
@@ -67,6 +72,8 @@ function paired(
 
 export function resolveOptionsOf(command: string, values: ParsedValues): ResolveOptions {
   const opts: ResolveOptions = { ...hostRootOf(values) };
+  const mountinfo = stringValue(values, 'mountinfo');
+  if (mountinfo !== undefined) opts.mountinfo = mountinfo;
   const docker = paired(command, stringList(values, 'docker-root'), stringList(values, 'docker-exec-root'), [
     'docker-root',
     'docker-exec-root',

@@ -138,6 +138,8 @@ export interface K8sPodOpts {
   /** Container names of the pod (besides the sandbox), default `['app']`. */
   containers?: string[];
   workload?: Workload;
+  /** Pod annotations that the runtime copies into every container's spec (containerd's `pod_annotations`). */
+  annotations?: Record<string, string>;
 }
 export interface K8sPod {
   namespace: string;
@@ -548,6 +550,7 @@ export function makeLab(env: LabEnv): Lab {
     const hex = (): string => randomBytes(32).toString('hex');
     const sandboxId = hex();
     const common = {
+      ...opts.annotations,
       'io.kubernetes.cri.sandbox-id': sandboxId,
       'io.kubernetes.cri.sandbox-name': name,
       'io.kubernetes.cri.sandbox-namespace': namespace,

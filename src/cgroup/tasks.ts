@@ -33,14 +33,20 @@ export function cgroupTree(dir: string, limit = Infinity): string[] {
   return dirs;
 }
 
-/** Process ids in `dir` itself (cgroup.procs); none when it is gone or unreadable. */
-export function processesIn(dir: string): number[] {
-  return readIds(`${dir}/cgroup.procs`);
+/**
+ * Process ids in `dir` itself, as cgroup.procs lists them: 0 stands for a process outside this PID
+ * namespace. Throws when the file cannot be read (a threaded cgroup gives EOPNOTSUPP).
+ */
+export function readProcessIds(dir: string): number[] {
+  return readFileSync(`${dir}/cgroup.procs`, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map(Number);
 }
 
-/** Process ids in `dir` and below. */
+/** Process ids in `dir` and below; none where a cgroup is gone or unreadable. */
 export function listProcesses(dir: string): number[] {
-  return cgroupTree(dir).flatMap(processesIn);
+  return cgroupTree(dir).flatMap((d) => readIds(`${d}/cgroup.procs`));
 }
 
 /** Thread ids in `dir` and below (v1 `tasks`, v2 `cgroup.threads`). */

@@ -1,0 +1,140 @@
+// The sidecar's guard (assertNotProtected) on real cgroups: what it refuses by cgroup, by process, and
+// when it cannot see. Processes are /bin/sleep copied under the names of host daemons.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CgfreezeError, assertNotProtected } from '../../src/index.js';
+import { ensureBuilt } from '../cli/helpers.js';
+import { REPO, ScratchCgroups, V2_ROOT, removeTemp, tempDir } from './helpers.js';
+
+const hex = (): string => randomBytes(32).toString('hex');
+
+/** What the guard says of `target`: 'passed', or the code and message it refused with. */
+function verdict(target: { cgroupDir: string; kind?: string }): string {
+  try {
+    assertNotProtected(target);
+    return 'passed';
+  } catch (err) {
+    if (!(err instanceof CgfreezeError)) throw err;
+    return `${err.code}: ${err.message}`;
+  }
+}
+
+describe('the guard: cgroups the sidecar never freezes (real cgroups)', () => {
+  const cg = new ScratchCgroups();
+  const tmp = tempDir();
+  const named = (comm: string): string => {
+    const file = join(tmp, comm);
+    if (!existsSync(file)) copyFileSync('/bin/sleep', file);
+    return file;
+  };
+  let base: string;
+
+  beforeAll(() => {
+    chmodSync(tmp, 0o755);
+    base = `${V2_ROOT}/${cg.name}`;
+  });
+  afterAll(async () => {
+    await cg.cleanup();
+    removeTemp(tmp);
+  });
+
+  it("refuses a host's systemd unit, whatever its processes call themselves", async () => {
+    await cg.make(2, 'web.service');
+    expect(verdict({ cgroupDir: `${base}/web.service` })).toMatch(/holds web\.service, a unit of the host's systemd/);
+    // A slice is refused for what it holds: a session, a socket, an engine's monitor.
+    await cg.make(2, 'user-1000.slice');
+    await cg.make(2, 'user-1000.slice/session-4.scope');
+    expect(verdict({ cgroupDir: `${base}/user-1000.slice` })).toMatch(/holds session-4\.scope/);
+    await cg.make(2, 'pods.slice');
+    await cg.make(2, `pods.slice/crio-conmon-${hex()}.scope`);
+    expect(verdict({ cgroupDir: `${base}/pods.slice` })).toMatch(/crio-conmon-\w+\.scope, a unit/);
+  });
+
+  it('refuses host daemons by name outside containers, and lets a container run what it likes', async () => {
+    const plain = await cg.make(2, 'plain', named('sshd'));
+    expect(verdict({ cgroupDir: plain })).toMatch(/^ERR_PROTECTED_CGROUP: .*it holds sshd \(pid \d+\)$/);
+    for (const comm of ['systemd-journald', 'containerd-shim-runc-v2', 'kubelite', 'k3s-agent', 'dbus-daemon']) {
+      const dir = await cg.make(2, `plain-${comm}`, named(comm));
+      expect(verdict({ cgroupDir: dir })).toMatch(/^ERR_PROTECTED_CGROUP: /);
+    }
+    // The same names inside a container's own cgroup, by the engines' layouts: its own business.
+    const scope = await cg.make(2, `docker-${hex()}.scope`, named('systemd'));
+    await cg.make(2, `${scope.slice(base.length + 1)}/init.scope`, named('sshd'));
+    expect(verdict({ cgroupDir: scope })).toBe('passed');
+    const pod = await cg.make(2, 'kubepods-burstable-pod0c1d2e3f_4a5b_6c7d_8e9f_0a1b2c3d4e5f.slice');
+    await cg.make(2, `${pod.slice(base.length + 1)}/cri-containerd-${hex()}.scope`, named('dockerd'));
+    expect(verdict({ cgroupDir: pod })).toBe('passed');
+    // A resolve() result of a container is a container whatever its cgroup is called.
+    expect(verdict({ cgroupDir: plain, kind: 'container' })).toBe('passed');
+    expect(verdict({ cgroupDir: plain, kind: 'cgroup' })).toMatch(/holds sshd/);
+  });
+
+  it("refuses a container's cgroup that holds the engine's plumbing", async () => {
+    const scope = await cg.make(2, `libpod-${hex()}.scope`);
+    await cg.make(2, `${scope.slice(base.length + 1)}/monitor`, named('conmon'));
+    expect(verdict({ cgroupDir: scope })).toMatch(/it holds conmon \(pid \d+\)/);
+    const shim = await cg.make(2, hex(), named('containerd-shim-runc-v2'));
+    expect(verdict({ cgroupDir: shim, kind: 'container' })).toMatch(/it holds containerd-shim/);
+  });
+
+  it('refuses the cgroups that hold this process, and every cgroup above them', async () => {
+    const self = await cg.make(2, 'self-parent');
+    const inner = await cg.make(2, 'self-parent/inner');
+    const home = /^0::(.*)$/m.exec(readFileSync('/proc/self/cgroup', 'utf8'))?.[1] ?? '/';
+    writeFileSync(`${inner}/cgroup.procs`, String(process.pid));
+    try {
+      expect(verdict({ cgroupDir: inner, kind: 'container' })).toMatch(/it holds this process/);
+      expect(verdict({ cgroupDir: self })).toMatch(/it holds this process .*\(in .*\/inner\)$/);
+    } finally {
+      writeFileSync(`${V2_ROOT}${home === '/' ? '' : home}/cgroup.procs`, String(process.pid));
+    }
+  });
+
+  it('fails closed: a threaded cgroup, whose processes it cannot list, is refused', async () => {
+    const domain = await cg.make(2, 'threads');
+    mkdirSync(`${domain}/inner`);
+    try {
+      writeFileSync(`${domain}/inner/cgroup.type`, 'threaded');
+      expect(verdict({ cgroupDir: domain })).toMatch(
+        /cannot read its processes \((?:EOPNOTSUPP|ENOTSUP)\) \(in .*\/inner\)$/,
+      );
+    } finally {
+      rmdirSync(`${domain}/inner`);
+    }
+  });
+
+  describe('fails closed where it cannot see (a separate process)', () => {
+    beforeAll(() => ensureBuilt(), 120_000);
+
+    /** Runs the built guard on `dir` in a child under `wrapper` (setpriv, unshare) and prints its verdict. */
+    const inChild = (wrapper: string[], dir: string): string => {
+      const script = `
+        const { assertNotProtected } = require(${JSON.stringify(join(REPO, 'dist/index.js'))});
+        try { assertNotProtected({ cgroupDir: ${JSON.stringify(dir)} }); console.log('passed'); }
+        catch (e) { console.log(e.code + ': ' + e.message); }`;
+      const [file, ...args] = [...wrapper, process.execPath, '-e', script] as [string, ...string[]];
+      return execFileSync(file, args, { encoding: 'utf8' }).trim();
+    };
+
+    it('refuses a subtree it may not read (another uid)', async () => {
+      const dir = await cg.make(2, 'private');
+      chmodSync(dir, 0o700);
+      const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+      expect(inChild(asNobody, dir)).toMatch(/^ERR_PROTECTED_CGROUP: .*cannot read its processes \(EACCES\)$/);
+      chmodSync(dir, 0o755);
+      expect(inChild(asNobody, dir)).toBe('passed');
+    });
+
+    it('refuses processes it cannot see: from a PID namespace of its own, cgroup.procs shows 0', async () => {
+      const dir = await cg.make(2, 'pidns');
+      expect(spawnSync('unshare', ['--version']).status).toBe(0);
+      expect(inChild(['unshare', '--pid', '--fork', '--mount-proc'], dir)).toMatch(
+        /it holds a process outside this PID namespace/,
+      );
+      expect(inChild([], dir)).toBe('passed');
+    });
+  });
+});

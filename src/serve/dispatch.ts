@@ -4,6 +4,7 @@ import type { AuditRecord } from '../audit.js';
 import { CgfreezeError } from '../errors.js';
 import { readJson, sendError, sendJson, sendText } from './http.js';
 import type { Metrics } from './metrics.js';
+import type { FairSlots } from './fair-slots.js';
 import type { Caller } from './policy.js';
 import type { Reply, Route } from './routes.js';
 
@@ -11,11 +12,12 @@ import type { Reply, Route } from './routes.js';
 export class Load {
   /** Every request being served (the inflight gauge). */
   inflight = 0;
-  /** Requests holding one of the operations' slots. */
-  operations = 0;
   closing = false;
 
-  constructor(readonly maxOperations: number) {}
+  constructor(
+    /** The operations' slots (--max-concurrent), shared fairly between callers. */
+    readonly slots: FairSlots,
+  ) {}
 }
 
 export interface DispatchOptions {
@@ -33,6 +35,21 @@ export interface DispatchOptions {
 
 function unauthenticated(): CgfreezeError {
   return new CgfreezeError('ERR_UNAUTHENTICATED', 'a bearer token is required on TCP');
+}
+
+/** Whose turn a request waits in: a uid on the unix socket, an address on TCP. */
+function fairnessKey(caller: Caller): string {
+  if (caller.via === 'unix') return `uid:${caller.uid}`;
+  return `tcp:${caller.address.slice(0, caller.address.lastIndexOf(':'))}`;
+}
+
+/** Aborts when the client's connection closes before the reply is sent. */
+function goneSignal(res: ServerResponse): AbortSignal {
+  const gone = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) gone.abort();
+  });
+  return gone.signal;
 }
 
 function send(res: ServerResponse, reply: Reply): void {
@@ -57,7 +74,11 @@ export function dispatcher(opts: DispatchOptions): (req: IncomingMessage, res: S
     metrics.request(label, sendError(res, err, headers));
   };
 
-  const serve = async (route: Route, req: IncomingMessage, url: URL): Promise<Reply> => {
+  /**
+   * The caller, then the body, then a slot: a request waits for its slot only once it has fully
+   * arrived, so a slow body never holds one, and the slots go round the callers in turn.
+   */
+  const serve = async (route: Route, req: IncomingMessage, res: ServerResponse, url: URL): Promise<Reply> => {
     let caller: Caller | undefined;
     if (route.auth) {
       try {
@@ -65,19 +86,30 @@ export function dispatcher(opts: DispatchOptions): (req: IncomingMessage, res: S
         caller = opts.authenticate(req);
       } catch (err) {
         const address = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
-        if (err instanceof CgfreezeError) opts.onUnauthenticated(address, route.action, err);
+        if (err instanceof CgfreezeError && err.code === 'ERR_UNAUTHENTICATED')
+          opts.onUnauthenticated(address, route.action, err);
         throw err;
       }
     }
-    return route.handle({
+    const body = route.method === 'POST' ? await readJson(req, opts.maxBodyBytes) : undefined;
+    const request = {
       url,
+      body,
       caller: () => {
         if (caller === undefined)
           throw new CgfreezeError('ERR_INTERNAL', `internal error in cgfreeze serve: ${route.path} needs auth: true`);
         return caller;
       },
-      body: () => readJson(req, opts.maxBodyBytes),
-    });
+    };
+    if (!route.slot) return route.handle(request);
+    const key = caller === undefined ? 'anonymous' : fairnessKey(caller);
+    const waiting = load.slots.acquire(key, () => goneSignal(res));
+    if (waiting !== undefined) await waiting;
+    try {
+      return await route.handle(request);
+    } finally {
+      load.slots.release(key);
+    }
   };
 
   return (req, res) => {
@@ -105,14 +137,8 @@ export function dispatcher(opts: DispatchOptions): (req: IncomingMessage, res: S
       refuse(res, route.path, busy, { 'retry-after': '1', connection: 'close' });
       return;
     }
-    if (route.slot && load.operations >= load.maxOperations) {
-      const busy = new CgfreezeError('ERR_BUSY', 'too many requests at once; retry');
-      refuse(res, route.path, busy, { 'retry-after': '1', connection: 'close' });
-      return;
-    }
-    if (route.slot) load.operations += 1;
     load.inflight += 1;
-    serve(route, req, url)
+    serve(route, req, res, url)
       .then((reply) => {
         send(res, reply);
         metrics.request(route.path, reply.status);
@@ -123,12 +149,16 @@ export function dispatcher(opts: DispatchOptions): (req: IncomingMessage, res: S
         if (code === 'ERR_INTERNAL') opts.log(`cgfreeze serve: ${route.path}: ${inspect(err)}`);
         if (code !== 'ERR_POLICY_DENIED') metrics.error(code);
         // After an oversize body the rest of it is never read: close instead of draining it.
-        const headers: Record<string, string> = code === 'ERR_BODY_TOO_LARGE' ? { connection: 'close' } : {};
+        const headers: Record<string, string> =
+          code === 'ERR_BODY_TOO_LARGE'
+            ? { connection: 'close' }
+            : code === 'ERR_BUSY'
+              ? { 'retry-after': '1', connection: 'close' }
+              : {};
         metrics.request(route.path, res.headersSent ? 500 : sendError(res, err, headers));
       })
       .finally(() => {
         load.inflight -= 1;
-        if (route.slot) load.operations -= 1;
       });
   };
 }

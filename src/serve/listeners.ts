@@ -27,10 +27,49 @@ export function httpServer(limits: ListenerLimits): Server {
 }
 
 /**
- * Records the kernel's credentials of every peer as it connects to the unix socket, and returns how a
- * request finds its caller. A connection without credentials is dropped.
+ * Counts each peer's open connections (`keyOf` names the peer: a uid, an address); the connections a
+ * peer opens beyond `perPeer` are marked, and their requests refused, so that one peer cannot take
+ * every connection the listener has. Returns whether a connection is one too many.
  */
-export function trackPeers(server: Server, log: (line: string) => void): (req: IncomingMessage) => Caller {
+function shareConnections(
+  server: Server,
+  perPeer: number,
+  keyOf: (socket: Socket) => string | undefined,
+): (socket: Socket) => boolean {
+  const open = new Map<string, number>();
+  const excess = new WeakSet<Socket>();
+  server.on('connection', (socket: Socket) => {
+    const key = keyOf(socket);
+    if (key === undefined) return;
+    const count = (open.get(key) ?? 0) + 1;
+    open.set(key, count);
+    if (count > perPeer) excess.add(socket);
+    socket.once('close', () => {
+      const left = (open.get(key) ?? 1) - 1;
+      if (left === 0) open.delete(key);
+      else open.set(key, left);
+    });
+  });
+  return (socket) => excess.has(socket);
+}
+
+function tooManyConnections(who: string, perPeer: number): CgfreezeError {
+  return new CgfreezeError(
+    'ERR_BUSY',
+    `${who} has more than ${perPeer} connections open to the sidecar; close idle ones or retry`,
+  );
+}
+
+/**
+ * Records the kernel's credentials of every peer as it connects to the unix socket, and returns how a
+ * request finds its caller. A connection without credentials is dropped; a uid's connections beyond
+ * `perCaller` are answered ERR_BUSY.
+ */
+export function trackPeers(
+  server: Server,
+  perCaller: number,
+  log: (line: string) => void,
+): (req: IncomingMessage) => Caller {
   const callers = new WeakMap<Socket, Caller>();
   server.on('connection', (socket: Socket) => {
     try {
@@ -41,9 +80,14 @@ export function trackPeers(server: Server, log: (line: string) => void): (req: I
       socket.destroy();
     }
   });
+  const isExcess = shareConnections(server, perCaller, (socket) => {
+    const caller = callers.get(socket);
+    return caller?.via === 'unix' ? `uid:${caller.uid}` : undefined;
+  });
   return (req) => {
     const caller = callers.get(req.socket);
     if (caller === undefined) throw new CgfreezeError('ERR_UNAUTHENTICATED', 'no peer credentials on this connection');
+    if (caller.via === 'unix' && isExcess(req.socket)) throw tooManyConnections(`uid ${caller.uid}`, perCaller);
     return caller;
   };
 }
@@ -52,14 +96,20 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-/** TCP callers show the token (`Authorization: Bearer <token>`); compared in constant time. */
-export function bearerToken(token: string): (req: IncomingMessage) => Caller {
+/**
+ * TCP callers show the token (`Authorization: Bearer <token>`); compared in constant time. An
+ * address's connections beyond `perCaller` are answered ERR_BUSY.
+ */
+export function bearerToken(server: Server, token: string, perCaller: number): (req: IncomingMessage) => Caller {
   const expected = digest(token);
+  const isExcess = shareConnections(server, perCaller, (socket) => socket.remoteAddress);
   return (req) => {
     const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
     if (m === null || !timingSafeEqual(digest(m[1] as string), expected))
       throw new CgfreezeError('ERR_UNAUTHENTICATED', 'a bearer token is required on TCP');
-    return { via: 'tcp', address: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}` };
+    const address = req.socket.remoteAddress ?? '?';
+    if (isExcess(req.socket)) throw tooManyConnections(address, perCaller);
+    return { via: 'tcp', address: `${address}:${req.socket.remotePort ?? 0}` };
   };
 }
 

@@ -72,7 +72,13 @@ export class Metrics {
     this.resume.observe(ms / 1000);
   }
 
-  render(gauges: { frozen: number; leases: number; inflight: number; startTimeSeconds: number }): string {
+  render(gauges: {
+    frozen: number;
+    leases: number;
+    inflight: number;
+    queued: number;
+    startTimeSeconds: number;
+  }): string {
     const out: string[] = [];
     const counter = (name: string, help: string, map: Map<string, number>, keys: string[]): void => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
@@ -107,6 +113,7 @@ export class Metrics {
     gauge('cgfreeze_frozen_targets', 'Targets this sidecar currently holds frozen.', gauges.frozen);
     gauge('cgfreeze_leases_active', 'Pauses with a TTL that has not expired yet.', gauges.leases);
     gauge('cgfreeze_http_inflight_requests', 'Requests being served now.', gauges.inflight);
+    gauge('cgfreeze_http_queued_requests', 'Requests waiting for an operation slot.', gauges.queued);
     gauge('process_start_time_seconds', 'Start time of the sidecar since the Unix epoch.', gauges.startTimeSeconds);
     return out.join('\n') + '\n';
   }

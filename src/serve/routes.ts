@@ -2,7 +2,7 @@ import type { AuditRecord } from '../audit.js';
 import type { ListFilter, WireState } from '../client/protocol.js';
 import { CgfreezeError } from '../errors.js';
 import type { Caller } from './policy.js';
-import type { SidecarService } from './service.js';
+import type { HttpLoad, SidecarService } from './service.js';
 import { operationStatus } from './http.js';
 
 /** What a handler answers: JSON, or text of a content type (the metrics). */
@@ -13,15 +13,15 @@ export interface RouteRequest {
   url: URL;
   /** Who is asking; the dispatcher has checked it before the handler runs when the route needs a caller. */
   caller(): Caller;
-  /** The JSON body, read within the size limit. */
-  body(): Promise<unknown>;
+  /** The JSON body of a POST, read within the size limit before the request took a slot. */
+  body: unknown;
 }
 
 interface RouteBase {
   method: 'GET' | 'POST';
   /** Also the route's label in cgfreeze_http_requests_total. */
   path: string;
-  /** Takes one of the operations' slots (--max-concurrent); health and metrics never wait for one. */
+  /** Takes one of the operations' slots (--max-concurrent), shared fairly; health and metrics never wait for one. */
   slot: boolean;
   /** Also served, to anyone, on the metrics-only listener (--metrics-listen). */
   scrape: boolean;
@@ -70,13 +70,13 @@ function statusTarget(q: URLSearchParams): string {
 
 /**
  * Every route of the sidecar, in one table: a new route is one entry here (and, when it does something,
- * one method of the service). `inflight` is the number of requests being served, for the metrics.
+ * one method of the service). `load` is what the HTTP side is serving, for the metrics.
  */
-export function sidecarRoutes(service: SidecarService, inflight: () => number): Route[] {
+export function sidecarRoutes(service: SidecarService, load: () => HttpLoad): Route[] {
   const operation =
     (op: 'pause' | 'unpause') =>
     async (r: RouteRequest): Promise<Reply> => {
-      const json = await service[op](r.caller(), await r.body());
+      const json = await service[op](r.caller(), r.body);
       return { status: operationStatus(json), json };
     };
   return [
@@ -97,7 +97,7 @@ export function sidecarRoutes(service: SidecarService, inflight: () => number): 
       scrape: true,
       handle: () => ({
         status: 200,
-        text: service.metricsText(inflight()),
+        text: service.metricsText(load()),
         contentType: 'text/plain; version=0.0.4; charset=utf-8',
       }),
     },

@@ -9,6 +9,7 @@ import type { Policy } from './policy.js';
 import { sidecarRoutes } from './routes.js';
 import { SidecarService } from './service.js';
 import { DEFAULTS } from './defaults.js';
+import { FairSlots } from './fair-slots.js';
 
 export interface ServeOptions {
   /** Unix socket to listen on. Default /run/cgfreeze/cgfreeze.sock. */
@@ -32,8 +33,14 @@ export interface ServeOptions {
   /** Where the engines keep their state, when not at their defaults (see the resolver). */
   resolve?: Omit<ResolveOptions, 'hostRoot'>;
   maxBodyBytes?: number;
-  /** Operations served at once (pause, unpause, status, list); more get 503 ERR_BUSY. */
+  /** Operations served at once (pause, unpause, status, list); more wait for a slot, callers in turn. */
   maxConcurrent?: number;
+  /** Operations of one caller (a uid, a TCP address) served at once; default half of maxConcurrent. */
+  maxConcurrentPerCaller?: number;
+  /** A request that waited this long for a slot gets 503 ERR_BUSY (default 5 s). */
+  queueTimeoutMs?: number;
+  /** Connections one caller may hold open (default 256 of the listener's 1024); more get 503 ERR_BUSY. */
+  maxConnectionsPerCaller?: number;
   maxTargets?: number;
   /** A request must arrive completely within this time (slow clients get 408). */
   requestTimeoutMs?: number;
@@ -83,8 +90,16 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
     },
     log,
   });
-  const load = new Load(options.maxConcurrent ?? DEFAULTS.maxConcurrent);
-  const routes = sidecarRoutes(service, () => load.inflight);
+  const slots = options.maxConcurrent ?? DEFAULTS.maxConcurrent;
+  const load = new Load(
+    new FairSlots(
+      slots,
+      options.maxConcurrentPerCaller ?? Math.ceil(slots / 2),
+      options.queueTimeoutMs ?? DEFAULTS.queueTimeoutMs,
+    ),
+  );
+  const routes = sidecarRoutes(service, () => ({ inflight: load.inflight, queued: load.slots.queued }));
+  const perCaller = options.maxConnectionsPerCaller ?? DEFAULTS.maxConnectionsPerCaller;
   const dispatch: Omit<DispatchOptions, 'routes'> = {
     load,
     metrics: service.metrics,
@@ -106,14 +121,15 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
   let metricsAddress: AddressInfo | undefined;
   try {
     const unix = httpServer(limits);
-    await listenOnSocket(serve(unix, { routes, authenticate: trackPeers(unix, log) }), {
+    await listenOnSocket(serve(unix, { routes, authenticate: trackPeers(unix, perCaller, log) }), {
       path: socketPath,
       mode: options.socketMode ?? DEFAULTS.socketMode,
       ...(options.socketOwner === undefined ? {} : { owner: options.socketOwner }),
       ...(options.socketGroup === undefined ? {} : { group: options.socketGroup }),
     });
     if (options.tcp !== undefined) {
-      const tcp = serve(httpServer(limits), { routes, authenticate: bearerToken(options.tcp.token) });
+      const server = httpServer(limits);
+      const tcp = serve(server, { routes, authenticate: bearerToken(server, options.tcp.token, perCaller) });
       tcpAddress = await listenOnPort(tcp, { host: options.tcp.host ?? LOOPBACK, port: options.tcp.port });
     }
     if (options.metricsListen !== undefined) {
@@ -137,6 +153,7 @@ export async function startServer(options: ServeOptions): Promise<Sidecar> {
     reopenAuditLog: () => service.reopenAuditLog(),
     async close(opts = {}) {
       load.closing = true;
+      load.slots.drain(new CgfreezeError('ERR_BUSY', 'the sidecar is shutting down'));
       await Promise.all(servers.map(stopServer));
       await service.close(opts);
     },

@@ -64,6 +64,12 @@ export interface ServiceOptions {
   log?: (line: string) => void;
 }
 
+/** What the HTTP side is serving: requests in progress, and those of them waiting for a slot. */
+export interface HttpLoad {
+  inflight: number;
+  queued: number;
+}
+
 /** How long to wait before retrying a lease thaw that failed. */
 const EXPIRY_RETRY_MS = 1_000;
 
@@ -176,12 +182,12 @@ export class SidecarService {
     return { ok: true, uptimeMs: Date.now() - this.startedAt, leases: this.store.size };
   }
 
-  /** The Prometheus text; `inflight` is the HTTP side's count of requests being served. */
-  metricsText(inflight: number): string {
+  /** The Prometheus text, with the HTTP side's requests being served and waiting for a slot. */
+  metricsText(load: HttpLoad): string {
     return this.metrics.render({
       frozen: this.store.size,
       leases: this.store.all().filter((r) => r.expiresAt !== null).length,
-      inflight,
+      ...load,
       startTimeSeconds: Math.floor(this.startedAt / 1000),
     });
   }

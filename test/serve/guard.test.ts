@@ -115,8 +115,8 @@ describe('the guard: cgroups the sidecar never freezes (real cgroups)', () => {
         const { assertNotProtected } = require(${JSON.stringify(join(REPO, 'dist/index.js'))});
         try { assertNotProtected({ cgroupDir: ${JSON.stringify(dir)} }); console.log('passed'); }
         catch (e) { console.log(e.code + ': ' + e.message); }`;
-      const [file, ...args] = [...wrapper, process.execPath, '-e', script] as [string, ...string[]];
-      return execFileSync(file, args, { encoding: 'utf8' }).trim();
+      const argv = [...wrapper, process.execPath, '-e', script];
+      return execFileSync(argv[0] as string, argv.slice(1), { encoding: 'utf8' }).trim();
     };
 
     it('refuses a subtree it may not read (another uid)', async () => {

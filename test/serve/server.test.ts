@@ -1,8 +1,11 @@
+import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { type StuckTask, startStuckTask } from '../../scripts/workload/index.js';
 import { CgfreezeClient } from '../../src/client/index.js';
 import { CgfreezeError, assertNotProtected } from '../../src/index.js';
 import { type ServeOptions, type Sidecar, startServer } from '../../src/serve/index.js';
@@ -18,7 +21,7 @@ function raw(
   path: string,
   body?: string,
   headers: Record<string, string> = {},
-): Promise<{ status: number; text: string }> {
+): Promise<{ status: number; text: string; headers: Record<string, unknown> }> {
   const endpoint = typeof where === 'string' ? { socketPath: where } : { host: '127.0.0.1', port: where };
   return new Promise((resolve, reject) => {
     const req = request(
@@ -26,7 +29,7 @@ function raw(
       (res) => {
         let text = '';
         res.on('data', (d: Buffer) => (text += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text, headers: res.headers }));
       },
     );
     req.on('error', reject);
@@ -61,6 +64,8 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
       leaseFile,
       audit: { file: auditLog },
       maxConcurrent: 512,
+      // Its hundreds of concurrent requests come from one uid over as many connections.
+      maxConnectionsPerCaller: 1_024,
       policy: {
         rules: [
           { callers: { uids: [0] } },
@@ -295,32 +300,74 @@ class TestSidecar {
   }
 }
 
+/** A client that sends headers and half a body, then nothing until destroyed; resolves with what came back. */
+function slowClient(socketPath: string): { socket: ReturnType<typeof connect>; reply: Promise<string> } {
+  const socket = connect(socketPath);
+  const reply = new Promise<string>((resolve) => {
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString()));
+    socket.on('close', () => resolve(text));
+    socket.on('error', () => resolve(text));
+  });
+  socket.write(
+    'POST /v1/pause HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"tar',
+  );
+  return { socket, reply };
+}
+
 describe('cgfreeze serve limits', () => {
+  const cg = new ScratchCgroups();
   const t = new TestSidecar();
   const { socketPath } = t;
+  let quick: string;
+  let stuckDir: string;
+  let stuck: StuckTask;
 
-  beforeAll(() =>
-    t.start({ maxConcurrent: 1, requestTimeoutMs: 1_000, tcp: { port: 0, token: 'cgfs-test-token-0123456789' } }),
-  );
-  afterAll(() => t.stop());
-
-  it('answers 503 ERR_BUSY past the concurrency limit and 408 to a slow client', async () => {
-    // A client that sends headers and half a body, then stalls, holds the only slot.
-    const slow = connect(socketPath);
-    const slowReply = new Promise<string>((resolve) => {
-      let text = '';
-      slow.on('data', (d: Buffer) => (text += d.toString()));
-      slow.on('close', () => resolve(text));
-      slow.on('error', () => resolve(text));
+  beforeAll(async () => {
+    quick = await cg.make(2, 'quick');
+    stuckDir = await cg.make(2, 'stuck');
+    stuck = await startStuckTask(stuckDir);
+    await t.start({
+      maxConcurrent: 1,
+      queueTimeoutMs: 600,
+      requestTimeoutMs: 1_000,
+      tcp: { port: 0, token: 'cgfs-test-token-0123456789' },
     });
-    slow.write(
-      'POST /v1/pause HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"tar',
-    );
-    await sleep(300);
-    const busy = await raw(socketPath, 'POST', '/v1/pause', '{"target":"x"}');
+  });
+  afterAll(async () => {
+    await t.stop();
+    await stuck?.stop();
+    await cg.cleanup();
+  });
+
+  it('queues requests for a slot, and answers 503 ERR_BUSY only to one that waited past the queue timeout', async () => {
+    // A freeze that cannot complete holds the only slot until its own timeout.
+    const holding = raw(socketPath, 'POST', '/v1/pause', JSON.stringify({ target: stuckDir, timeoutMs: 1_500 }));
+    await sleep(100);
+    const started = performance.now();
+    const busy = await raw(socketPath, 'POST', '/v1/pause', JSON.stringify({ target: quick }));
     expect(busy.status).toBe(503);
     expect(JSON.parse(busy.text)).toMatchObject({ error: { code: 'ERR_BUSY' } });
-    expect(await slowReply).toMatch(/^HTTP\/1\.1 408/);
+    expect(busy.headers['retry-after']).toBe('1');
+    expect(performance.now() - started).toBeGreaterThanOrEqual(590);
+    expect((await holding).status).toBe(504);
+    expect(stateOf(quick)).toBe('thawed');
+    // Behind a shorter hold, within the bound: it waits and is served.
+    const shorter = raw(socketPath, 'POST', '/v1/pause', JSON.stringify({ target: stuckDir, timeoutMs: 200 }));
+    await sleep(50);
+    expect((await raw(socketPath, 'POST', '/v1/pause', JSON.stringify({ target: quick }))).status).toBe(200);
+    expect((await shorter).status).toBe(504);
+    expect(stateOf(quick)).toBe('frozen');
+    expect((await raw(socketPath, 'POST', '/v1/unpause', JSON.stringify({ target: quick }))).status).toBe(200);
+  });
+
+  it('answers 408 to a slow client, whose body holds no slot meanwhile', async () => {
+    const slow = slowClient(socketPath);
+    await sleep(200);
+    expect((await raw(socketPath, 'POST', '/v1/pause', JSON.stringify({ target: quick }))).status).toBe(200);
+    expect(stateOf(quick)).toBe('frozen');
+    expect((await raw(socketPath, 'POST', '/v1/unpause', JSON.stringify({ target: quick }))).status).toBe(200);
+    expect(await slow.reply).toMatch(/^HTTP\/1\.1 408/);
   });
 
   it('requires the bearer token on TCP', async () => {
@@ -343,51 +390,158 @@ describe('cgfreeze serve limits', () => {
   });
 });
 
-/** Holds a request slot: headers and half a body, then nothing until destroyed. */
-function stallingClient(socketPath: string): ReturnType<typeof connect> {
-  const slow = connect(socketPath);
-  slow.on('error', () => undefined);
-  slow.write(
-    'POST /v1/pause HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"tar',
-  );
-  return slow;
-}
+describe('cgfreeze serve under load', () => {
+  const cg = new ScratchCgroups();
+  const t = new TestSidecar();
+  const { socketPath } = t;
+  const dirs: string[] = [];
 
-describe('cgfreeze serve --metrics-listen', () => {
+  beforeAll(async () => {
+    for (const [v, leaf] of [
+      [1, 'l1'],
+      [1, 'l2'],
+      [2, 'l3'],
+      [2, 'l4'],
+    ] as const)
+      dirs.push(await cg.make(v, leaf));
+    // The default limits, and a socket any uid can reach.
+    await t.start({ socketMode: 0o666 });
+  });
+  afterAll(async () => {
+    await t.stop();
+    await cg.cleanup();
+  });
+
+  it('serves 200 concurrent pause and unpause requests of one client at the default limits: they queue, none fails', async () => {
+    const client = new CgfreezeClient({ socketPath });
+    try {
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 200 }, (_, i) => {
+          const dir = dirs[i % dirs.length] as string;
+          return i % 3 === 0 ? client.unpause(dir) : client.pause(dir);
+        }),
+      );
+      const failed = outcomes.flatMap((o) => (o.status === 'rejected' ? [(o.reason as CgfreezeError).code] : []));
+      expect(failed).toEqual([]);
+      expect(await client.metrics()).not.toMatch(/ERR_BUSY/);
+    } finally {
+      await client.unpause(dirs);
+      client.close();
+    }
+  });
+});
+
+describe('cgfreeze serve: one caller cannot starve another', () => {
   const cg = new ScratchCgroups();
   const t = new TestSidecar();
   const { socketPath } = t;
   let dir: string;
 
   beforeAll(async () => {
+    dir = await cg.make(2, 'fair');
+    await t.start({ socketMode: 0o666, maxConcurrent: 1, maxConnectionsPerCaller: 4 });
+  });
+  afterAll(async () => {
+    await t.stop();
+    await cg.cleanup();
+  });
+
+  it('while uid 65534 holds every connection it may with slow bodies, root pauses and /healthz answers within 100 ms', async () => {
+    // uid 65534 opens its 4 connections, each with half a body, then asks once more on a fifth.
+    const script = `
+      const net = require('node:net'), http = require('node:http');
+      const path = ${JSON.stringify(socketPath)};
+      let open = 0;
+      for (let i = 0; i < 4; i++) {
+        const s = net.connect(path, () => {
+          s.write('POST /v1/pause HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\nContent-Length: 100\\r\\n\\r\\n{"tar');
+          if (++open === 4) setTimeout(fifth, 200);
+        });
+        s.on('error', () => {});
+      }
+      function fifth() {
+        const req = http.request({ socketPath: path, method: 'POST', path: '/v1/pause', agent: false }, (res) => {
+          let text = '';
+          res.on('data', (d) => (text += d));
+          res.on('end', () => process.stdout.write(JSON.stringify({ status: res.statusCode, text }) + '\\n'));
+        });
+        req.end(JSON.stringify({ target: 'x' }));
+      }
+      process.stdin.resume();
+      process.stdin.on('end', () => process.exit(0));`;
+    const hog = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', script], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    try {
+      const fifth = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        hog.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('\n')) resolve(out);
+        });
+        hog.on('exit', () => reject(new Error(`the uid 65534 client exited: ${out}`)));
+      });
+      const answer = JSON.parse(fifth) as { status: number; text: string };
+      expect(answer.status).toBe(503);
+      expect(JSON.parse(answer.text)).toMatchObject({
+        error: { code: 'ERR_BUSY', message: /uid 65534 has more than 4/ },
+      });
+      // Its slow bodies hold its own connections, not the one operation slot, nor anyone else's turn.
+      const started = performance.now();
+      expect((await raw(socketPath, 'GET', '/healthz')).status).toBe(200);
+      expect(performance.now() - started).toBeLessThan(100);
+      expect((await raw(socketPath, 'POST', '/v1/pause', JSON.stringify({ target: dir }))).status).toBe(200);
+      expect(stateOf(dir)).toBe('frozen');
+      expect((await raw(socketPath, 'POST', '/v1/unpause', JSON.stringify({ target: dir }))).status).toBe(200);
+    } finally {
+      hog.stdin.end();
+      hog.kill('SIGKILL');
+    }
+  });
+});
+
+describe('cgfreeze serve --metrics-listen', () => {
+  const cg = new ScratchCgroups();
+  const t = new TestSidecar();
+  const { socketPath } = t;
+  let dir: string;
+  let stuckDir: string;
+  let stuck: StuckTask;
+
+  beforeAll(async () => {
     dir = await cg.make(2, 'scraped');
-    await t.start({ maxConcurrent: 1, requestTimeoutMs: 60_000, metricsListen: { port: 0 } });
+    stuckDir = await cg.make(2, 'stuck');
+    stuck = await startStuckTask(stuckDir);
+    await t.start({ maxConcurrent: 1, queueTimeoutMs: 400, metricsListen: { port: 0 } });
   });
 
   afterAll(async () => {
     await t.stop();
+    await stuck?.stop();
     await cg.cleanup();
   });
 
   it("serves /metrics and /healthz to anyone, outside the operations' slots, and no action at all", async () => {
     const port = t.sidecar.metricsAddress?.port ?? 0;
     expect(t.sidecar.metricsAddress?.address).toBe('127.0.0.1');
-    const slow = stallingClient(socketPath);
-    try {
-      // The only operation slot is taken: operations on the socket are turned away...
-      await sleep(300);
-      const busy = await raw(socketPath, 'POST', '/v1/pause', JSON.stringify({ target: dir }));
-      expect(busy.status).toBe(503);
-      // ...while the scrape and the probes are served, without a token.
-      const scrape = await raw(port, 'GET', '/metrics');
-      expect(scrape.status).toBe(200);
-      expect(scrape.text).toMatch(/^cgfreeze_http_requests_total\{route="\/v1\/pause",status="503"\} 1$/m);
-      expect(scrape.text).toMatch(/^cgfreeze_http_inflight_requests 2$/m);
-      expect(JSON.parse((await raw(port, 'GET', '/healthz')).text)).toMatchObject({ ok: true });
-      expect((await raw(socketPath, 'GET', '/healthz')).status).toBe(200);
-    } finally {
-      slow.destroy();
-    }
+    // A freeze that cannot complete holds the only operation slot; a pause waits behind it...
+    const holding = raw(socketPath, 'POST', '/v1/pause', JSON.stringify({ target: stuckDir, timeoutMs: 1_000 }));
+    await sleep(100);
+    const waiting = raw(socketPath, 'POST', '/v1/pause', JSON.stringify({ target: dir }));
+    await sleep(100);
+    // ...while the scrape and the probes are served at once, without a token.
+    const scrape = await raw(port, 'GET', '/metrics');
+    expect(scrape.status).toBe(200);
+    expect(scrape.text).toMatch(/^cgfreeze_http_inflight_requests 3$/m);
+    expect(scrape.text).toMatch(/^cgfreeze_http_queued_requests 1$/m);
+    expect(JSON.parse((await raw(port, 'GET', '/healthz')).text)).toMatchObject({ ok: true });
+    expect((await raw(socketPath, 'GET', '/healthz')).status).toBe(200);
+    // It waited past the queue timeout.
+    expect((await waiting).status).toBe(503);
+    expect((await holding).status).toBe(504);
+    const after = await raw(port, 'GET', '/metrics');
+    expect(after.text).toMatch(/^cgfreeze_http_requests_total\{route="\/v1\/pause",status="503"\} 1$/m);
+    expect(after.text).toMatch(/^cgfreeze_http_queued_requests 0$/m);
     // No action is served there, whoever asks.
     for (const [method, path, body] of [
       ['POST', '/v1/pause', JSON.stringify({ target: dir })],

@@ -1,6 +1,8 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CgfreezeError } from '../../src/errors.js';
+import { FairSlots } from '../../src/serve/fair-slots.js';
 import { statusFor } from '../../src/serve/http.js';
 import { LeaseStore, parseLeaseFile } from '../../src/serve/leases.js';
 import { Metrics } from '../../src/serve/metrics.js';
@@ -117,6 +119,58 @@ describe('lease store', () => {
   });
 });
 
+describe('fair slots', () => {
+  /** Takes a slot for `caller`; `order` records when each one got it. */
+  const take = (slots: FairSlots, caller: string, order: string[], label = caller): Promise<void> => {
+    const waiting = slots.acquire(caller);
+    if (waiting === undefined) {
+      order.push(label);
+      return Promise.resolve();
+    }
+    return waiting.then(() => void order.push(label));
+  };
+
+  it('serves waiting callers in turn, first come first served within each', async () => {
+    const slots = new FairSlots(1, 1, 10_000);
+    const order: string[] = [];
+    await take(slots, 'a', order, 'a0');
+    // a queues a burst, then b asks once: b's turn comes right after a's first.
+    const all = [1, 2, 3].map((i) => take(slots, 'a', order, `a${i}`));
+    all.push(take(slots, 'b', order, 'b0'));
+    expect(slots.queued).toBe(4);
+    for (const caller of ['a', 'a', 'b', 'a', 'a']) {
+      slots.release(caller);
+      await Promise.resolve();
+      await Promise.resolve();
+    }
+    await Promise.all(all);
+    expect(order).toEqual(['a0', 'a1', 'b0', 'a2', 'a3']);
+    expect(slots.queued).toBe(0);
+  });
+
+  it('holds one caller to its share, and lets another take a free slot at once', () => {
+    const slots = new FairSlots(4, 2, 10_000);
+    expect(slots.acquire('a')).toBeUndefined();
+    expect(slots.acquire('a')).toBeUndefined();
+    const third = slots.acquire('a');
+    expect(third).toBeInstanceOf(Promise);
+    expect(slots.acquire('b')).toBeUndefined();
+    slots.drain(new CgfreezeError('ERR_BUSY', 'closing'));
+    return expect(third).rejects.toMatchObject({ code: 'ERR_BUSY' });
+  });
+
+  it('refuses with ERR_BUSY a request that waited past the bound, and one whose client went away', async () => {
+    const slots = new FairSlots(1, 1, 50);
+    expect(slots.acquire('a')).toBeUndefined();
+    await expect(slots.acquire('b')).rejects.toMatchObject({ code: 'ERR_BUSY', message: /within 50 ms/ });
+    const gone = new AbortController();
+    const waiting = slots.acquire('c', () => gone.signal);
+    gone.abort();
+    await expect(waiting).rejects.toMatchObject({ code: 'ECONNRESET' });
+    expect(slots.queued).toBe(0);
+  });
+});
+
 describe('wire helpers', () => {
   it('maps codes to HTTP statuses', () => {
     expect([
@@ -132,7 +186,7 @@ describe('wire helpers', () => {
     m.observeFreeze(0.03);
     m.observeFreeze(3);
     m.error('ERR_"odd"');
-    const text = m.render({ frozen: 2, leases: 1, inflight: 0, startTimeSeconds: 1 });
+    const text = m.render({ frozen: 2, leases: 1, inflight: 0, queued: 0, startTimeSeconds: 1 });
     expect(text).toMatch(/^cgfreeze_freeze_duration_seconds_bucket\{le="0.00005"\} 1$/m);
     expect(text).toMatch(/^cgfreeze_freeze_duration_seconds_bucket\{le="0.005"\} 2$/m);
     expect(text).toMatch(/^cgfreeze_freeze_duration_seconds_count 2$/m);

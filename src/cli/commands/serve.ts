@@ -36,7 +36,12 @@ const SERVE_OPTIONS: OptionSpecs = {
   'max-concurrent': {
     type: 'string',
     arg: 'N',
-    help: `Operations served at once; more get 503 (default ${DEFAULTS.maxConcurrent})`,
+    help: `Operations served at once; more wait, callers in turn (default ${DEFAULTS.maxConcurrent})`,
+  },
+  'queue-timeout': {
+    type: 'string',
+    arg: 'DURATION',
+    help: `The longest wait for an operation slot; then 503 (default ${formatMs(DEFAULTS.queueTimeoutMs)})`,
   },
   'max-body': { type: 'string', arg: 'BYTES', help: `The largest request body (default ${DEFAULTS.maxBodyBytes})` },
   'request-timeout': {
@@ -47,7 +52,7 @@ const SERVE_OPTIONS: OptionSpecs = {
   ...ENGINE_OPTIONS,
 };
 
-/** A --request-timeout longer than this is a mistake (a number of milliseconds read as seconds). */
+/** A --request-timeout or --queue-timeout longer than this is a mistake (milliseconds read as seconds). */
 const MAX_REQUEST_TIMEOUT_MS = 10 * 60_000;
 
 function positiveInt(values: ParsedValues, name: string): number | undefined {
@@ -104,6 +109,9 @@ export function serveOptionsOf(
   const requestTimeoutMs = durationOption('serve', values, 'request-timeout');
   if (requestTimeoutMs !== undefined && (requestTimeoutMs <= 0 || requestTimeoutMs > MAX_REQUEST_TIMEOUT_MS))
     throw usageError('serve', `--request-timeout takes a duration from 1ms to ${formatMs(MAX_REQUEST_TIMEOUT_MS)}`);
+  const queueTimeoutMs = durationOption('serve', values, 'queue-timeout');
+  if (queueTimeoutMs !== undefined && (queueTimeoutMs <= 0 || queueTimeoutMs > MAX_REQUEST_TIMEOUT_MS))
+    throw usageError('serve', `--queue-timeout takes a duration from 1ms to ${formatMs(MAX_REQUEST_TIMEOUT_MS)}`);
   const { hostRoot, ...resolve } = resolveOptionsOf('serve', values);
   const tcp = address(values, 'tcp');
   const metricsListen = address(values, 'metrics-listen');
@@ -130,6 +138,7 @@ export function serveOptionsOf(
     ...(maxConcurrent === undefined ? {} : { maxConcurrent }),
     ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
     ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
+    ...(queueTimeoutMs === undefined ? {} : { queueTimeoutMs }),
   };
   return { options, onSigterm, ...(policyFile === undefined ? {} : { policyFile }) };
 }

@@ -26,6 +26,7 @@ export { keepWarm, type KeepWarmHandle } from './freezer/keep-warm.js';
 export type { FreezerState } from './cgroup/freezer-files.js';
 export { freezerMounts, type FreezerMounts } from './cgroup/mountinfo.js';
 export { clearResolveCache, labelsMatch } from './resolve/index.js';
+export { cgroupOwnerSync } from './resolve/owner.js';
 export { assertNotProtected } from './cgroup/protected.js';
 export { peerCredentials, type PeerCredentials } from './peer-credentials.js';
 export { packageVersion } from './package-version.js';

@@ -1,8 +1,8 @@
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeClient } from '../../src/client/index.js';
-import { ScratchCgroups, SidecarProcess, removeTemp, sleep, stateOf, tempDir, until } from './helpers.js';
+import { ScratchCgroups, SidecarProcess, listDir, removeTemp, sleep, stateOf, tempDir, until } from './helpers.js';
 
 /** The sidecar as a separate process: crashes, restarts and signals are real. */
 describe('cgfreeze serve across crashes and signals', () => {
@@ -70,6 +70,28 @@ describe('cgfreeze serve across crashes and signals', () => {
     await until('the restarted sidecar to thaw v2', () => stateOf(v2) === 'thawed');
     expect(Date.now()).toBeGreaterThanOrEqual(expiresAt);
     await until('the lease file to drop v2', () => leasesOnDisk().length === 0);
+    second.kill('SIGKILL');
+    await second.exited();
+  });
+
+  it('starts with a damaged lease file: sets it aside loudly, and still thaws the leases it could read', async () => {
+    const first = await start();
+    const client = new CgfreezeClient({ socketPath });
+    const paused = await client.pause(v1, { ttl: '3s' });
+    client.close();
+    first.kill('SIGKILL');
+    await first.exited();
+    // A torn end, as a full disk or a hand edit may leave: the file is no longer JSON.
+    const text = readFileSync(leaseFile, 'utf8');
+    writeFileSync(leaseFile, text.slice(0, -3) + '\u0000\u0000');
+    const second = await start();
+    expect(second.stderr).toMatch(
+      /LEASE FILE DAMAGED: .* is not valid JSON.*Starting with the 1 lease\(s\) that could be read/,
+    );
+    expect(listDir(tmp).filter((name) => name.startsWith('leases.json.damaged-'))).toHaveLength(1);
+    await until('the salvaged lease to thaw v1', () => stateOf(v1) === 'thawed');
+    expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(paused.lease?.expiresAt ?? ''));
+    await until('the lease file to drop v1', () => leasesOnDisk().length === 0);
     second.kill('SIGKILL');
     await second.exited();
   });

@@ -51,6 +51,8 @@ export interface AuditRecord {
   reason?: string;
   /** A sidecar pause with a lease: its TTL as the caller wrote it. */
   ttl?: string;
+  /** A sidecar operation on a target that had a lease (or a refusal to touch it): whose lease it was. */
+  leaseOwner?: string;
 }
 
 export interface AuditLogOptions {

@@ -2,6 +2,11 @@
 export class KeyedLock {
   private readonly tails = new Map<string, Promise<void>>();
 
+  /** Whether some work holds or waits for `key`. */
+  busy(key: string): boolean {
+    return this.tails.has(key);
+  }
+
   async run<T>(keys: string[], fn: () => Promise<T>): Promise<T> {
     const unique = [...new Set(keys)];
     let release = (): void => undefined;
@@ -11,7 +16,7 @@ export class KeyedLock {
     // Taking every key in one synchronous step keeps multi-target requests free of deadlock.
     const before = unique.flatMap((k) => this.tails.get(k) ?? []);
     for (const k of unique) this.tails.set(k, mine);
-    await Promise.all(before);
+    if (before.length > 0) await Promise.all(before);
     try {
       return await fn();
     } finally {

@@ -4,8 +4,12 @@ import { CgfreezeError } from '../errors.js';
 import { labelsMatch } from '../index.js';
 import { isRecord } from '../json.js';
 
-export type Action = 'pause' | 'unpause' | 'status' | 'list';
-export const ACTIONS: readonly Action[] = ['pause', 'unpause', 'status', 'list'];
+/**
+ * What a rule grants. `unpause-any` lets a caller change a lease another caller holds (renew, shorten or
+ * lift it) on top of `pause` or `unpause`; without it only the lease's owner may.
+ */
+export type Action = 'pause' | 'unpause' | 'status' | 'list' | 'unpause-any';
+export const ACTIONS: readonly Action[] = ['pause', 'unpause', 'status', 'list', 'unpause-any'];
 
 /**
  * Who is asking: the kernel's peer credentials on the unix socket (with the supplementary groups), or a
@@ -19,6 +23,8 @@ export interface PolicySubject {
   name?: string;
   labels: Record<string, string>;
   engine?: string;
+  /** A Kubernetes pod or pod member: from the CRI annotations the resolver reads. */
+  k8s?: { namespace: string; pod: string; container?: string };
 }
 
 /**
@@ -42,6 +48,11 @@ export interface PolicyRule {
     /** Globs on the cgroup directory, e.g. `/sys/fs/cgroup/freezer/docker/*`. */
     cgroups?: string[];
     engines?: string[];
+    /**
+     * Kubernetes identity: the pod's namespace (a name), the pod's name and the container's name
+     * (globs). Only pods and their containers match; a whole pod has no container name.
+     */
+    k8s?: { namespaces?: string[]; pods?: string[]; containers?: string[] };
   };
 }
 
@@ -101,7 +112,17 @@ function targetMatches(rule: PolicyRule, subject: PolicySubject): boolean {
   if (t.names !== undefined && (name === undefined || !t.names.some((g) => globMatch(g, name)))) return false;
   if (t.cgroups !== undefined && !t.cgroups.some((g) => globMatch(g, subject.cgroupDir))) return false;
   if (t.engines !== undefined && (engine === undefined || !t.engines.includes(engine))) return false;
+  if (t.k8s !== undefined && !k8sMatches(t.k8s, subject.k8s)) return false;
   return t.labels === undefined || labelsMatch(subject.labels, labelSelectors(t.labels));
+}
+
+function k8sMatches(rule: NonNullable<NonNullable<PolicyRule['targets']>['k8s']>, k8s: PolicySubject['k8s']): boolean {
+  if (k8s === undefined) return false;
+  const { namespaces, pods, containers } = rule;
+  if (namespaces !== undefined && !namespaces.includes(k8s.namespace)) return false;
+  if (pods !== undefined && !pods.some((g) => globMatch(g, k8s.pod))) return false;
+  const { container } = k8s;
+  return containers === undefined || (container !== undefined && containers.some((g) => globMatch(g, container)));
 }
 
 /** May `caller` do `action` at all (on some target)? Checked before any target is resolved. */
@@ -140,10 +161,23 @@ function onlyKeys(obj: Record<string, unknown>, keys: string[], where: string): 
 
 function parseTargets(t: unknown, where: string): NonNullable<PolicyRule['targets']> {
   if (!isRecord(t)) fail(where, 'must be an object');
-  onlyKeys(t, ['names', 'labels', 'cgroups', 'engines'], where);
+  onlyKeys(t, ['names', 'labels', 'cgroups', 'engines', 'k8s'], where);
   const names = stringList(t.names, `${where}.names`);
   const cgroups = stringList(t.cgroups, `${where}.cgroups`);
   const engines = stringList(t.engines, `${where}.engines`);
+  let k8s: NonNullable<PolicyRule['targets']>['k8s'];
+  if (t.k8s !== undefined) {
+    if (!isRecord(t.k8s)) fail(`${where}.k8s`, 'must be an object');
+    onlyKeys(t.k8s, ['namespaces', 'pods', 'containers'], `${where}.k8s`);
+    const [namespaces, pods, containers] = (['namespaces', 'pods', 'containers'] as const).map((key) =>
+      stringList((t.k8s as Record<string, unknown>)[key], `${where}.k8s.${key}`),
+    );
+    k8s = {
+      ...(namespaces ? { namespaces } : {}),
+      ...(pods ? { pods } : {}),
+      ...(containers ? { containers } : {}),
+    };
+  }
   let labels: Record<string, string> | undefined;
   if (t.labels !== undefined) {
     if (!isRecord(t.labels) || !Object.values(t.labels).every((v) => typeof v === 'string')) {
@@ -156,6 +190,7 @@ function parseTargets(t: unknown, where: string): NonNullable<PolicyRule['target
     ...(cgroups ? { cgroups } : {}),
     ...(engines ? { engines } : {}),
     ...(labels ? { labels } : {}),
+    ...(k8s ? { k8s } : {}),
   };
 }
 

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { AuditLog, type AuditRecord } from '../audit.js';
 import {
@@ -15,9 +16,12 @@ import { CgfreezeError, fromSystemError } from '../errors.js';
 import {
   type FreezeResult,
   type GroupResult,
+  type K8sIdentity,
   type Resolved,
+  type ResolvedCgroup,
   type ResolveOptions,
   assertNotProtected,
+  cgroupOwnerSync,
   freeze,
   isCgroupPath,
   labelsMatch,
@@ -27,6 +31,7 @@ import {
   thaw,
 } from '../index.js';
 import { DEFAULTS } from './defaults.js';
+import { Holds } from './holds.js';
 import { KeyedLock } from './keyed-lock.js';
 import { type OperationRequest, type ServiceLimits, checkOperationBody } from './requests.js';
 import { type LeaseRecord, LeaseStore } from './leases.js';
@@ -73,13 +78,32 @@ export interface HttpLoad {
 /** How long to wait before retrying a lease thaw that failed. */
 const EXPIRY_RETRY_MS = 1_000;
 
-/** A thaw of a lease's cgroup that finds it gone has nothing left to do. */
+/**
+ * A lease thaw that finds its cgroup gone has nothing left to do; one that finds the cgroup no longer
+ * held by this sidecar (made again, thawed by someone else, paused by its engine) must not touch it.
+ */
+const LEASE_ENDED_CODES: ReadonlySet<string> = new Set([
+  'ERR_CGROUP_GONE',
+  'ENOENT',
+  'ERR_NOT_A_CGROUP',
+  'ERR_CGROUP_MISMATCH',
+  'ERR_NOT_PAUSED',
+  'ERR_PAUSED_BY_ENGINE',
+]);
+
+/** A thaw of a target the caller unpaused that finds it gone: its lease goes with it. */
 const GONE_CODES: ReadonlySet<string> = new Set(['ERR_CGROUP_GONE', 'ENOENT', 'ERR_NOT_A_CGROUP']);
+
+/** Resolved cgroup paths kept for repeated requests (each is checked by one stat before use). */
+const PATH_CACHE_LIMIT = 1_024;
 
 type Operation = 'pause' | 'unpause';
 
 /** One target of a request on its way through: its resolution, or why it got no further. */
 type Step = { target: string; resolved: Resolved } | { target: string; error: CgfreezeError };
+
+/** Each todo's outcome, in the order of the todos. */
+type Outcomes = Array<FreezeResult | CgfreezeError>;
 
 /** A container or a leased cgroup as the list sees it, before it is described on the wire. */
 interface Listed extends PolicySubject {
@@ -88,17 +112,24 @@ interface Listed extends PolicySubject {
   state: WireContainer['state'] | undefined;
 }
 
+/** Who owns the leases a caller makes: its uid on the unix socket; every token holder on TCP is one. */
+function leaseOwner(caller: Caller): string {
+  return caller.via === 'unix' ? `uid:${caller.uid}` : 'tcp';
+}
+
 /**
- * What the sidecar does, without HTTP: every request goes policy → resolution → guard → lock → freeze →
- * lease → audit. It decides on what it resolved and acts on exactly that: the freezer gets the resolve()
- * result itself, so a cgroup recreated meanwhile is refused (ERR_CGROUP_MISMATCH) and a container its
- * engine paused is not thawed (ERR_PAUSED_BY_ENGINE).
+ * What the sidecar does, without HTTP: every request goes policy → resolution → guard → lock → lease
+ * owner → freeze → lease → audit. It decides on what it resolved and acts on exactly that: the freezer
+ * gets the resolve() result itself, so a cgroup recreated meanwhile is refused (ERR_CGROUP_MISMATCH)
+ * and a container its engine paused is not thawed (ERR_PAUSED_BY_ENGINE), also when it is named by
+ * its cgroup path.
  */
 export class SidecarService {
   /** Counters and histograms of what it did; the HTTP side adds its own. */
   readonly metrics = new Metrics();
   private readonly lock = new KeyedLock();
   private readonly store: LeaseStore;
+  private readonly holds: Holds;
   private readonly audit: AuditLog;
   private readonly policy: Policy;
   private readonly resolveOptions: ResolveOptions;
@@ -106,6 +137,9 @@ export class SidecarService {
   private readonly limits: ServiceLimits;
   private readonly log: (line: string) => void;
   private readonly startedAt = Date.now();
+  private readonly paths = new Map<string, ResolvedCgroup>();
+  /** hostRoot without its trailing slash: what a host path is read under. */
+  private readonly rootPrefix: string;
 
   private constructor(options: ServiceOptions) {
     this.log = options.log ?? ((line) => process.stderr.write(line + '\n'));
@@ -115,16 +149,22 @@ export class SidecarService {
     const { hostRoot } = this.resolveOptions;
     this.hostRoot = hostRoot === undefined ? {} : { hostRoot };
     this.limits = { ...SERVICE_LIMITS, ...options.limits };
-    this.store = new LeaseStore(options.leaseFile, (r) => {
-      this.release(r, 'expired').catch((err: unknown) => this.log(`cgfreeze serve: lease expiry: ${inspect(err)}`));
-    });
+    this.rootPrefix = hostRoot === undefined ? '' : hostRoot.replace(/\/+$/, '');
+    this.holds = new Holds(this.rootPrefix, (dir) => this.lock.busy(dir), this.log);
+    this.store = new LeaseStore(
+      options.leaseFile,
+      (r) => {
+        this.release(r, 'expired').catch((err: unknown) => this.log(`cgfreeze serve: lease expiry: ${inspect(err)}`));
+      },
+      this.log,
+    );
   }
 
   /** Loads the leases of a previous run and thaws those that expired while it was down. */
   static async start(options: ServiceOptions): Promise<SidecarService> {
     const service = new SidecarService(options);
     const { store } = service;
-    store.load();
+    for (const r of store.load()) service.holdAgain(r);
     // A crash must never leave a container frozen forever.
     await Promise.all(store.expired().map((r) => service.release(r, 'expired')));
     await store.persist();
@@ -157,7 +197,7 @@ export class SidecarService {
 
   /** What the engines run, plus bare cgroups this sidecar holds frozen, as far as the caller may list them. */
   list(caller: Caller, filter: ListFilter): ListResponse {
-    if (!mayAct(this.policy, caller, 'list')) throw this.deny(caller, 'list', [null]);
+    if (!mayAct(this.policy, caller, 'list')) throw this.deny(caller, 'list', [{ target: null }]);
     const known: Listed[] = listSync(this.resolveOptions).flatMap(({ cgroupDir, ...c }) =>
       c.running && cgroupDir !== undefined
         ? [{ ...subjectOf(c.name ?? c.id, { ...c, cgroupDir }), state: c.freezer }]
@@ -215,10 +255,11 @@ export class SidecarService {
     });
   }
 
-  /** Stops lease expiry; `thaw` first thaws every target this sidecar holds frozen. */
+  /** Stops lease expiry; `thaw` first thaws every target this sidecar still holds frozen. */
   async close(opts: { thaw?: boolean } = {}): Promise<void> {
     if (opts.thaw === true) await Promise.all(this.store.all().map((r) => this.release(r, 'shutdown')));
     this.store.close();
+    this.holds.close();
     await this.store.persist();
     await this.audit.close();
   }
@@ -228,14 +269,19 @@ export class SidecarService {
    * resolved; then one target the caller may not touch refuses the whole request. A target that does not
    * resolve is that target's failure.
    */
-  private authorize(caller: Caller, action: Action, targets: string[]): Step[] {
+  private authorize(caller: Caller, action: Exclude<Action, 'unpause-any'>, targets: string[]): Step[] {
     const { policy } = this;
-    if (!mayAct(policy, caller, action)) throw this.deny(caller, action, targets);
+    if (!mayAct(policy, caller, action))
+      throw this.deny(
+        caller,
+        action,
+        targets.map((target) => ({ target })),
+      );
     const steps = targets.map((target): Step => {
       try {
         return {
           target,
-          resolved: resolveSync(isCgroupPath(target) ? { cgroup: target } : target, this.resolveOptions),
+          resolved: isCgroupPath(target) ? this.resolvePath(target) : resolveSync(target, this.resolveOptions),
         };
       } catch (err) {
         return { target, error: fromSystemError(err, target) };
@@ -246,15 +292,32 @@ export class SidecarService {
       throw this.deny(
         caller,
         action,
-        refused.map((s) => s.target),
+        refused.map((s) => ({ target: s.target })),
       );
     return steps;
+  }
+
+  /**
+   * A cgroup path, resolved once and kept: a kept one is used while its directory is still the same
+   * (one stat instead of reading the mount table and the path again); one made again is resolved anew.
+   */
+  private resolvePath(path: string): ResolvedCgroup {
+    const kept = this.paths.get(path);
+    if (kept !== undefined) {
+      const now = statSync(this.rootPrefix + kept.cgroupDir, { throwIfNoEntry: false });
+      if (now !== undefined && `${now.dev}:${now.ino}` === kept.cgroupIdentity) return kept;
+      this.paths.delete(path);
+    }
+    const resolved = resolveSync({ cgroup: path }, this.resolveOptions);
+    if (this.paths.size >= PATH_CACHE_LIMIT) this.paths.delete(this.paths.keys().next().value as string);
+    this.paths.set(path, resolved);
+    return resolved;
   }
 
   private async operate(caller: Caller, op: Operation, body: unknown): Promise<OperationResponse> {
     const request = checkOperationBody(body, op, this.limits);
     let steps = this.authorize(caller, op, request.targets);
-    // The guard: never freeze what holds PID 1, this sidecar or a host engine.
+    // The guard: never freeze the host itself (see assertNotProtected).
     if (op === 'pause') steps = steps.map((s) => ('error' in s ? s : guarded(s, this.hostRoot)));
     if (op === 'pause' && request.atomic && steps.some((s) => 'error' in s)) {
       // All or nothing, and something already failed: nothing is frozen at all.
@@ -274,68 +337,123 @@ export class SidecarService {
       );
     }
     const todo = steps.flatMap((s) => ('resolved' in s ? [s.resolved] : []));
-    const dirs = todo.map((r) => r.cgroupDir);
-    const finish = (done: Map<Resolved, FreezeResult | CgfreezeError>): OperationResponse => {
-      const results = steps.map((s): WireResult => this.settle(caller, op, request, s, done));
+    const finish = (done: Outcomes, owners: Array<string | undefined>): OperationResponse => {
+      const results = steps.map((s): WireResult => {
+        const i = 'resolved' in s ? todo.indexOf(s.resolved) : -1;
+        return this.settle(caller, op, request, s, i < 0 ? undefined : done[i], owners[i]);
+      });
       return { ok: results.every((r) => r.ok), results };
     };
-    if (todo.length === 0) return finish(new Map());
+    if (todo.length === 0) return finish([], []);
     // Audited (in finish) while the targets are still locked, so the log's order is the order the kernel saw.
-    return this.lock.run(dirs, async () =>
-      finish(op === 'pause' ? await this.freezeHeld(caller, todo, request) : await this.thawHeld(todo, request)),
+    return this.lock.run(
+      todo.map((r) => r.cgroupDir),
+      async () => {
+        // Checked under the lock: a lease made meanwhile by another caller counts.
+        const owners = this.checkLeaseOwners(caller, op, steps, todo);
+        return finish(
+          op === 'pause' ? await this.freezeHeld(caller, todo, request) : await this.thawHeld(todo, request),
+          owners,
+        );
+      },
     );
   }
 
+  /**
+   * A lease belongs to its owner: another caller may renew, shorten or lift it only with a rule that
+   * grants it `unpause-any` on that target; else the whole request is refused. Returns each todo's
+   * lease owner before the request, for the audit lines.
+   */
+  private checkLeaseOwners(caller: Caller, op: Operation, steps: Step[], todo: Resolved[]): Array<string | undefined> {
+    const mine = leaseOwner(caller);
+    const owners = todo.map((r) => this.store.get(r.cgroupDir)?.owner);
+    const foreign = steps.flatMap((s) => {
+      if (!('resolved' in s)) return [];
+      const owner = owners[todo.indexOf(s.resolved)];
+      return owner === undefined || owner === mine || allows(this.policy, caller, 'unpause-any', s.resolved)
+        ? []
+        : [{ target: s.target, leaseOwner: owner }];
+    });
+    if (foreign.length > 0) throw this.deny(caller, op, foreign);
+    return owners;
+  }
+
   /** Freezes under the lock, with the lease written ahead: a crash between the two still thaws. */
-  private async freezeHeld(
-    caller: Caller,
-    todo: Resolved[],
-    request: OperationRequest,
-  ): Promise<Map<Resolved, FreezeResult | CgfreezeError>> {
+  private async freezeHeld(caller: Caller, todo: Resolved[], request: OperationRequest): Promise<Outcomes> {
     // A pause without TTL is recorded in the background: if a crash loses it, the target stays frozen,
     // which is what that pause asked for.
     const durable = request.ttlMs !== undefined;
     const now = Date.now();
-    const owner = caller.via === 'unix' ? `uid:${caller.uid}` : 'tcp';
-    const previous = new Map(todo.map((r) => [r.cgroupDir, this.store.get(r.cgroupDir)]));
-    await Promise.all(
-      todo.map((r) =>
-        this.store.put(
-          {
-            cgroupDir: r.cgroupDir,
-            target: r.ref,
-            expiresAt: request.ttlMs === undefined ? null : now + request.ttlMs,
-            owner,
-            createdAt: previous.get(r.cgroupDir)?.createdAt ?? now,
-          },
-          durable,
+    const owner = leaseOwner(caller);
+    const previous = todo.map((r) => this.store.get(r.cgroupDir));
+    try {
+      await Promise.all(
+        todo.map((r, i) =>
+          this.store.put(
+            {
+              cgroupDir: r.cgroupDir,
+              target: r.ref,
+              expiresAt: request.ttlMs === undefined ? null : now + request.ttlMs,
+              owner,
+              createdAt: previous[i]?.createdAt ?? now,
+              identity: r.cgroupIdentity,
+            },
+            durable,
+          ),
         ),
-      ),
-    );
+      );
+    } catch (err) {
+      // The lease could not be recorded: nothing is frozen.
+      await this.restoreLeases(todo, previous);
+      const error = fromSystemError(err);
+      return todo.map(() => error);
+    }
     const results = await outcomes(todo, () =>
-      freeze(todo, { ...this.hostRoot, timeoutMs: request.timeoutMs, ...(request.atomic ? { atomic: true } : {}) }),
+      todo.length === 1 && !request.atomic
+        ? freeze(todo[0] as Resolved, { ...this.hostRoot, timeoutMs: request.timeoutMs })
+        : freeze(todo, { ...this.hostRoot, timeoutMs: request.timeoutMs, ...(request.atomic ? { atomic: true } : {}) }),
     );
     // A failed freeze leaves no lease behind (or the one it would have renewed).
-    for (const r of todo) {
-      if (!(results.get(r) instanceof CgfreezeError)) continue;
-      const before = previous.get(r.cgroupDir);
+    const failed = todo.filter((_, i) => results[i] instanceof CgfreezeError);
+    await this.restoreLeases(
+      failed,
+      failed.map((r) => previous[todo.indexOf(r)]),
+    );
+    todo.forEach((r, i) => {
+      if (!(results[i] instanceof CgfreezeError)) this.holds.hold(r.cgroupDir, r.cgroupVersion);
+    });
+    return results;
+  }
+
+  private async restoreLeases(todo: Resolved[], previous: Array<LeaseRecord | undefined>): Promise<void> {
+    for (const [i, r] of todo.entries()) {
+      const before = previous[i];
       if (before === undefined) await this.store.delete(r.cgroupDir, false);
-      else await this.store.put(before, false);
+      else await this.store.put(before, false).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Thaws under the lock. A cgroup path that is some container's cgroup is thawed as that container,
+   * so the library refuses one its engine paused (ERR_PAUSED_BY_ENGINE), as it does for references.
+   */
+  private async thawHeld(todo: Resolved[], request: OperationRequest): Promise<Outcomes> {
+    const owned = todo.map((r) => (r.kind === 'cgroup' ? (cgroupOwnerSync(r.cgroupDir, this.resolveOptions) ?? r) : r));
+    const results = await outcomes(owned, () =>
+      owned.length === 1
+        ? thaw(owned[0] as Resolved, { ...this.hostRoot, timeoutMs: request.timeoutMs })
+        : thaw(owned, { ...this.hostRoot, timeoutMs: request.timeoutMs }),
+    );
+    for (const [i, r] of todo.entries()) {
+      const result = results[i];
+      if (!(result instanceof CgfreezeError) || GONE_CODES.has(result.code)) await this.dropLease(r.cgroupDir);
     }
     return results;
   }
 
-  private async thawHeld(
-    todo: Resolved[],
-    request: OperationRequest,
-  ): Promise<Map<Resolved, FreezeResult | CgfreezeError>> {
-    const results = await outcomes(todo, () => thaw(todo, { ...this.hostRoot, timeoutMs: request.timeoutMs }));
-    for (const r of todo) {
-      const result = results.get(r);
-      if (!(result instanceof CgfreezeError) || GONE_CODES.has(result.code))
-        await this.store.delete(r.cgroupDir, false);
-    }
-    return results;
+  private async dropLease(cgroupDir: string): Promise<void> {
+    this.holds.release(cgroupDir);
+    await this.store.delete(cgroupDir, false);
   }
 
   /** One target's result on the wire, counted and audited. */
@@ -344,22 +462,26 @@ export class SidecarService {
     op: Operation,
     request: OperationRequest,
     step: Step,
-    done: Map<Resolved, FreezeResult | CgfreezeError>,
+    done: FreezeResult | CgfreezeError | undefined,
+    owner: string | undefined,
   ): WireResult {
     const { metrics } = this;
-    const outcome = 'error' in step ? step.error : (done.get(step.resolved) ?? noResolution(step.target));
+    const outcome = 'error' in step ? step.error : (done ?? noResolution(step.target));
     const resolved = 'resolved' in step ? step.resolved : undefined;
-    const ttl = op === 'pause' && request.ttl !== undefined ? { ttl: request.ttl } : {};
+    const extra = {
+      ...(op === 'pause' && request.ttl !== undefined ? { ttl: request.ttl } : {}),
+      ...(owner === undefined ? {} : { leaseOwner: owner }),
+    };
     if (outcome instanceof CgfreezeError) {
       metrics.operation(op, outcome.code);
       if (outcome.code === 'ERR_INTERNAL') this.logBug(outcome);
-      this.record({ ...this.failureRecord(caller, op, step.target, resolved, outcome), ...ttl });
+      this.record({ ...this.failureRecord(caller, op, step.target, resolved, outcome), ...extra });
       return { target: step.target, ok: false, error: toWireError(outcome) };
     }
     metrics.operation(op, undefined);
     if (op === 'pause') metrics.observeFreeze(outcome.elapsedMs);
     else metrics.observeResume(outcome.elapsedMs);
-    this.record({ ...successRecord(caller, op, step.target, outcome), ...ttl });
+    this.record({ ...successRecord(caller, op, step.target, outcome), ...extra });
     const { cgroupDir, version, state: s, elapsedMs } = outcome;
     return { target: step.target, ok: true, cgroupDir, version, state: s, elapsedMs, lease: this.leaseOf(cgroupDir) };
   }
@@ -383,6 +505,39 @@ export class SidecarService {
     };
   }
 
+  /** A lease loaded from the file: watched again, if its cgroup is still the one it froze. */
+  private holdAgain(r: LeaseRecord): void {
+    try {
+      const resolved = this.resolvePath(r.cgroupDir);
+      if (r.identity === undefined || resolved.cgroupIdentity === r.identity)
+        this.holds.hold(r.cgroupDir, resolved.cgroupVersion);
+    } catch {
+      // Gone: its expiry finds out and drops it.
+    }
+  }
+
+  /**
+   * Thaws one cgroup of a lease, for lease expiry, start-up and shutdown, only if this sidecar still
+   * holds it: the same directory it froze (not one made again under its path), still frozen by its own
+   * request and not thawed by someone else since (cgroup v2 tells), and not paused by its engine since.
+   * Otherwise the cgroup is left as it is and the lease ends.
+   */
+  private async thawLease(r: LeaseRecord): Promise<FreezeResult | CgfreezeError> {
+    const left = (code: 'ERR_CGROUP_MISMATCH' | 'ERR_NOT_PAUSED', why: string): CgfreezeError =>
+      new CgfreezeError(code, `${r.cgroupDir} ${why} since this sidecar froze it; left as it is`, { target: r.target });
+    try {
+      const resolved = this.resolvePath(r.cgroupDir);
+      if (r.identity !== undefined && resolved.cgroupIdentity !== r.identity)
+        return left('ERR_CGROUP_MISMATCH', 'was removed and made again');
+      if (this.holds.lostHold(r.cgroupDir) || !state(resolved, this.hostRoot).self)
+        return left('ERR_NOT_PAUSED', 'was thawed by someone else');
+      const target = cgroupOwnerSync(r.cgroupDir, this.resolveOptions) ?? resolved;
+      return await thaw(target, { ...this.hostRoot, timeoutMs: this.limits.freezeTimeoutMs });
+    } catch (err) {
+      return fromSystemError(err, r.target);
+    }
+  }
+
   /** Thaws one cgroup this sidecar holds; for lease expiry, start-up and shutdown. */
   private async release(r: LeaseRecord, reason: 'expired' | 'shutdown'): Promise<void> {
     await this.lock.run([r.cgroupDir], async () => {
@@ -393,29 +548,25 @@ export class SidecarService {
         (reason === 'expired' && (current.expiresAt === null || current.expiresAt > Date.now()))
       )
         return;
-      let outcome: FreezeResult | CgfreezeError;
-      try {
-        outcome = await thaw({ cgroup: r.cgroupDir }, { ...this.hostRoot, timeoutMs: this.limits.freezeTimeoutMs });
-      } catch (err) {
-        outcome = fromSystemError(err, r.target);
-      }
+      const outcome = await this.thawLease(current);
       const who = { via: 'sidecar', pid: process.pid } as const;
       const { metrics } = this;
+      const extra = { reason, leaseOwner: current.owner };
       if (outcome instanceof CgfreezeError) {
         metrics.operation('expire', outcome.code);
         this.record({
-          ...this.failureRecord(who, 'unpause', r.target, undefined, outcome),
-          cgroupDir: r.cgroupDir,
-          reason,
+          ...this.failureRecord(who, 'unpause', current.target, undefined, outcome),
+          cgroupDir: current.cgroupDir,
+          ...extra,
         });
       } else {
         metrics.operation('expire', undefined);
         metrics.observeResume(outcome.elapsedMs);
-        this.record({ ...successRecord(who, 'unpause', r.target, outcome), reason });
+        this.record({ ...successRecord(who, 'unpause', current.target, outcome), ...extra });
       }
-      if (!(outcome instanceof CgfreezeError) || GONE_CODES.has(outcome.code)) {
-        // Not waited for: a crash before the write only means one redundant thaw at the next start.
-        await this.store.delete(r.cgroupDir, false);
+      if (!(outcome instanceof CgfreezeError) || LEASE_ENDED_CODES.has(outcome.code)) {
+        // Not waited for: a crash before the write only means one redundant check at the next start.
+        await this.dropLease(current.cgroupDir);
       } else if (reason === 'expired') {
         current.expiresAt = Date.now() + EXPIRY_RETRY_MS;
         this.store.arm();
@@ -424,15 +575,21 @@ export class SidecarService {
   }
 
   /** Counts and audits a refusal by the policy, and returns the error to answer with. */
-  private deny(caller: Caller, action: Action, targets: Array<string | null>): CgfreezeError {
+  private deny(
+    caller: Caller,
+    action: Exclude<Action, 'unpause-any'>,
+    refused: Array<{ target: string | null; leaseOwner?: string }>,
+  ): CgfreezeError {
     this.metrics.deny(action);
-    const named = targets.filter((t): t is string => t !== null);
+    const named = refused.flatMap((r) => (r.target === null ? [] : [r.target]));
+    const owners = [...new Set(refused.flatMap((r) => (r.leaseOwner === undefined ? [] : [r.leaseOwner])))];
     const error = new CgfreezeError(
       'ERR_POLICY_DENIED',
-      `${describeCaller(caller)} may not ${action}${named.length === 0 ? '' : ` ${named.join(', ')}`}`,
+      `${describeCaller(caller)} may not ${action}${named.length === 0 ? '' : ` ${named.join(', ')}`}` +
+        (owners.length === 0 ? '' : `: the lease is ${owners.join(', ')}'s, and no rule grants unpause-any`),
       named.length === 1 ? { target: named[0] as string } : {},
     );
-    for (const target of targets) {
+    for (const { target, leaseOwner: owner } of refused) {
       this.record({
         who: caller,
         action,
@@ -442,6 +599,7 @@ export class SidecarService {
         result: 'denied',
         error: { code: error.code, message: error.message },
         latencyMs: null,
+        ...(owner === undefined ? {} : { leaseOwner: owner }),
       });
     }
     return error;
@@ -506,8 +664,16 @@ function guarded(step: { target: string; resolved: Resolved }, hostRoot: { hostR
 /** What a policy rule matches, and what status and list describe: of a resolve() or list() result. */
 function subjectOf(
   target: string,
-  r: { cgroupDir: string; labels: Record<string, string>; id?: string; engine?: string; name?: string },
+  r: {
+    cgroupDir: string;
+    labels: Record<string, string>;
+    id?: string;
+    engine?: string;
+    name?: string;
+    k8s?: K8sIdentity;
+  },
 ): Omit<Listed, 'state'> {
+  const k8s = r.k8s;
   return {
     target,
     cgroupDir: r.cgroupDir,
@@ -515,6 +681,15 @@ function subjectOf(
     ...(r.id !== undefined ? { id: r.id } : {}),
     ...(r.engine !== undefined ? { engine: r.engine } : {}),
     ...(r.name !== undefined ? { name: r.name } : {}),
+    ...(k8s !== undefined
+      ? {
+          k8s: {
+            namespace: k8s.namespace,
+            pod: k8s.pod,
+            ...(k8s.container !== undefined ? { container: k8s.container } : {}),
+          },
+        }
+      : {}),
   };
 }
 
@@ -537,23 +712,20 @@ function successRecord(
 }
 
 /**
- * Each target's result of a group freeze or thaw. An atomic freeze that rolled back throws once; each
- * target gets its own part of that story.
+ * Each target's outcome of a freeze or thaw, in the order of `targets`: of one target, or of a group. An
+ * atomic freeze that rolled back throws once; each target gets its own part of that story.
  */
-async function outcomes(
-  targets: Resolved[],
-  run: () => Promise<GroupResult>,
-): Promise<Map<Resolved, FreezeResult | CgfreezeError>> {
-  const out = new Map<Resolved, FreezeResult | CgfreezeError>();
+async function outcomes(targets: Resolved[], run: () => Promise<FreezeResult | GroupResult>): Promise<Outcomes> {
   try {
-    const group = await run();
-    group.results.forEach((item, i) => {
-      const r = targets[i];
-      if (r !== undefined) out.set(r, item.ok ? item.result : item.error);
+    const done = await run();
+    if (!('results' in done)) return [done];
+    return targets.map((r, i) => {
+      const item = done.results[i];
+      if (item === undefined) return noResolution(r.ref);
+      return item.ok ? item.result : item.error;
     });
   } catch (err) {
     const error = fromSystemError(err);
-    for (const r of targets) out.set(r, error.failures?.find((f) => f.target === r.ref)?.error ?? error);
+    return targets.map((r) => error.failures?.find((f) => f.target === r.ref)?.error ?? error);
   }
-  return out;
 }

@@ -1,11 +1,12 @@
 import { chmodSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeClient } from '../../src/client/index.js';
+import { cgroupOwnerSync, thawSync } from '../../src/index.js';
 import { type Sidecar, startServer } from '../../src/serve/index.js';
-import { type LabContainer, getLab } from '../helpers/lab.js';
+import { type K8sPod, type LabContainer, getLab } from '../helpers/lab.js';
 import { asUid } from './as-uid.js';
-import { auditLines, removeTemp, stateOf, tempDir } from './helpers.js';
+import { auditLines, removeTemp, stateOf, tempDir, until } from './helpers.js';
 
 const NOBODY = 65534;
 
@@ -76,6 +77,40 @@ describe('cgfreeze serve with lab containers', () => {
     await enginePaused.remove();
   });
 
+  it('refuses to unpause by its cgroup path a container its engine paused, and a lease ending then leaves it paused', async () => {
+    const docker = (verb: string, c: LabContainer): Promise<string> =>
+      lab.exec([lab.env.docker.cli, '-H', lab.env.docker.host, verb, c.id]);
+    const c = await lab.docker({ name: `cgfs-epp-${tag}` });
+    await docker('pause', c);
+    // The library's reverse lookup: whose cgroup this is, by the engine's state.
+    const dockerOnly = {
+      engines: ['docker' as const],
+      docker: [{ dataRoot: lab.env.docker.dataRoot, execRoot: lab.env.docker.execRoot }],
+    };
+    expect(cgroupOwnerSync(c.cgroupDir, dockerOnly)).toMatchObject({ id: c.id, name: c.name, pausedByEngine: true });
+    expect(cgroupOwnerSync(dirname(c.cgroupDir), dockerOnly)).toBeUndefined();
+    await expect(client.unpause(c.cgroupDir)).rejects.toMatchObject({ code: 'ERR_PAUSED_BY_ENGINE' });
+    expect(stateOf(c.cgroupDir)).toBe('frozen');
+    await docker('unpause', c);
+    // A lease; then someone thaws it and docker pauses it: the lease's end leaves docker's pause alone.
+    await client.pause(c.cgroupDir, { ttl: '1500ms' });
+    thawSync(c.cgroupDir);
+    await docker('pause', c);
+    await until('the expiry to be audited', () =>
+      auditLines(auditLog).some((l) => l.target === c.cgroupDir && l.reason === 'expired'),
+    );
+    expect(auditLines(auditLog).find((l) => l.target === c.cgroupDir && l.reason === 'expired')).toMatchObject({
+      result: 'error',
+      error: { code: 'ERR_PAUSED_BY_ENGINE' },
+      leaseOwner: 'uid:0',
+    });
+    expect(stateOf(c.cgroupDir)).toBe('frozen');
+    expect(sidecar.leases()).toEqual([]);
+    await docker('unpause', c);
+    expect(stateOf(c.cgroupDir)).toBe('thawed');
+    await c.remove();
+  });
+
   it('lets another uid pause only containers with the label its rule names', async () => {
     const denied = await asUid(NOBODY, socketPath, '/v1/pause', JSON.stringify({ target: plain.name }));
     expect(denied.status).toBe(403);
@@ -121,5 +156,65 @@ describe('cgfreeze serve with lab containers', () => {
       expect(stateOf(dir)).toBe(last?.action === 'pause' ? 'frozen' : 'thawed');
     }
     await client.unpause(names);
+  });
+});
+
+/** A rule on Kubernetes identity (targets.k8s), against Kubernetes-shaped containerd pods of the lab. */
+describe('cgfreeze serve and targets.k8s', () => {
+  const lab = getLab('host');
+  const tag = Math.random().toString(36).slice(2, 8);
+  const ns = `cgfs-batch-${tag}`;
+  const tmp = tempDir();
+  const socketPath = join(tmp, 's.sock');
+  let worker: K8sPod;
+  let other: K8sPod;
+  let sidecar: Sidecar;
+
+  beforeAll(async () => {
+    chmodSync(tmp, 0o755);
+    [worker, other] = await Promise.all([
+      lab.k8sPod({ namespace: ns, name: `worker-${tag}`, containers: ['app', 'side'] }),
+      lab.k8sPod({ namespace: ns, name: `other-${tag}` }),
+    ]);
+    sidecar = await startServer({
+      socketPath,
+      socketMode: 0o666,
+      leaseFile: join(tmp, 'leases.json'),
+      audit: { file: join(tmp, 'audit.log') },
+      resolve: {
+        engines: ['containerd'],
+        containerd: [{ state: lab.env.containerd.state, runtimeRoots: [lab.env.containerd.runcRoot] }],
+      },
+      policy: {
+        rules: [
+          {
+            callers: { uids: [NOBODY] },
+            actions: ['pause', 'unpause', 'list'],
+            targets: { k8s: { namespaces: [ns], pods: ['worker-*'], containers: ['app'] } },
+          },
+        ],
+      },
+    });
+  }, 300_000);
+
+  afterAll(async () => {
+    await sidecar?.close();
+    removeTemp(tmp);
+  });
+
+  it('lets a caller pause exactly the pods and containers its rule names by namespace, pod and container', async () => {
+    const app = worker.containers['app'] as LabContainer;
+    const ask = (path: string, target: string): Promise<number> =>
+      asUid(NOBODY, socketPath, path, JSON.stringify({ target })).then((r) => r.status);
+    expect(await ask('/v1/pause', `${ns}/${worker.name}/app`)).toBe(200);
+    expect(stateOf(app.cgroupDir)).toBe('frozen');
+    expect(await ask('/v1/unpause', `${ns}/${worker.name}/app`)).toBe(200);
+    expect(stateOf(app.cgroupDir)).toBe('thawed');
+    // Another container of the pod, the whole pod, and a pod of another name: not named by the rule.
+    expect(await ask('/v1/pause', `${ns}/${worker.name}/side`)).toBe(403);
+    expect(await ask('/v1/pause', `${ns}/${worker.name}`)).toBe(403);
+    expect(await ask('/v1/pause', `${ns}/${other.name}/app`)).toBe(403);
+    expect(stateOf(worker.podDir)).toBe('thawed');
+    expect(stateOf(other.podDir)).toBe('thawed');
   });
 });

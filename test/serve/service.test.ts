@@ -1,8 +1,8 @@
-import { copyFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Caller, SidecarService } from '../../src/serve/index.js';
-import { ScratchCgroups, auditLines, removeTemp, stateOf, tempDir, until } from './helpers.js';
+import { ScratchCgroups, auditLines, removeTemp, sleep, stateOf, tempDir, until } from './helpers.js';
 
 /** Callers as the kernel would report them; the service takes them from the HTTP side without checking. */
 const root: Caller = { via: 'unix', uid: 0, gid: 0, groups: [], pid: process.pid };
@@ -176,5 +176,125 @@ describe('the sidecar service without HTTP (real freezer, scratch cgroups)', () 
       state: 'thawed',
     });
     expect(logs).toEqual([]);
+  });
+});
+
+/** Leases belong to their owners, and a lease's end touches only what the sidecar still holds. */
+describe('whose freeze it is (real freezer, scratch cgroups)', () => {
+  const cg = new ScratchCgroups();
+  const tmp = tempDir();
+  const auditLog = join(tmp, 'audit.log');
+  const alice: Caller = { via: 'unix', uid: 5_001, gid: 5_001, groups: [], pid: 1 };
+  const bob: Caller = { via: 'unix', uid: 5_002, gid: 5_002, groups: [], pid: 1 };
+  const carol: Caller = { via: 'unix', uid: 5_003, gid: 5_003, groups: [], pid: 1 };
+  let service: SidecarService;
+
+  beforeAll(async () => {
+    const cgroups = [`/sys/fs/cgroup/unified/${cg.name}/*`, `/sys/fs/cgroup/freezer/${cg.name}/*`];
+    service = await SidecarService.start({
+      leaseFile: join(tmp, 'leases.json'),
+      audit: { file: auditLog },
+      policy: {
+        rules: [
+          { callers: { uids: [0] } },
+          { callers: { uids: [5_001, 5_002] }, actions: ['pause', 'unpause'], targets: { cgroups } },
+          { callers: { uids: [5_003] }, actions: ['pause', 'unpause', 'unpause-any'], targets: { cgroups } },
+        ],
+      },
+    });
+  });
+  afterAll(async () => {
+    await service?.close({ thaw: true });
+    await cg.cleanup();
+    removeTemp(tmp);
+  });
+
+  it("refuses another caller's renewal or unpause of a lease, unless a rule grants unpause-any", async () => {
+    const dir = await cg.make(2, 'owned');
+    await service.pause(alice, { target: dir, ttl: '1h' });
+    expect(service.leases()).toMatchObject([{ cgroupDir: dir, owner: 'uid:5001' }]);
+    for (const [op, body] of [
+      ['unpause', { target: dir }],
+      ['pause', { target: dir, ttl: '1s' }],
+      ['pause', { target: dir }],
+    ] as const) {
+      await expect(service[op](bob, body)).rejects.toMatchObject({
+        code: 'ERR_POLICY_DENIED',
+        message: /uid=5002 .* may not (un)?pause .*: the lease is uid:5001's, and no rule grants unpause-any$/,
+      });
+      expect(auditLines(auditLog).at(-1)).toMatchObject({
+        who: { uid: 5_002 },
+        action: op,
+        target: dir,
+        result: 'denied',
+        leaseOwner: 'uid:5001',
+      });
+    }
+    expect(stateOf(dir)).toBe('frozen');
+    expect(service.leases()).toMatchObject([{ cgroupDir: dir, owner: 'uid:5001', expiresAt: expect.any(Number) }]);
+    // The owner renews its own lease; carol's rule grants unpause-any.
+    await service.pause(alice, { target: dir, ttl: '2h' });
+    expect(await service.unpause(carol, { target: dir })).toMatchObject({ ok: true });
+    expect(stateOf(dir)).toBe('thawed');
+    expect(auditLines(auditLog).at(-1)).toMatchObject({
+      who: { uid: 5_003 },
+      action: 'unpause',
+      result: 'ok',
+      leaseOwner: 'uid:5001',
+    });
+    expect(service.leases()).toEqual([]);
+  });
+
+  it('leaves a v2 cgroup alone at expiry once someone else thawed it, even if it was frozen again since', async () => {
+    const dir = await cg.make(2, 'retaken');
+    await service.pause(alice, { target: dir, ttl: '500ms' });
+    writeFileSync(`${dir}/cgroup.freeze`, '0');
+    await sleep(50);
+    // Someone else's freeze now: the lease's end must not undo it.
+    writeFileSync(`${dir}/cgroup.freeze`, '1');
+    await until('the expiry to be audited', () =>
+      auditLines(auditLog).some((l) => l.target === dir && l.reason === 'expired'),
+    );
+    expect(auditLines(auditLog).at(-1)).toMatchObject({
+      who: { via: 'sidecar' },
+      action: 'unpause',
+      target: dir,
+      result: 'error',
+      error: {
+        code: 'ERR_NOT_PAUSED',
+        message: /was thawed by someone else since this sidecar froze it; left as it is$/,
+      },
+      reason: 'expired',
+      leaseOwner: 'uid:5001',
+    });
+    expect(stateOf(dir)).toBe('frozen');
+    expect(service.leases()).toEqual([]);
+    writeFileSync(`${dir}/cgroup.freeze`, '0');
+  });
+
+  it('leaves a v1 cgroup removed and made again under the same path alone at expiry', async () => {
+    const dir = await cg.make(1, 'remade');
+    await service.pause(alice, { target: dir, ttl: '700ms' });
+    const pid = Number(readFileSync(`${dir}/cgroup.procs`, 'utf8').trim());
+    writeFileSync(`${dir}/freezer.state`, 'THAWED');
+    process.kill(pid, 'SIGKILL');
+    await until(`${dir} to empty`, () => readFileSync(`${dir}/cgroup.procs`, 'utf8').trim() === '');
+    rmdirSync(dir);
+    // Someone else's cgroup of the same name, which they froze.
+    mkdirSync(dir);
+    writeFileSync(`${dir}/freezer.state`, 'FROZEN');
+    try {
+      await until('the expiry to be audited', () =>
+        auditLines(auditLog).some((l) => l.target === dir && l.reason === 'expired'),
+      );
+      expect(auditLines(auditLog).at(-1)).toMatchObject({
+        result: 'error',
+        error: { code: 'ERR_CGROUP_MISMATCH', message: /was removed and made again since this sidecar froze it/ },
+      });
+      expect(stateOf(dir)).toBe('frozen');
+      expect(service.leases()).toEqual([]);
+    } finally {
+      writeFileSync(`${dir}/freezer.state`, 'THAWED');
+    }
   });
 });

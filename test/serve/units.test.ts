@@ -1,10 +1,10 @@
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CgfreezeError } from '../../src/errors.js';
 import { FairSlots } from '../../src/serve/fair-slots.js';
 import { statusFor } from '../../src/serve/http.js';
-import { LeaseStore, parseLeaseFile } from '../../src/serve/leases.js';
+import { type LeaseRecord, LeaseStore, MAX_LEASE_FILE_BYTES, parseLeaseFile } from '../../src/serve/leases.js';
 import { Metrics } from '../../src/serve/metrics.js';
 import { type Caller, allows, globMatch, mayAct, parsePolicy } from '../../src/serve/policy.js';
 import { REPO, removeTemp, tempDir } from './helpers.js';
@@ -38,6 +38,31 @@ describe('policy', () => {
     expect(allows(policy, { ...alice, uid: 1001, groups: [7] }, 'status', web)).toBe(false);
     expect(allows(policy, tcp, 'list', web)).toBe(true);
     expect(mayAct(policy, tcp, 'pause')).toBe(false);
+  });
+
+  it('matches Kubernetes identity: the namespace by name, the pod and container names by glob', () => {
+    const k8s = parsePolicy({
+      rules: [
+        {
+          callers: { uids: [1000] },
+          targets: { k8s: { namespaces: ['batch'], pods: ['worker-*'], containers: ['app'] } },
+        },
+      ],
+    });
+    const member = (namespace: string, pod: string, container?: string) => ({
+      cgroupDir: '/sys/fs/cgroup/unified/kubepods/x',
+      labels: {},
+      k8s: { namespace, pod, ...(container === undefined ? {} : { container }) },
+    });
+    expect(allows(k8s, alice, 'pause', member('batch', 'worker-7', 'app'))).toBe(true);
+    expect(allows(k8s, alice, 'pause', member('batch', 'worker-7', 'side'))).toBe(false);
+    expect(allows(k8s, alice, 'pause', member('batch', 'worker-7'))).toBe(false);
+    expect(allows(k8s, alice, 'pause', member('batch', 'web-7', 'app'))).toBe(false);
+    expect(allows(k8s, alice, 'pause', member('batch-2', 'worker-7', 'app'))).toBe(false);
+    expect(allows(k8s, alice, 'pause', { cgroupDir: '/sys/fs/cgroup/unified/x', labels: {} })).toBe(false);
+    expect(() => parsePolicy({ rules: [{ callers: {}, targets: { k8s: { namespace: ['a'] } } }] })).toThrow(
+      /rules\[0\]\.targets\.k8s: unknown key "namespace"/,
+    );
   });
 
   it('rejects typos instead of guessing', () => {
@@ -77,45 +102,134 @@ describe('policy', () => {
 describe('lease store', () => {
   const tmp = tempDir();
   afterAll(() => removeTemp(tmp));
+  const record = (dir: string, extra: Partial<LeaseRecord> = {}): LeaseRecord => ({
+    cgroupDir: `/sys/fs/cgroup/freezer/${dir}`,
+    target: dir,
+    expiresAt: null,
+    owner: 'uid:0',
+    createdAt: 1,
+    identity: '35:1234',
+    ...extra,
+  });
+  const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 
-  it('persists by rename, reloads, and leaves no temporary files', async () => {
+  it('persists by rename, one lease per line, mode 0600 whatever the umask, and reloads', async () => {
     const file = join(tmp, 'sub', 'leases.json');
     const store = new LeaseStore(file, () => undefined);
     expect(store.load()).toEqual([]);
-    const record = {
-      cgroupDir: '/sys/fs/cgroup/freezer/x',
-      target: 'x',
-      expiresAt: null,
-      owner: 'uid:0',
-      createdAt: 1,
-    };
-    await Promise.all([
-      store.put(record, true),
-      store.put({ ...record, cgroupDir: '/sys/fs/cgroup/freezer/y' }, false),
-      store.delete('/nope', true),
-    ]);
-    await store.delete('/sys/fs/cgroup/freezer/y', false);
-    await store.persist();
+    const old = process.umask(0);
+    try {
+      await Promise.all([store.put(record('x'), true), store.put(record('y'), false), store.delete('/nope', true)]);
+      await store.delete('/sys/fs/cgroup/freezer/y', false);
+      await store.persist();
+    } finally {
+      process.umask(old);
+    }
     store.close();
     expect(readdirSync(dirname(file))).toEqual(['leases.json']);
-    const again = new LeaseStore(file, () => undefined);
-    expect(again.load()).toEqual([record]);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readFileSync(file, 'utf8').split('\n')).toEqual([
+      `{"version":1,"bootId":"${bootId}","leases":[`,
+      JSON.stringify(record('x')),
+      ']}',
+      '',
+    ]);
+    expect(new LeaseStore(file, () => undefined).load()).toEqual([record('x')]);
   });
 
-  it('calls the expiry callback for due leases and refuses a damaged file', async () => {
+  it('never writes through a link, and sets aside a lease file that is one', async () => {
+    const file = join(tmp, 'linked.json');
+    const victim = join(tmp, 'victim');
+    writeFileSync(victim, 'not yours\n');
+    symlinkSync(victim, file);
+    const logs: string[] = [];
+    const store = new LeaseStore(
+      file,
+      () => undefined,
+      (line) => logs.push(line),
+    );
+    expect(store.load()).toEqual([]);
+    expect(logs.join('\n')).toMatch(/LEASE FILE DAMAGED: .*ELOOP.*moved it to .*linked\.json\.damaged-/);
+    await store.put(record('z'), true);
+    expect(readFileSync(victim, 'utf8')).toBe('not yours\n');
+    expect(lstatSync(file).isFile()).toBe(true);
+  });
+
+  it('sets a damaged file aside, loudly, and starts with the leases it could still read', () => {
+    const file = join(tmp, 'damaged.json');
+    const lines = [record('a'), record('b'), record('c')].map((r) => JSON.stringify(r));
+    // A torn middle line, as a disk error or a hand edit might leave.
+    const text = `{"version":1,"bootId":"${bootId}","leases":[\n${lines[0]},\n${lines[1]?.slice(0, 30)},\n${lines[2]}\n]}\n`;
+    writeFileSync(file, text);
+    const logs: string[] = [];
+    const loaded = new LeaseStore(
+      file,
+      () => undefined,
+      (line) => logs.push(line),
+    ).load();
+    expect(loaded).toEqual([record('a'), record('c')]);
+    expect(logs).toHaveLength(1);
+    expect(logs[0]).toMatch(
+      /^cgfreeze serve: LEASE FILE DAMAGED: lease file .* is not valid JSON: .*; moved it to .*\.damaged-.*Starting with the 2 lease\(s\) that could be read/,
+    );
+    const aside = readdirSync(tmp).filter((n) => n.startsWith('damaged.json.damaged-'));
+    expect(aside).toHaveLength(1);
+    expect(readFileSync(join(tmp, aside[0] as string), 'utf8')).toBe(text);
+    expect(existsSync(file)).toBe(false);
+    expect(parseLeaseFile.bind(null, '{"version":1,"leases":[{"cgroupDir":"relative"}]}', file)).toThrow(
+      expect.objectContaining({ code: 'ERR_STATE_FILE', salvaged: { leases: [] } }),
+    );
+  });
+
+  it('caps the file: a larger one is set aside, a lease that would pass the cap is refused', async () => {
+    const file = join(tmp, 'huge.json');
+    writeFileSync(file, Buffer.alloc(MAX_LEASE_FILE_BYTES + 1, 0x20));
+    const logs: string[] = [];
+    expect(
+      new LeaseStore(
+        file,
+        () => undefined,
+        (line) => logs.push(line),
+      ).load(),
+    ).toEqual([]);
+    expect(logs.join('')).toMatch(/is 16777217 bytes, more than a lease file holds/);
+    const store = new LeaseStore(undefined, () => undefined);
+    const long = 'x'.repeat(4096);
+    let refused: unknown;
+    for (let i = 0; refused === undefined && i < 10_000; i++) {
+      await store.put(record(`${i}`, { target: long }), false).catch((err: unknown) => (refused = err));
+    }
+    expect(refused).toMatchObject({ code: 'ERR_BUSY', message: /as many as its lease file takes/ });
+    expect(store.size * 4_200).toBeLessThanOrEqual(MAX_LEASE_FILE_BYTES);
+  });
+
+  it('drops the leases of an earlier boot, and the temporary files of a crashed run', () => {
+    const file = join(tmp, 'rebooted.json');
+    writeFileSync(
+      file,
+      `{"version":1,"bootId":"00000000-0000-0000-0000-000000000000","leases":[\n${JSON.stringify(record('a'))}\n]}\n`,
+    );
+    writeFileSync(`${file}.tmp-1234-abcd`, '{');
+    const logs: string[] = [];
+    expect(
+      new LeaseStore(
+        file,
+        () => undefined,
+        (line) => logs.push(line),
+      ).load(),
+    ).toEqual([]);
+    expect(logs.join('')).toMatch(/written before the last reboot; its 1 lease\(s\) ended with that boot/);
+    expect(existsSync(`${file}.tmp-1234-abcd`)).toBe(false);
+  });
+
+  it('calls the expiry callback for due leases', async () => {
     const due: string[] = [];
     const store = new LeaseStore(undefined, (r) => due.push(r.cgroupDir));
-    await store.put({ cgroupDir: '/a', target: 'a', expiresAt: Date.now() + 30, owner: 'uid:0', createdAt: 0 }, true);
-    await store.put({ cgroupDir: '/b', target: 'b', expiresAt: null, owner: 'uid:0', createdAt: 0 }, true);
+    await store.put(record('a', { expiresAt: Date.now() + 30 }), true);
+    await store.put(record('b'), true);
     await new Promise((r) => setTimeout(r, 300));
-    expect(due).toEqual(['/a']);
+    expect(due).toEqual([record('a').cgroupDir]);
     store.close();
-    const bad = join(tmp, 'bad.json');
-    writeFileSync(bad, '{"version":1,"leases":[{"cgroupDir":"relative"}]}');
-    expect(() => new LeaseStore(bad, () => undefined).load()).toThrow(
-      expect.objectContaining({ code: 'ERR_STATE_FILE' }),
-    );
-    expect(() => parseLeaseFile('not json', bad)).toThrow(expect.objectContaining({ code: 'ERR_STATE_FILE' }));
   });
 });
 

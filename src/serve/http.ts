@@ -20,6 +20,7 @@ export function statusFor(code: string): number {
     case 'ERR_POLICY_DENIED':
     case 'ERR_SELF_FREEZE':
     case 'ERR_PROTECTED_CGROUP':
+    case 'ERR_UNTRUSTED_SOURCE':
     case 'EACCES':
     case 'EPERM':
       return 403;

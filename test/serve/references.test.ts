@@ -1,5 +1,6 @@
 import { chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeClient } from '../../src/client/index.js';
 import { cgroupOwnerSync, thawSync } from '../../src/index.js';
@@ -134,6 +135,17 @@ describe('cgfreeze serve with lab containers', () => {
     const frozen = (await client.list({ state: 'frozen', name: `cgfs-*-${tag}` })).map((c) => c.name);
     expect(frozen).toEqual([third.name]);
     await client.unpause(third.name);
+  });
+
+  it('answers a pathological name glob at once, with a container whose name is long', async () => {
+    const long = await lab.docker({ name: `cgfs-${'a'.repeat(200)}-${tag}` });
+    const glob = '*a'.repeat(12) + 'X';
+    const started = performance.now();
+    expect(await client.list({ name: glob })).toEqual([]);
+    // A backtracking matcher took more than 30 s here; this one is linear.
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect((await client.list({ name: `*${'a'.repeat(150)}*` })).map((c) => c.name)).toEqual([long.name]);
+    await long.remove();
   });
 
   it('leaves every container in the state its last request set under concurrent clients', async () => {

@@ -233,9 +233,14 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     gone.close();
   });
 
-  it('serves /healthz and Prometheus /metrics', async () => {
+  it('serves /healthz and Prometheus /metrics, labelled by route: a path without one is `other`', async () => {
     expect(await client.health()).toMatchObject({ ok: true });
+    const stray = `/cgfs-stray-${Math.random().toString(36).slice(2)}`;
+    expect((await raw(socketPath, 'GET', stray)).status).toBe(404);
     const text = await client.metrics();
+    expect(text).not.toContain(stray);
+    expect(text).toMatch(/^cgfreeze_http_requests_total\{route="other",status="404"\} \d+$/m);
+    expect(text).toMatch(/^cgfreeze_http_requests_total\{route="\/healthz",status="200"\} \d+$/m);
     expect(text).toMatch(/^# TYPE cgfreeze_freeze_duration_seconds histogram$/m);
     expect(text).toMatch(/^cgfreeze_operations_total\{operation="pause",result="ok"\} \d+$/m);
     expect(text).toMatch(/^cgfreeze_errors_total\{code="ERR_ROOT_CGROUP"\} \d+$/m);

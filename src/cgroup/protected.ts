@@ -89,6 +89,22 @@ function checkPath(value: unknown, what: string, allowEmpty: boolean): string {
   return value.replace(/\/+$/, '');
 }
 
+let knownAncestry: ReadonlySet<number> | undefined;
+
+/**
+ * This process and its ancestors. Once the chain has been read up to PID 1 it is kept: a parent that
+ * exits hands us to the nearest subreaper above it or to PID 1, both already in the chain, so the chain
+ * only ever loses members (whose pids could only come back as strangers, refused too: the safe side).
+ * A chain cut short (an unreadable /proc entry) is read again each time.
+ */
+function ancestry(): ReadonlySet<number> {
+  if (knownAncestry !== undefined) return knownAncestry;
+  const pids = selfAndAncestors();
+  const chain = new Set(pids);
+  if (pids.at(-1) === 1) knownAncestry = chain;
+  return chain;
+}
+
 function errnoCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException).code;
 }
@@ -151,8 +167,7 @@ export function assertNotProtected(
     );
   };
   const resolvedContainer = target.kind === 'container' || target.kind === 'pod';
-  // Computed per check: a parent that exits leaves us a new one (a subreaper) to protect.
-  const mine = new Set(selfAndAncestors());
+  const mine = ancestry();
   const pending: Array<{ dir: string; inContainer: boolean }> = [
     { dir: hostRoot + cgroupDir, inContainer: resolvedContainer || cgroupDir.split('/').some(isContainerName) },
   ];

@@ -1,18 +1,20 @@
 import {
   closeSync,
   constants,
+  fchmodSync,
   fstatSync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readFileSync,
   readdirSync,
   renameSync,
   unlinkSync,
+  writeSync,
 } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { CgfreezeError } from '../errors.js';
+import { basename, dirname, join } from 'node:path';
+import { CgfreezeError, fromSystemError } from '../errors.js';
 import { isRecord } from '../json.js';
 
 /** One cgroup this sidecar froze. Written before the freeze, removed after the thaw. */
@@ -31,10 +33,12 @@ export interface LeaseRecord {
 
 /** The most the lease file may hold; a bigger file is damaged, and a lease that would pass it is refused. */
 export const MAX_LEASE_FILE_BYTES = 16 * 1024 * 1024;
+/** The journal is folded into the lease file once it holds this much. */
+const JOURNAL_BYTES = 1024 * 1024;
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** Background writes within this window share one write. */
-const LAZY_WRITE_MS = 50;
 const BOOT_ID_FILE = '/proc/sys/kernel/random/boot_id';
+/** Files are never opened through a symbolic link; reading one never waits on a FIFO. */
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 function isLeaseRecord(r: unknown): r is LeaseRecord {
   return (
@@ -56,9 +60,21 @@ export interface LeaseFileContents {
   leases: LeaseRecord[];
 }
 
+/** A damaged lease file, with the leases that could still be read from it line by line. */
+export class DamagedLeaseFile extends CgfreezeError {
+  constructor(
+    file: string,
+    why: string,
+    readonly salvaged: LeaseFileContents,
+    cause?: unknown,
+  ) {
+    super('ERR_STATE_FILE', `lease file ${file} ${why}`, { path: file, ...(cause === undefined ? {} : { cause }) });
+  }
+}
+
 /**
- * Parses a lease file. A damaged one is an error (ERR_STATE_FILE) that carries `salvaged`: the leases
- * of its lines that still parse (the file is written one lease per line), so nothing readable is lost.
+ * Parses a lease file. A damaged one is an error (DamagedLeaseFile, ERR_STATE_FILE) that carries
+ * `salvaged`: the leases of its lines that still parse (it is written one lease per line).
  */
 export function parseLeaseFile(text: string, file: string): LeaseFileContents {
   let doc: unknown;
@@ -72,18 +88,6 @@ export function parseLeaseFile(text: string, file: string): LeaseFileContents {
   const bad = doc.leases.filter((r) => !isLeaseRecord(r)).length;
   if (bad > 0) throw damaged(file, `has ${bad} malformed lease(s)`, text);
   return { ...(typeof doc.bootId === 'string' ? { bootId: doc.bootId } : {}), leases: doc.leases as LeaseRecord[] };
-}
-
-/** A damaged lease file, with the leases that could still be read from it line by line. */
-export class DamagedLeaseFile extends CgfreezeError {
-  constructor(
-    file: string,
-    why: string,
-    readonly salvaged: LeaseFileContents,
-    cause?: unknown,
-  ) {
-    super('ERR_STATE_FILE', `lease file ${file} ${why}`, { path: file, ...(cause === undefined ? {} : { cause }) });
-  }
 }
 
 function damaged(file: string, why: string, text: string, cause?: unknown): DamagedLeaseFile {
@@ -108,25 +112,43 @@ function currentBootId(): string | undefined {
   }
 }
 
+/** A file's text, read without following a link, at most `limit` bytes of a regular file. */
+function readSmallFile(file: string, limit: number): string {
+  const fd = openSync(file, READ_FLAGS);
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new DamagedLeaseFile(file, 'is not a regular file', { leases: [] });
+    if (stat.size > limit)
+      throw new DamagedLeaseFile(file, `is ${stat.size} bytes, more than a lease file holds`, { leases: [] });
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
- * The sidecar's leases, in memory and (when `file` is set) on disk.
+ * The sidecar's leases, in memory and (when `file` is set) on disk, in two files:
  *
- * Every change is written to a temporary file (created exclusively, never through a symbolic link,
- * mode 0600) and renamed over the old one, so a crash leaves either the old or the new list, never a
- * torn one; concurrent changes share one write. A lease that must survive a crash of the sidecar is
- * written before its freeze (`durable`); it is not fsynced: what fsync protects against, a crash of
- * the kernel or a power cut, also ends every freeze, and leases of an earlier boot are dropped at load.
+ * - the lease file: the whole list, one lease per line, written to a fresh temporary file beside it
+ *   (created exclusively, never through a symbolic link, mode 0600 whatever the umask) and renamed over
+ *   it, so it is always either the old list or the new one;
+ * - its journal (`<file>.journal`): every change since, one line each (`{"put":…}`, `{"delete":…}`),
+ *   appended with one write(2) before the change counts. A lease is therefore on file before its freeze,
+ *   at the cost of one write. Once the journal holds 1 MiB it is folded into the lease file.
+ *
+ * Nothing is fsynced: what fsync protects against, a crash of the kernel or a power cut, also ends
+ * every freeze, and leases of an earlier boot are dropped at load. Against a crash of the sidecar, a
+ * completed write(2) or rename(2) is enough: the next start reads it.
  */
 export class LeaseStore {
   private readonly records = new Map<string, LeaseRecord>();
-  /** Each record as its line of the file, and their total length: the size cap is checked before a put. */
+  /** Each record as its line of the lease file, and their total length: the size cap is checked before a put. */
   private readonly lines = new Map<string, string>();
   private bytes = 0;
+  private journalFd: number | undefined;
+  private journalBytes = 0;
   private timer: NodeJS.Timeout | undefined;
-  private writing: Promise<void> | undefined;
-  private pending: Promise<void> | undefined;
   private closed = false;
-  private lazyTimer: NodeJS.Timeout | undefined;
   /** Expiries already handed to `onExpire`, so a thaw in progress is not requested again. */
   private readonly notified = new Map<string, number>();
   private readonly bootId = currentBootId();
@@ -138,30 +160,44 @@ export class LeaseStore {
     private readonly now: () => number = Date.now,
   ) {}
 
+  private get journal(): string {
+    return `${this.file ?? ''}.journal`;
+  }
+
   /**
-   * Reads the file left by a previous run (missing = none). Call once, before serving. A damaged file
-   * is moved aside, loudly, and the leases that could be read from it are kept: refusing to start
-   * would leave every leased cgroup frozen. Leases of an earlier boot ended with it and are dropped.
+   * Reads what a previous run left (missing = none): the lease file, then its journal. Call once,
+   * before serving. A damaged lease file is moved aside, loudly, and the leases that could be read
+   * from it are kept: refusing to start would leave every leased cgroup frozen. Leases of an earlier
+   * boot ended with it and are dropped. Then both files are written afresh.
    */
   load(): LeaseRecord[] {
-    if (this.file === undefined) return [];
-    this.removeStaleTemporaries(this.file);
-    let contents: LeaseFileContents;
+    const { file } = this;
+    if (file === undefined) return [];
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    this.removeStaleTemporaries(file);
+    let contents: LeaseFileContents = { leases: [] };
     try {
-      contents = parseLeaseFile(this.readFile(this.file), this.file);
+      contents = parseLeaseFile(readSmallFile(file, MAX_LEASE_FILE_BYTES), file);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      contents = this.setAside(this.file, err);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') contents = this.setAside(file, err);
     }
-    if (contents.bootId !== undefined && this.bootId !== undefined && contents.bootId !== this.bootId) {
+    const journal = this.readJournal();
+    const bootId = journal.bootId ?? contents.bootId;
+    if (bootId !== undefined && this.bootId !== undefined && bootId !== this.bootId) {
+      const count = new Set([...contents.leases, ...journal.puts].map((r) => r.cgroupDir)).size;
       this.log(
-        `cgfreeze serve: the lease file ${this.file} was written before the last reboot; its ` +
-          `${contents.leases.length} lease(s) ended with that boot and are dropped`,
+        `cgfreeze serve: the lease file ${file} was written before the last reboot; its ${count} lease(s) ` +
+          'ended with that boot and are dropped',
       );
-      return [];
+    } else {
+      for (const r of contents.leases) this.set(r);
+      for (const change of journal.changes) {
+        if (typeof change === 'string') this.remove(change);
+        else this.set(change);
+      }
     }
-    for (const r of contents.leases) this.set(r);
-    return contents.leases;
+    this.compact();
+    return this.all();
   }
 
   get(cgroupDir: string): LeaseRecord | undefined {
@@ -177,37 +213,32 @@ export class LeaseStore {
   }
 
   /**
-   * Records (or replaces) a lease. `durable` resolves once the file holds it; otherwise the write
-   * happens in the background. A lease that would make the file larger than MAX_LEASE_FILE_BYTES is
-   * refused (ERR_BUSY), and so is one that could not be written: it is not kept.
+   * Records (or replaces) a lease, on file before it returns. A lease that would make the lease file
+   * larger than MAX_LEASE_FILE_BYTES is refused (ERR_BUSY), and so is one that could not be written.
    */
-  async put(record: LeaseRecord, durable: boolean): Promise<void> {
-    const before = this.records.get(record.cgroupDir);
+  put(record: LeaseRecord): void {
     const line = JSON.stringify(record);
-    const grown = this.bytes - this.lineBytes(record.cgroupDir) + line.length + 2;
-    if (grown > MAX_LEASE_FILE_BYTES) {
+    if (this.bytes - this.lineBytes(record.cgroupDir) + line.length + 2 > MAX_LEASE_FILE_BYTES) {
       throw new CgfreezeError(
         'ERR_BUSY',
         `the sidecar holds ${this.records.size} leases, as many as its lease file takes; unpause some first`,
       );
     }
+    this.append(`{"put":${line}}\n`);
     this.set(record, line);
     this.arm();
-    try {
-      await this.write(durable);
-    } catch (err) {
-      if (before === undefined) this.remove(record.cgroupDir);
-      else this.set(before);
-      this.arm();
-      throw err;
-    }
   }
 
-  async delete(cgroupDir: string, durable: boolean): Promise<void> {
+  /** Forgets a lease; a failure to write that is logged (the lease's next check finds its cgroup thawed). */
+  delete(cgroupDir: string): void {
     this.notified.delete(cgroupDir);
     if (!this.remove(cgroupDir)) return;
     this.arm();
-    await this.write(durable);
+    try {
+      this.append(`{"delete":${JSON.stringify(cgroupDir)}}\n`);
+    } catch (err) {
+      this.log(`cgfreeze serve: cannot write the lease journal ${this.journal}: ${(err as Error).message}`);
+    }
   }
 
   /** Leases whose time has come. */
@@ -241,22 +272,22 @@ export class LeaseStore {
     this.timer.unref();
   }
 
-  /** Stops expiry timers; the records stay on disk for the next start. */
+  /** Stops expiry timers and folds the journal into the lease file; the leases stay for the next start. */
   close(): void {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    // The caller flushes with persist(); a pending background write would only repeat it.
-    if (this.lazyTimer !== undefined) clearTimeout(this.lazyTimer);
-    this.lazyTimer = undefined;
+    if (this.file === undefined) return;
+    try {
+      this.compact();
+    } catch (err) {
+      this.log(`cgfreeze serve: cannot write the lease file ${this.file}: ${(err as Error).message}`);
+    }
+    if (this.journalFd !== undefined) closeSync(this.journalFd);
+    this.journalFd = undefined;
   }
 
-  /** Resolves once everything changed so far is in the file. */
-  persist(): Promise<void> {
-    return this.flush();
-  }
-
-  /** What a lease's line takes in the file, with its separator. */
+  /** What a lease's line takes in the lease file, with its separator. */
   private lineBytes(cgroupDir: string): number {
     const line = this.lines.get(cgroupDir);
     return line === undefined ? 0 : line.length + 2;
@@ -276,84 +307,100 @@ export class LeaseStore {
     return true;
   }
 
-  private write(durable: boolean): Promise<void> {
-    if (durable) return this.flush();
-    // Background writes are batched: a crash before one loses only pauses without a TTL, which stay
-    // frozen as they asked.
-    if (this.lazyTimer === undefined && this.file !== undefined) {
-      this.lazyTimer = setTimeout(() => {
-        this.lazyTimer = undefined;
-        this.flush().catch((err: unknown) =>
-          this.log(`cgfreeze serve: cannot write the lease file ${this.file ?? ''}: ${String(err)}`),
-        );
-      }, LAZY_WRITE_MS);
-      this.lazyTimer.unref();
+  /** One change, one write(2) on the journal's O_APPEND descriptor; a full journal is folded in first. */
+  private append(line: string): void {
+    if (this.file === undefined) return;
+    if (this.journalBytes + line.length > JOURNAL_BYTES) this.compact();
+    if (this.journalFd === undefined) this.openJournal();
+    try {
+      writeSync(this.journalFd as number, line);
+    } catch (err) {
+      throw fromSystemError(err, this.journal);
     }
-    return Promise.resolve();
+    this.journalBytes += line.length;
   }
 
-  private flush(): Promise<void> {
-    if (this.file === undefined) return Promise.resolve();
-    if (this.pending !== undefined) return this.pending;
-    if (this.writing === undefined) {
-      this.writing = this.writeNow(this.file).finally(() => {
-        this.writing = undefined;
-      });
-      return this.writing;
-    }
-    // A write is running with an older snapshot: queue exactly one more after it.
-    const after = this.writing.catch(() => undefined);
-    this.pending = after.then(() => {
-      this.pending = undefined;
-      return this.flush();
-    });
-    return this.pending;
-  }
-
-  /** The file's text: one lease per line, so a damaged file can still be read line by line. */
-  private text(): string {
-    const head = JSON.stringify({ version: 1, ...(this.bootId === undefined ? {} : { bootId: this.bootId }) });
-    return `${head.slice(0, -1)},"leases":[\n${[...this.lines.values()].join(',\n')}\n]}\n`;
-  }
-
-  private async writeNow(file: string): Promise<void> {
-    const text = this.text();
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    // A fresh name, created exclusively and never through a link: nothing planted there is written.
-    const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    const handle = await open(
-      tmp,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+  private openJournal(): void {
+    const fd = openSync(
+      this.journal,
+      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
       0o600,
     );
-    try {
-      // The mode is 0600 whatever the umask.
-      await handle.chmod(0o600);
-      await handle.writeFile(text);
-    } finally {
-      await handle.close();
-    }
-    try {
-      await rename(tmp, file);
-    } catch (err) {
-      await unlink(tmp).catch(() => undefined);
-      throw err;
+    // The mode is 0600 whatever the umask, and whatever the file had.
+    fchmodSync(fd, 0o600);
+    this.journalFd = fd;
+    this.journalBytes = fstatSync(fd).size;
+    if (this.journalBytes === 0) {
+      const head = `${JSON.stringify({ bootId: this.bootId ?? null })}\n`;
+      writeSync(fd, head);
+      this.journalBytes = head.length;
     }
   }
 
-  /** The lease file's text, read without following a link and at most MAX_LEASE_FILE_BYTES of it. */
-  private readFile(file: string): string {
-    const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  /**
+   * Writes the whole list to the lease file, then empties the journal. A crash between the two replays
+   * the journal onto a list that already holds it: each change sets or removes one lease, so replaying
+   * it again changes nothing.
+   */
+  private compact(): void {
+    const file = this.file as string;
+    const head = JSON.stringify({ version: 1, ...(this.bootId === undefined ? {} : { bootId: this.bootId }) });
+    const text = `${head.slice(0, -1)},"leases":[\n${[...this.lines.values()].join(',\n')}\n]}\n`;
+    // A fresh name, created exclusively and never through a link: nothing planted there is written.
+    const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {
-      const stat = fstatSync(fd);
-      if (!stat.isFile()) throw new DamagedLeaseFile(file, 'is not a regular file', { leases: [] });
-      const { size } = stat;
-      if (size > MAX_LEASE_FILE_BYTES)
-        throw new DamagedLeaseFile(file, `is ${size} bytes, more than a lease file holds`, { leases: [] });
-      return readFileSync(fd, 'utf8');
+      fchmodSync(fd, 0o600);
+      writeSync(fd, text);
     } finally {
       closeSync(fd);
     }
+    try {
+      renameSync(tmp, file);
+    } catch (err) {
+      unlinkSync(tmp);
+      throw err;
+    }
+    if (this.journalFd === undefined) this.openJournal();
+    ftruncateSync(this.journalFd as number, 0);
+    this.journalBytes = 0;
+    const header = `${JSON.stringify({ bootId: this.bootId ?? null })}\n`;
+    writeSync(this.journalFd as number, header);
+    this.journalBytes = header.length;
+  }
+
+  /** The journal's changes in order (a cgroup for a delete), and the boot it was written in. */
+  private readJournal(): { bootId?: string; changes: Array<LeaseRecord | string>; puts: LeaseRecord[] } {
+    let text: string;
+    try {
+      text = readSmallFile(this.journal, JOURNAL_BYTES * 2);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.log(`cgfreeze serve: LEASE JOURNAL UNREADABLE: ${(err as Error).message}; starting without it`);
+      return { changes: [], puts: [] };
+    }
+    const changes: Array<LeaseRecord | string> = [];
+    let bootId: string | undefined;
+    let bad = 0;
+    for (const [i, line] of text.split('\n').entries()) {
+      if (line === '') continue;
+      let change: unknown;
+      try {
+        change = JSON.parse(line);
+      } catch {
+        bad++;
+        continue;
+      }
+      if (i === 0 && isRecord(change) && typeof change.bootId === 'string') bootId = change.bootId;
+      else if (isRecord(change) && isLeaseRecord(change.put)) changes.push(change.put);
+      else if (isRecord(change) && typeof change.delete === 'string') changes.push(change.delete);
+      else if (!(i === 0 && isRecord(change) && change.bootId === null)) bad++;
+    }
+    // A crash can tear the last line; anything more is damage worth a word.
+    if (bad > 0)
+      this.log(`cgfreeze serve: the lease journal ${this.journal} had ${bad} unreadable line(s); they were skipped`);
+    const puts = changes.filter((c): c is LeaseRecord => typeof c !== 'string');
+    return { ...(bootId === undefined ? {} : { bootId }), changes, puts };
   }
 
   /** Moves a damaged (or unreadable) lease file aside, says so loudly, and returns what could be read. */

@@ -167,7 +167,6 @@ export class SidecarService {
     for (const r of store.load()) service.holdAgain(r);
     // A crash must never leave a container frozen forever.
     await Promise.all(store.expired().map((r) => service.release(r, 'expired')));
-    await store.persist();
     store.arm();
     return service;
   }
@@ -260,7 +259,6 @@ export class SidecarService {
     if (opts.thaw === true) await Promise.all(this.store.all().map((r) => this.release(r, 'shutdown')));
     this.store.close();
     this.holds.close();
-    await this.store.persist();
     await this.audit.close();
   }
 
@@ -378,33 +376,25 @@ export class SidecarService {
     return owners;
   }
 
-  /** Freezes under the lock, with the lease written ahead: a crash between the two still thaws. */
+  /** Freezes under the lock, with the lease on file first: a crash between the two still thaws it. */
   private async freezeHeld(caller: Caller, todo: Resolved[], request: OperationRequest): Promise<Outcomes> {
-    // A pause without TTL is recorded in the background: if a crash loses it, the target stays frozen,
-    // which is what that pause asked for.
-    const durable = request.ttlMs !== undefined;
     const now = Date.now();
     const owner = leaseOwner(caller);
     const previous = todo.map((r) => this.store.get(r.cgroupDir));
     try {
-      await Promise.all(
-        todo.map((r, i) =>
-          this.store.put(
-            {
-              cgroupDir: r.cgroupDir,
-              target: r.ref,
-              expiresAt: request.ttlMs === undefined ? null : now + request.ttlMs,
-              owner,
-              createdAt: previous[i]?.createdAt ?? now,
-              identity: r.cgroupIdentity,
-            },
-            durable,
-          ),
-        ),
+      todo.forEach((r, i) =>
+        this.store.put({
+          cgroupDir: r.cgroupDir,
+          target: r.ref,
+          expiresAt: request.ttlMs === undefined ? null : now + request.ttlMs,
+          owner,
+          createdAt: previous[i]?.createdAt ?? now,
+          identity: r.cgroupIdentity,
+        }),
       );
     } catch (err) {
-      // The lease could not be recorded: nothing is frozen.
-      await this.restoreLeases(todo, previous);
+      // The leases could not be recorded: nothing is frozen.
+      this.restoreLeases(todo, previous);
       const error = fromSystemError(err);
       return todo.map(() => error);
     }
@@ -415,7 +405,7 @@ export class SidecarService {
     );
     // A failed freeze leaves no lease behind (or the one it would have renewed).
     const failed = todo.filter((_, i) => results[i] instanceof CgfreezeError);
-    await this.restoreLeases(
+    this.restoreLeases(
       failed,
       failed.map((r) => previous[todo.indexOf(r)]),
     );
@@ -425,11 +415,15 @@ export class SidecarService {
     return results;
   }
 
-  private async restoreLeases(todo: Resolved[], previous: Array<LeaseRecord | undefined>): Promise<void> {
+  private restoreLeases(todo: Resolved[], previous: Array<LeaseRecord | undefined>): void {
     for (const [i, r] of todo.entries()) {
       const before = previous[i];
-      if (before === undefined) await this.store.delete(r.cgroupDir, false);
-      else await this.store.put(before, false).catch(() => undefined);
+      try {
+        if (before === undefined) this.store.delete(r.cgroupDir);
+        else this.store.put(before);
+      } catch (err) {
+        this.log(`cgfreeze serve: cannot restore the lease of ${r.cgroupDir}: ${(err as Error).message}`);
+      }
     }
   }
 
@@ -446,14 +440,14 @@ export class SidecarService {
     );
     for (const [i, r] of todo.entries()) {
       const result = results[i];
-      if (!(result instanceof CgfreezeError) || GONE_CODES.has(result.code)) await this.dropLease(r.cgroupDir);
+      if (!(result instanceof CgfreezeError) || GONE_CODES.has(result.code)) this.dropLease(r.cgroupDir);
     }
     return results;
   }
 
-  private async dropLease(cgroupDir: string): Promise<void> {
+  private dropLease(cgroupDir: string): void {
     this.holds.release(cgroupDir);
-    await this.store.delete(cgroupDir, false);
+    this.store.delete(cgroupDir);
   }
 
   /** One target's result on the wire, counted and audited. */
@@ -565,8 +559,7 @@ export class SidecarService {
         this.record({ ...successRecord(who, 'unpause', current.target, outcome), ...extra });
       }
       if (!(outcome instanceof CgfreezeError) || LEASE_ENDED_CODES.has(outcome.code)) {
-        // Not waited for: a crash before the write only means one redundant check at the next start.
-        await this.dropLease(current.cgroupDir);
+        this.dropLease(current.cgroupDir);
       } else if (reason === 'expired') {
         current.expiresAt = Date.now() + EXPIRY_RETRY_MS;
         this.store.arm();

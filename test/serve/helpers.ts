@@ -144,3 +144,22 @@ export class SidecarProcess {
 export function listDir(dir: string): string[] {
   return existsSync(dir) ? readdirSync(dir) : [];
 }
+
+/**
+ * The cgroups a lease file and its journal hold, read as the next start reads them: the list, then each
+ * change of the journal in order. Its own reading, apart from src/, as a test's oracle.
+ */
+export function leasedOnFile(file: string): string[] {
+  const leases = new Set<string>();
+  if (existsSync(file))
+    for (const l of (JSON.parse(readFileSync(file, 'utf8')) as { leases: Array<{ cgroupDir: string }> }).leases)
+      leases.add(l.cgroupDir);
+  const journal = `${file}.journal`;
+  const changes = existsSync(journal) ? readFileSync(journal, 'utf8').split('\n') : [];
+  for (const line of changes.filter((l) => l !== '')) {
+    const change = JSON.parse(line) as { put?: { cgroupDir: string }; delete?: string };
+    if (change.put !== undefined) leases.add(change.put.cgroupDir);
+    if (change.delete !== undefined) leases.delete(change.delete);
+  }
+  return [...leases];
+}

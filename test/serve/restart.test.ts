@@ -2,7 +2,17 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeClient } from '../../src/client/index.js';
-import { ScratchCgroups, SidecarProcess, listDir, removeTemp, sleep, stateOf, tempDir, until } from './helpers.js';
+import {
+  ScratchCgroups,
+  SidecarProcess,
+  leasedOnFile,
+  listDir,
+  removeTemp,
+  sleep,
+  stateOf,
+  tempDir,
+  until,
+} from './helpers.js';
 
 /** The sidecar as a separate process: crashes, restarts and signals are real. */
 describe('cgfreeze serve across crashes and signals', () => {
@@ -21,10 +31,7 @@ describe('cgfreeze serve across crashes and signals', () => {
     await p.ready();
     return p;
   };
-  const leasesOnDisk = (): string[] =>
-    (JSON.parse(readFileSync(leaseFile, 'utf8')) as { leases: Array<{ cgroupDir: string }> }).leases.map(
-      (l) => l.cgroupDir,
-    );
+  const leasesOnDisk = (): string[] => leasedOnFile(leaseFile);
 
   beforeAll(async () => {
     v1 = await cg.make(1, 'crash');
@@ -77,10 +84,12 @@ describe('cgfreeze serve across crashes and signals', () => {
   it('starts with a damaged lease file: sets it aside loudly, and still thaws the leases it could read', async () => {
     const first = await start();
     const client = new CgfreezeClient({ socketPath });
-    const paused = await client.pause(v1, { ttl: '3s' });
+    const paused = await client.pause(v1, { ttl: '4s' });
     client.close();
-    first.kill('SIGKILL');
+    // SIGINT leaves the target frozen, and the lease in the lease file.
+    first.kill('SIGINT');
     await first.exited();
+    expect(readFileSync(leaseFile, 'utf8')).toContain(v1);
     // A torn end, as a full disk or a hand edit may leave: the file is no longer JSON.
     const text = readFileSync(leaseFile, 'utf8');
     writeFileSync(leaseFile, text.slice(0, -3) + '\u0000\u0000');

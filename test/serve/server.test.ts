@@ -10,7 +10,7 @@ import { CgfreezeClient } from '../../src/client/index.js';
 import { CgfreezeError, assertNotProtected } from '../../src/index.js';
 import { type ServeOptions, type Sidecar, startServer } from '../../src/serve/index.js';
 import { asUid } from './as-uid.js';
-import { ScratchCgroups, auditLines, removeTemp, sleep, stateOf, tempDir, until } from './helpers.js';
+import { ScratchCgroups, auditLines, leasedOnFile, removeTemp, sleep, stateOf, tempDir, until } from './helpers.js';
 
 const NOBODY = 65534;
 
@@ -158,7 +158,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     const firstExpiry = Date.parse(first.lease?.expiresAt ?? '');
     const renewed = await client.pause(v2, { ttl: '3s' });
     expect(Date.parse(renewed.lease?.expiresAt ?? '')).toBeGreaterThan(firstExpiry);
-    expect(JSON.parse(readFileSync(leaseFile, 'utf8'))).toMatchObject({ version: 1, leases: [{ cgroupDir: v2 }] });
+    expect(leasedOnFile(leaseFile)).toEqual([v2]);
     await until('the renewed lease to thaw v2', () => stateOf(v2) === 'thawed');
     // Not before the renewed expiry: the first lease did not thaw it.
     expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(renewed.lease?.expiresAt ?? ''));

@@ -2,7 +2,7 @@ import { copyFileSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Caller, SidecarService } from '../../src/serve/index.js';
-import { ScratchCgroups, auditLines, removeTemp, sleep, stateOf, tempDir, until } from './helpers.js';
+import { ScratchCgroups, auditLines, leasedOnFile, removeTemp, sleep, stateOf, tempDir, until } from './helpers.js';
 
 /** Callers as the kernel would report them; the service takes them from the HTTP side without checking. */
 const root: Caller = { via: 'unix', uid: 0, gid: 0, groups: [], pid: process.pid };
@@ -72,9 +72,8 @@ describe('the sidecar service without HTTP (real freezer, scratch cgroups)', () 
       expect(expiresAt - before).toBeGreaterThanOrEqual(90_000);
       expect(expiresAt - Date.now()).toBeLessThanOrEqual(90_000);
     }
-    // A pause with a TTL waits for its lease on disk.
-    const onDisk = JSON.parse(readFileSync(leaseFile, 'utf8')) as { leases: Array<{ cgroupDir: string }> };
-    expect(onDisk.leases.map((l) => l.cgroupDir).sort()).toEqual([v1, v2].sort());
+    // Its leases are on file by the time it answers.
+    expect(leasedOnFile(leaseFile).sort()).toEqual([v1, v2].sort());
     const lines = auditLines(auditLog);
     expect(lines).toHaveLength(2);
     expect(lines[0]).toEqual({

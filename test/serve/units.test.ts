@@ -4,7 +4,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CgfreezeError } from '../../src/errors.js';
 import { FairSlots } from '../../src/serve/fair-slots.js';
 import { statusFor } from '../../src/serve/http.js';
-import { type LeaseRecord, LeaseStore, MAX_LEASE_FILE_BYTES, parseLeaseFile } from '../../src/serve/leases.js';
+import {
+  DamagedLeaseFile,
+  type LeaseRecord,
+  LeaseStore,
+  MAX_LEASE_FILE_BYTES,
+  parseLeaseFile,
+} from '../../src/serve/leases.js';
 import { Metrics } from '../../src/serve/metrics.js';
 import { type Caller, allows, globMatch, mayAct, parsePolicy } from '../../src/serve/policy.js';
 import { REPO, removeTemp, tempDir } from './helpers.js';
@@ -113,31 +119,44 @@ describe('lease store', () => {
   });
   const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 
-  it('persists by rename, one lease per line, mode 0600 whatever the umask, and reloads', async () => {
+  it('journals each change before it counts, folds it into a file of one lease per line, 0600 whatever the umask', () => {
     const file = join(tmp, 'sub', 'leases.json');
+    const old = process.umask(0o277);
     const store = new LeaseStore(file, () => undefined);
-    expect(store.load()).toEqual([]);
-    const old = process.umask(0);
     try {
-      await Promise.all([store.put(record('x'), true), store.put(record('y'), false), store.delete('/nope', true)]);
-      await store.delete('/sys/fs/cgroup/freezer/y', false);
-      await store.persist();
+      expect(store.load()).toEqual([]);
+      store.put(record('x'));
+      store.put(record('y'));
+      store.delete('/nope');
+      store.delete(record('y').cgroupDir);
     } finally {
       process.umask(old);
     }
+    // Each change is on file when put() returns: the journal holds it, a line each.
+    expect(readFileSync(`${file}.journal`, 'utf8').split('\n')).toEqual([
+      JSON.stringify({ bootId }),
+      JSON.stringify({ put: record('x') }),
+      JSON.stringify({ put: record('y') }),
+      JSON.stringify({ delete: record('y').cgroupDir }),
+      '',
+    ]);
+    // What a crash (kill -9) leaves is read back.
+    expect(new LeaseStore(file, () => undefined).load()).toEqual([record('x')]);
     store.close();
-    expect(readdirSync(dirname(file))).toEqual(['leases.json']);
-    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readdirSync(dirname(file)).sort()).toEqual(['leases.json', 'leases.json.journal']);
+    for (const name of ['leases.json', 'leases.json.journal'])
+      expect(statSync(join(dirname(file), name)).mode & 0o777).toBe(0o600);
     expect(readFileSync(file, 'utf8').split('\n')).toEqual([
       `{"version":1,"bootId":"${bootId}","leases":[`,
       JSON.stringify(record('x')),
       ']}',
       '',
     ]);
+    expect(readFileSync(`${file}.journal`, 'utf8')).toBe(`${JSON.stringify({ bootId })}\n`);
     expect(new LeaseStore(file, () => undefined).load()).toEqual([record('x')]);
   });
 
-  it('never writes through a link, and sets aside a lease file that is one', async () => {
+  it('never writes through a link, and sets aside a lease file that is one', () => {
     const file = join(tmp, 'linked.json');
     const victim = join(tmp, 'victim');
     writeFileSync(victim, 'not yours\n');
@@ -150,7 +169,8 @@ describe('lease store', () => {
     );
     expect(store.load()).toEqual([]);
     expect(logs.join('\n')).toMatch(/LEASE FILE DAMAGED: .*ELOOP.*moved it to .*linked\.json\.damaged-/);
-    await store.put(record('z'), true);
+    store.put(record('z'));
+    store.close();
     expect(readFileSync(victim, 'utf8')).toBe('not yours\n');
     expect(lstatSync(file).isFile()).toBe(true);
   });
@@ -175,13 +195,12 @@ describe('lease store', () => {
     const aside = readdirSync(tmp).filter((n) => n.startsWith('damaged.json.damaged-'));
     expect(aside).toHaveLength(1);
     expect(readFileSync(join(tmp, aside[0] as string), 'utf8')).toBe(text);
-    expect(existsSync(file)).toBe(false);
-    expect(parseLeaseFile.bind(null, '{"version":1,"leases":[{"cgroupDir":"relative"}]}', file)).toThrow(
-      expect.objectContaining({ code: 'ERR_STATE_FILE', salvaged: { leases: [] } }),
-    );
+    // Written afresh, with what could be read.
+    expect(new LeaseStore(file, () => undefined).load()).toEqual([record('a'), record('c')]);
+    expect(() => parseLeaseFile('{"version":1,"leases":[{"cgroupDir":"relative"}]}', file)).toThrow(DamagedLeaseFile);
   });
 
-  it('caps the file: a larger one is set aside, a lease that would pass the cap is refused', async () => {
+  it('caps the file: a larger one is set aside, a lease that would pass the cap is refused', () => {
     const file = join(tmp, 'huge.json');
     writeFileSync(file, Buffer.alloc(MAX_LEASE_FILE_BYTES + 1, 0x20));
     const logs: string[] = [];
@@ -195,9 +214,15 @@ describe('lease store', () => {
     expect(logs.join('')).toMatch(/is 16777217 bytes, more than a lease file holds/);
     const store = new LeaseStore(undefined, () => undefined);
     const long = 'x'.repeat(4096);
+    let i = 0;
+    const fill = (): void => {
+      for (; i < 10_000; i++) store.put(record(`${i}`, { target: long }));
+    };
     let refused: unknown;
-    for (let i = 0; refused === undefined && i < 10_000; i++) {
-      await store.put(record(`${i}`, { target: long }), false).catch((err: unknown) => (refused = err));
+    try {
+      fill();
+    } catch (err) {
+      refused = err;
     }
     expect(refused).toMatchObject({ code: 'ERR_BUSY', message: /as many as its lease file takes/ });
     expect(store.size * 4_200).toBeLessThanOrEqual(MAX_LEASE_FILE_BYTES);
@@ -209,6 +234,10 @@ describe('lease store', () => {
       file,
       `{"version":1,"bootId":"00000000-0000-0000-0000-000000000000","leases":[\n${JSON.stringify(record('a'))}\n]}\n`,
     );
+    writeFileSync(
+      `${file}.journal`,
+      `{"bootId":"00000000-0000-0000-0000-000000000000"}\n${JSON.stringify({ put: record('b') })}\n`,
+    );
     writeFileSync(`${file}.tmp-1234-abcd`, '{');
     const logs: string[] = [];
     expect(
@@ -218,15 +247,34 @@ describe('lease store', () => {
         (line) => logs.push(line),
       ).load(),
     ).toEqual([]);
-    expect(logs.join('')).toMatch(/written before the last reboot; its 1 lease\(s\) ended with that boot/);
+    expect(logs.join('')).toMatch(/written before the last reboot; its 2 lease\(s\) ended with that boot/);
     expect(existsSync(`${file}.tmp-1234-abcd`)).toBe(false);
+  });
+
+  it('replays a journal whose last line a crash tore, and says so', () => {
+    const file = join(tmp, 'torn.json');
+    const put = (r: LeaseRecord): string => JSON.stringify({ put: r });
+    writeFileSync(
+      `${file}.journal`,
+      `${JSON.stringify({ bootId })}\n${put(record('a'))}\n${put(record('b')).slice(0, 40)}`,
+    );
+    const logs: string[] = [];
+    const loaded = new LeaseStore(
+      file,
+      () => undefined,
+      (line) => logs.push(line),
+    ).load();
+    expect(loaded).toEqual([record('a')]);
+    expect(logs).toEqual([
+      `cgfreeze serve: the lease journal ${file}.journal had 1 unreadable line(s); they were skipped`,
+    ]);
   });
 
   it('calls the expiry callback for due leases', async () => {
     const due: string[] = [];
     const store = new LeaseStore(undefined, (r) => due.push(r.cgroupDir));
-    await store.put(record('a', { expiresAt: Date.now() + 30 }), true);
-    await store.put(record('b'), true);
+    store.put(record('a', { expiresAt: Date.now() + 30 }));
+    store.put(record('b'));
     await new Promise((r) => setTimeout(r, 300));
     expect(due).toEqual([record('a').cgroupDir]);
     store.close();

@@ -230,7 +230,9 @@ describe('whose freeze it is (real freezer, scratch cgroups)', () => {
       });
     }
     expect(stateOf(dir)).toBe('frozen');
-    expect(service.leases()).toMatchObject([{ cgroupDir: dir, owner: 'uid:5001', expiresAt: expect.any(Number) }]);
+    expect(service.leases()).toMatchObject([
+      { cgroupDir: dir, owner: 'uid:5001', expiresAt: expect.any(Number) as number },
+    ]);
     // The owner renews its own lease; carol's rule grants unpause-any.
     await service.pause(alice, { target: dir, ttl: '2h' });
     expect(await service.unpause(carol, { target: dir })).toMatchObject({ ok: true });

@@ -1,12 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { cli, ensureBuilt, ROOT } from './helpers.js';
+import { describe, expect, it, vi } from 'vitest';
+import { cli, ROOT } from './helpers.js';
 
 // Each step is a real process on a shared, often overloaded VM; allow for it.
 vi.setConfig({ testTimeout: 300_000 });
-
-beforeAll(ensureBuilt);
 
 const COMMANDS = ['pause', 'unpause', 'status', 'inspect', 'ls', 'demo'];
 

@@ -9,7 +9,8 @@ import { freezerBackend } from '../../src/serve/freezer-backend.js';
 import { assertFreezable } from '../../src/serve/guard.js';
 import { type Sidecar, startServer } from '../../src/serve/server.js';
 import { asUid } from './as-uid.js';
-import { ScratchCgroups, auditLines, removeTemp, sleep, stateOf, tempDir, until } from './helpers.js';
+import { ScratchCgroups, auditLines, removeTemp, sleep, tempDir, until } from './helpers.js';
+import { kernelFreezerState } from '../helpers/kernel.js';
 
 const NOBODY = 65534;
 
@@ -93,12 +94,12 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
         state: 'frozen',
         lease: { expiresAt: null, owner: 'uid:0' },
       });
-      expect(stateOf(dir)).toBe('frozen');
+      expect(kernelFreezerState(dir)).toBe('frozen');
       const status = await client.status(dir);
       expect(status).toMatchObject({ state: 'frozen', self: true, version: dir === v1 ? 'v1' : 'v2' });
       const resumed = await client.unpause(dir);
       expect(resumed).toMatchObject({ ok: true, state: 'thawed', lease: null });
-      expect(stateOf(dir)).toBe('thawed');
+      expect(kernelFreezerState(dir)).toBe('thawed');
     }
     expect(sidecar.leases()).toEqual([]);
   });
@@ -106,7 +107,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
   it('pauses several targets atomically and lists them with filters', async () => {
     const res = await client.pause([v1, v2], { atomic: true });
     expect(res.ok).toBe(true);
-    expect([stateOf(v1), stateOf(v2)]).toEqual(['frozen', 'frozen']);
+    expect([kernelFreezerState(v1), kernelFreezerState(v2)]).toEqual(['frozen', 'frozen']);
     const frozen = await client.list({ state: 'frozen', leased: true });
     expect(frozen.map((i) => i.cgroupDir).sort()).toEqual([v1, v2].sort());
     const named = await client.list({ name: `/sys/fs/cgroup/unified/${cg.name}/*` });
@@ -120,7 +121,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     const res = await client.pause([v1, `/sys/fs/cgroup/freezer/${cg.name}/missing`], { atomic: true });
     expect(res.ok).toBe(false);
     expect(res.results.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual(['ERR_ATOMIC_ROLLBACK', 'ENOENT']);
-    expect(stateOf(v1)).toBe('thawed');
+    expect(kernelFreezerState(v1)).toBe('thawed');
     expect(sidecar.leases()).toEqual([]);
   });
 
@@ -128,7 +129,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     const res = await asUid(NOBODY, socketPath, '/v1/pause', JSON.stringify({ target: v1 }));
     expect(res.status).toBe(403);
     expect((JSON.parse(res.text) as { error: { code: string } }).error.code).toBe('ERR_POLICY_DENIED');
-    expect(stateOf(v1)).toBe('thawed');
+    expect(kernelFreezerState(v1)).toBe('thawed');
     const denial = auditLines(auditLog).find((l) => l.outcome === 'denied');
     expect(denial).toMatchObject({
       action: 'pause',
@@ -141,11 +142,11 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
   it('lets that uid pause exactly what its rule names', async () => {
     const res = await asUid(NOBODY, socketPath, '/v1/pause', JSON.stringify({ target: other }));
     expect(res.status).toBe(200);
-    expect(stateOf(other)).toBe('frozen');
+    expect(kernelFreezerState(other)).toBe('frozen');
     expect(sidecar.leases().find((l) => l.cgroupDir === other)?.owner).toBe(`uid:${NOBODY}`);
     const back = await asUid(NOBODY, socketPath, '/v1/unpause', JSON.stringify({ target: other }));
     expect(back.status).toBe(200);
-    expect(stateOf(other)).toBe('thawed');
+    expect(kernelFreezerState(other)).toBe('thawed');
   });
 
   it('thaws when a lease expires, and a renewal pushes the expiry out', async () => {
@@ -154,7 +155,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     const renewed = await client.pause(v2, { ttl: '3s' });
     expect(Date.parse(renewed.lease?.expiresAt ?? '')).toBeGreaterThan(firstExpiry);
     expect(JSON.parse(readFileSync(leaseFile, 'utf8'))).toMatchObject({ version: 1, leases: [{ cgroupDir: v2 }] });
-    await until('the renewed lease to thaw v2', () => stateOf(v2) === 'thawed');
+    await until('the renewed lease to thaw v2', () => kernelFreezerState(v2) === 'thawed');
     // Not before the renewed expiry: the first lease did not thaw it.
     expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(renewed.lease?.expiresAt ?? ''));
     await until('the expiry to be audited', () =>
@@ -169,7 +170,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     const engineParent = await cg.make(1, 'engine');
     await cg.make(1, 'engine/inner', fakeEngine);
     await expect(client.pause(engineParent)).rejects.toMatchObject({ code: 'ERR_PROTECTED_CGROUP' });
-    expect(stateOf(engineParent)).toBe('thawed');
+    expect(kernelFreezerState(engineParent)).toBe('thawed');
     // This process (the sidecar runs in the test worker) moved into a scratch v2 cgroup.
     const selfDir = await cg.make(2, 'self');
     const home = readFileSync('/proc/self/cgroup', 'utf8').match(/^0::(.*)$/m)?.[1] ?? '/';
@@ -181,7 +182,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     } finally {
       writeFileSync(`/sys/fs/cgroup/unified${home === '/' ? '' : home}/cgroup.procs`, String(process.pid));
     }
-    expect(stateOf(selfDir)).toBe('thawed');
+    expect(kernelFreezerState(selfDir)).toBe('thawed');
   });
 
   it('answers bad input with clear 4xx errors', async () => {
@@ -210,7 +211,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     const big = JSON.stringify({ targets: Array.from({ length: 10_000 }, () => v1) });
     const res = await raw(socketPath, 'POST', '/v1/pause', big);
     expect(res.status).toBe(413);
-    expect(stateOf(v1)).toBe('thawed');
+    expect(kernelFreezerState(v1)).toBe('thawed');
   });
 
   it('maps the client errors to CgfreezeError codes', async () => {
@@ -254,7 +255,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     for (const dir of dirs) {
       const last = log.filter((l) => (l.targets as string[])[0] === dir).at(-1);
       expect(last?.outcome).toBe('ok');
-      expect(stateOf(dir)).toBe(last?.action === 'pause' ? 'frozen' : 'thawed');
+      expect(kernelFreezerState(dir)).toBe(last?.action === 'pause' ? 'frozen' : 'thawed');
       expect(sidecar.leases().some((l) => l.cgroupDir === dir)).toBe(last?.action === 'pause');
     }
     await client.unpause(dirs);

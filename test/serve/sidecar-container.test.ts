@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeClient } from '../../src/client/index.js';
 import { type LabContainer, getLab } from '../helpers/lab.js';
-import { REPO, removeTemp, stateOf, tempDir, until } from './helpers.js';
+import { REPO, removeTemp, tempDir, until } from './helpers.js';
+import { kernelFreezerState } from '../helpers/kernel.js';
 
 /**
  * The sidecar image, built offline (deploy/build-rootfs.sh: the host's node
@@ -107,13 +108,13 @@ describe('the sidecar image in the lab', () => {
     expect(await client.health()).toMatchObject({ ok: true });
     const paused = await client.pause(sibling.cgroupDir, { ttl: '60s' });
     expect(paused).toMatchObject({ ok: true, state: 'frozen', cgroupDir: sibling.cgroupDir });
-    expect(stateOf(sibling.cgroupDir)).toBe('frozen');
+    expect(kernelFreezerState(sibling.cgroupDir)).toBe('frozen');
     expect(JSON.parse(readFileSync(join(stateDir, 'leases.json'), 'utf8'))).toMatchObject({
       leases: [{ cgroupDir: sibling.cgroupDir }],
     });
     const resumed = await client.unpause(sibling.cgroupDir);
     expect(resumed).toMatchObject({ ok: true, state: 'thawed' });
-    expect(stateOf(sibling.cgroupDir)).toBe('thawed');
+    expect(kernelFreezerState(sibling.cgroupDir)).toBe('thawed');
     // The caller as the kernel reported it across the container boundary (shared PID namespace).
     const audit = readFileSync(join(stateDir, 'audit.log'), 'utf8')
       .trim()
@@ -126,6 +127,6 @@ describe('the sidecar image in the lab', () => {
     const own = `${lab.env.cgroup.hostFreezer}/docker/${sidecarId}`;
     expect(existsSync(own)).toBe(true);
     await expect(client.pause(own)).rejects.toMatchObject({ code: 'ERR_PROTECTED_CGROUP' });
-    expect(stateOf(own)).toBe('thawed');
+    expect(kernelFreezerState(own)).toBe('thawed');
   });
 });

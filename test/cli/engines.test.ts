@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -12,7 +11,8 @@ import {
   readProgress,
   type StoppedContainer,
 } from '../helpers/lab.js';
-import { CLI, cli, ensureBuilt, waitFor } from './helpers.js';
+import { makeTempDir, removeTempDir } from '../helpers/scratch.js';
+import { cli, cliAsNobody, waitFor } from './helpers.js';
 
 // Each step is a real process on a shared, often overloaded VM; allow for it.
 vi.setConfig({ testTimeout: 300_000 });
@@ -27,7 +27,7 @@ const ROOTS = [
   ...['--podman-root', env.podman.root, '--podman-runroot', env.podman.runroot],
 ];
 const tag = `cgfc${process.pid}`;
-const tmp = mkdtempSync(join(tmpdir(), 'cgfc-e2e-'));
+const tmp = makeTempDir();
 
 let web: LabContainer;
 let db: LabContainer;
@@ -65,7 +65,6 @@ async function assertRunning(c: LabContainer): Promise<void> {
 }
 
 beforeAll(async () => {
-  await ensureBuilt();
   [web, db, other, task, pod, healthy, stopped] = await Promise.all([
     lab.docker({ name: `${tag}-web`, labels: { [`${tag}.tier`]: 'front' }, workload: 'counter' }),
     lab.docker({ name: `${tag}-db`, labels: { [`${tag}.tier`]: 'front' }, workload: 'counter' }),
@@ -98,7 +97,7 @@ afterAll(async () => {
     }
     await lab.cleanup();
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
+    removeTempDir(tmp);
   }
 }, 300_000);
 
@@ -319,11 +318,7 @@ describe('unpause --wait-healthy', () => {
 
 describe('privilege', () => {
   it('without root, a container reference fails with one line that says to run as root', () => {
-    const r = spawnSync(
-      'setpriv',
-      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'pause', web.name, ...ROOTS],
-      { encoding: 'utf8' },
-    );
+    const r = cliAsNobody(['pause', web.name, ...ROOTS]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^Error: .*run cgfreeze as root.*\n$/);
     expect(kernelFreezerState(web.cgroupDir)).toBe('thawed');

@@ -1,4 +1,4 @@
-import { renameSync, rmSync, utimesSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeError } from '../../src/errors.js';
 import { clearResolveCache, listSync, parseReference, resolveSync } from '../../src/resolve/index.js';
@@ -60,16 +60,20 @@ describe('cache: a resolution is reused while cheap checks hold', () => {
   it('returns the cached entry without re-reading engine state', () => {
     clearResolveCache();
     const first = resolveSync('cached', { hostRoot: h.root });
-    // Without its runtime state a fresh resolution would still work, but through /proc; hide the config instead.
-    const cfg = `${h.root}/var/lib/docker/containers/${ID}/config.v2.json`;
-    const stat = { atime: new Date(), mtime: new Date(Date.now() - 60_000) };
-    utimesSync(cfg, stat.atime, stat.mtime);
-    clearResolveCache();
-    resolveSync('cached', { hostRoot: h.root });
-    renameSync(`${h.root}/var/lib/docker/containers/${ID}/hostconfig.json`, `${h.root}/hostconfig.bak`);
-    rmSync(`${h.root}/var/run/docker/runtime-runc/moby/${ID}/state.json`);
-    expect(resolveSync('cached', { hostRoot: h.root })).toEqual(first);
-    expect(() => resolveSync('cached', { hostRoot: h.root, cache: false })).not.toThrow();
+    // runc's state.json is none of the cache's checks (cgroup inode, init process, Docker's config):
+    // broken now, it fails every resolution that reads it, so only the cache can still answer.
+    const runtimeState = `${h.root}/var/run/docker/runtime-runc/moby/${ID}/state.json`;
+    const healthy = readFileSync(runtimeState);
+    writeFileSync(runtimeState, '{"init_process_pid":');
+    const stateFileError = expect.objectContaining({ code: 'ERR_STATE_FILE' }) as unknown as Error;
+    try {
+      expect(resolveSync('cached', { hostRoot: h.root })).toEqual(first);
+      expect(() => resolveSync('cached', { hostRoot: h.root, cache: false })).toThrowError(stateFileError);
+      clearResolveCache();
+      expect(() => resolveSync('cached', { hostRoot: h.root })).toThrowError(stateFileError);
+    } finally {
+      writeFileSync(runtimeState, healthy);
+    }
   });
 
   it('re-resolves when the cgroup directory was recreated (inode) or removed', () => {

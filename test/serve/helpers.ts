@@ -30,9 +30,14 @@ export class ScratchCgroups {
   private readonly scratch = createScratch();
   readonly name = this.scratch.name;
 
+  /** A child cgroup with no task (`leaf` may be nested under an existing one). */
+  makeEmpty(version: 1 | 2, leaf: string): string {
+    return this.scratch.make(version, leaf);
+  }
+
   /** A child cgroup (`leaf` may be nested under an existing one) holding one task running `program`. */
   async make(version: 1 | 2, leaf: string, program = 'sleep'): Promise<string> {
-    const dir = this.scratch.make(version, leaf);
+    const dir = this.makeEmpty(version, leaf);
     spawn('sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec ${program} 100000`], { stdio: 'ignore' });
     await until(`a task in ${dir}`, () => readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim() !== '');
     return dir;

@@ -54,7 +54,9 @@ function buildDist(): void {
 
 function bash(args: string[], timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = execFile('bash', args, { timeout: timeoutMs }, (err) => (err ? reject(err) : resolve()));
+    const child = execFile('bash', args, { timeout: timeoutMs }, (err) =>
+      err ? reject(new Error(`bash ${args.join(' ')} failed: ${err.message}`, { cause: err })) : resolve(),
+    );
     child.stderr?.pipe(process.stderr);
   });
 }

@@ -62,7 +62,7 @@ export function workloadBinary(name: 'worker' | 'fuse-stall' | 'scenario'): stri
       });
     } catch (error) {
       const stderr = (error as { stderr?: Buffer }).stderr?.toString() ?? '';
-      throw new Error(`cc failed for ${source}: ${stderr || String(error)}`);
+      throw new Error(`cc failed for ${source}: ${stderr || String(error)}`, { cause: error });
     }
     renameSync(temp, output);
   }

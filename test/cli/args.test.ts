@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { labelsFilterStrings, parseDuration, parseFilters } from '../../src/cli/args.js';
 import { colorEnabled, formatTable } from '../../src/cli/output.js';
+import { errorWith } from '../helpers/matchers.js';
 
 describe('parseDuration', () => {
   it.each([
@@ -29,7 +30,7 @@ describe('label filters', () => {
     expect(labelsFilterStrings(parseFilters('ls', ['label=tier', 'label=x=a=b']))).toEqual(['tier', 'x=a=b']);
   });
   it('refuses other filters as usage errors', () => {
-    expect(() => parseFilters('ls', ['name=web'])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+    expect(() => parseFilters('ls', ['name=web'])).toThrow(errorWith({ code: 'ERR_INVALID_ARG' }));
     expect(() => parseFilters('ls', ['label='])).toThrow(/unsupported filter/);
   });
 });

@@ -18,14 +18,13 @@ const tmp = makeTempDir();
 beforeAll(async () => {
   scratch = createScratch();
   [v1, v2, spare] = await Promise.all([
-    CgroupWithWorker.start(scratch, 1),
-    CgroupWithWorker.start(scratch, 2),
-    CgroupWithWorker.start(scratch, 1),
+    CgroupWithWorker.start(scratch, 1, tmp),
+    CgroupWithWorker.start(scratch, 2, tmp),
+    CgroupWithWorker.start(scratch, 1, tmp),
   ]);
 });
 
 afterAll(async () => {
-  await Promise.allSettled([v1, v2, spare].map((c) => c?.stop()));
   await scratch?.cleanup();
   removeTempDir(tmp);
 });
@@ -234,7 +233,7 @@ describe('pause --for', () => {
     expect(v1.kernelState()).toBe('thawed');
     expect(v2.kernelState()).toBe('thawed');
     const lines = auditLines(file);
-    expect(lines.map((l) => `${String(l['action'])} ${String(l['reason'] ?? '')}`)).toEqual([
+    expect(lines.map((l) => [l['action'], l['reason'] ?? ''].join(' '))).toEqual([
       'pause ',
       'pause ',
       'unpause timer',

@@ -35,7 +35,7 @@ beforeAll(async () => {
   ]);
 }, 300_000);
 
-afterAll(async () => {
+afterAll(() => {
   for (const c of [web, task])
     if (c !== undefined && kernelFreezerState(c.cgroupDir) !== 'thawed') cg(['unpause', '--cgroup', c.cgroupDir]);
 }, 120_000);

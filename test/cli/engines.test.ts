@@ -183,24 +183,22 @@ describe('the same situations through docker and through cgfreeze', () => {
     { name: 'pause a created container', steps: (n) => [['pause', n['stopped'] ?? '']] },
     { name: 'unpause a created container', steps: (n) => [['unpause', n['stopped'] ?? '']] },
   ];
-  for (const c of cases) {
-    it(c.name, () => {
-      const names = { web: web.name, stopped: stopped.name };
-      const ids = { [web.id]: web.name, [stopped.id]: stopped.name };
-      // runc itself gives up ("OCI runtime pause failed: unable to freeze") when the VM is overloaded;
-      // that is docker's flake, not the situation under test, so the reference run is retried.
-      let viaDocker = c.steps(names).map((argv) => docker(argv));
-      for (let attempt = 1; attempt < 4 && viaDocker.some((d) => d.stderr.includes('OCI runtime')); attempt++) {
-        docker(['unpause', web.name]);
-        viaDocker = c.steps(names).map((argv) => docker(argv));
-      }
-      docker(['unpause', web.name]); // back to running (fails harmlessly when not paused)
-      const viaCgfreeze = c.steps(names).map((argv) => cg(argv));
-      if (kernelFreezerState(web.cgroupDir) === 'frozen') cg(['unpause', web.name]);
-      expect(viaCgfreeze).toEqual(viaDocker.map((d) => ({ ...d, stderr: dockerAsCgfreeze(d.stderr, ids) })));
-      expect(kernelFreezerState(web.cgroupDir)).toBe('thawed');
-    });
-  }
+  it.each(cases)('$name', (c) => {
+    const names = { web: web.name, stopped: stopped.name };
+    const ids = { [web.id]: web.name, [stopped.id]: stopped.name };
+    // runc itself gives up ("OCI runtime pause failed: unable to freeze") when the VM is overloaded;
+    // that is docker's flake, not the situation under test, so the reference run is retried.
+    let viaDocker = c.steps(names).map((argv) => docker(argv));
+    for (let attempt = 1; attempt < 4 && viaDocker.some((d) => d.stderr.includes('OCI runtime')); attempt++) {
+      docker(['unpause', web.name]);
+      viaDocker = c.steps(names).map((argv) => docker(argv));
+    }
+    docker(['unpause', web.name]); // back to running (fails harmlessly when not paused)
+    const viaCgfreeze = c.steps(names).map((argv) => cg(argv));
+    if (kernelFreezerState(web.cgroupDir) === 'frozen') cg(['unpause', web.name]);
+    expect(viaCgfreeze).toEqual(viaDocker.map((d) => ({ ...d, stderr: dockerAsCgfreeze(d.stderr, ids) })));
+    expect(kernelFreezerState(web.cgroupDir)).toBe('thawed');
+  });
 });
 
 describe('status: the kernel next to the engine', () => {

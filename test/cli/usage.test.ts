@@ -29,7 +29,7 @@ describe('usage, help and version', () => {
   });
 
   it('serve is listed and hands its arguments to the sidecar, which has its own help', () => {
-    expect(cli(['--help']).stdout).toMatch(/^  serve +Run the privileged sidecar/m);
+    expect(cli(['--help']).stdout).toMatch(/^ {2}serve +Run the privileged sidecar/m);
     const help = cli(['serve', '--help']);
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/^Usage: cgfreeze serve \[options\]/);

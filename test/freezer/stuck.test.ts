@@ -5,6 +5,7 @@ import { type StuckTask, startStuckTask, startWorkload } from '../../scripts/wor
 import { CgfreezeError, freeze, freezeSync, thaw, thawSync } from '../../src/index.js';
 import { UNTOUCHED, kernelView } from '../helpers/kernel.js';
 import { type Scratch, createScratch } from '../helpers/scratch.js';
+import { errorWith } from '../helpers/matchers.js';
 
 let scratch: Scratch;
 beforeAll(() => {
@@ -79,7 +80,7 @@ describe.each([1, 2] as const)('cgroup v%i with a task that cannot be frozen', (
     const dir = scratch.make(v);
     await withStuck(dir, async (stuck) => {
       expect(() => freezeSync(dir, { timeoutMs: 200 })).toThrow(
-        expect.objectContaining({ code: 'ERR_FREEZE_TIMEOUT', rolledBack: true }),
+        errorWith({ code: 'ERR_FREEZE_TIMEOUT', rolledBack: true }),
       );
       // Still blocked in FUSE, not parked: the rollback left it as it was.
       await expect.poll(() => readFileSync(`/proc/${stuck.pid}/wchan`, 'utf8')).toBe('request_wait_answer');

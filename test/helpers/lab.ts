@@ -375,7 +375,7 @@ export function makeLab(env: LabEnv): Lab {
       chain = chainDirs(pid, chainSuffix);
     } catch (err) {
       removers.add(remove);
-      throw new Error(`${engine} ${name}: init pid ${pid} is gone: ${String(err)}`);
+      throw new Error(`${engine} ${name}: init pid ${pid} is gone: ${String(err)}`, { cause: err });
     }
     const v2 = lines.find((l) => l.controllers === '');
     const freezer = lines.find((l) => l.controllers.split(',').includes('freezer'));
@@ -441,6 +441,10 @@ export function makeLab(env: LabEnv): Lab {
     };
     if (state === 'created' || state === 'exited') {
       // a stopped container has no cgroup left; runc removed it
+      const removeStopped = async (): Promise<void> => {
+        removers.delete(removeStopped);
+        await remove();
+      };
       const stopped: StoppedContainer = {
         engine: 'docker',
         id,
@@ -448,12 +452,9 @@ export function makeLab(env: LabEnv): Lab {
         state,
         pid: 0,
         namespace: 'moby',
-        remove: async () => {
-          removers.delete(stopped.remove);
-          await remove();
-        },
+        remove: removeStopped,
       };
-      removers.add(stopped.remove);
+      removers.add(removeStopped);
       if (state === 'exited') await sh([...dockerCli, 'stop', '-t', '5', id]);
       return stopped;
     }

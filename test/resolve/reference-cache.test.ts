@@ -4,6 +4,7 @@ import { CgfreezeError } from '../../src/errors.js';
 import { clearResolveCache, listSync, parseReference, resolveSync } from '../../src/resolve/index.js';
 import { FakeHost, dockerContainer, hexId } from '../fixtures/hosts/fake-host.js';
 import { manyDockerHost } from '../fixtures/hosts/many.js';
+import { errorWith } from '../helpers/matchers.js';
 
 describe('parseReference', () => {
   it.each([
@@ -39,9 +40,7 @@ describe('parseReference', () => {
     'containerd://a/b/c',
     'wéb',
   ])('rejects %j with ERR_INVALID_ARG', (ref) => {
-    expect(() => parseReference(ref)).toThrowError(
-      expect.objectContaining({ code: 'ERR_INVALID_ARG' }) as unknown as Error,
-    );
+    expect(() => parseReference(ref)).toThrowError(errorWith({ code: 'ERR_INVALID_ARG' }));
   });
   it('rejects non-strings', () => {
     expect(() => parseReference(42)).toThrow(CgfreezeError);
@@ -65,7 +64,7 @@ describe('cache: a resolution is reused while cheap checks hold', () => {
     const runtimeState = `${h.root}/var/run/docker/runtime-runc/moby/${ID}/state.json`;
     const healthy = readFileSync(runtimeState);
     writeFileSync(runtimeState, '{"init_process_pid":');
-    const stateFileError = expect.objectContaining({ code: 'ERR_STATE_FILE' }) as unknown as Error;
+    const stateFileError = errorWith({ code: 'ERR_STATE_FILE' });
     try {
       expect(resolveSync('cached', { hostRoot: h.root })).toEqual(first);
       expect(() => resolveSync('cached', { hostRoot: h.root, cache: false })).toThrowError(stateFileError);
@@ -80,7 +79,7 @@ describe('cache: a resolution is reused while cheap checks hold', () => {
     resolveSync('cached', { hostRoot: h.root });
     rmSync(`${h.root}/sys/fs/cgroup/freezer/docker/${ID}`, { recursive: true });
     expect(() => resolveSync('cached', { hostRoot: h.root })).toThrowError(
-      expect.objectContaining({ code: 'ERR_CONTAINER_NOT_RUNNING' }) as unknown as Error,
+      errorWith({ code: 'ERR_CONTAINER_NOT_RUNNING' }),
     );
     h.cgroup(`/docker/${ID}`);
     expect(resolveSync('cached', { hostRoot: h.root }).id).toBe(ID);

@@ -1,9 +1,11 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startStuckTask } from '../../scripts/workload/index.js';
+import { UNTOUCHED, kernelView } from '../helpers/kernel.js';
 import { type Scratch, createScratch, makeTempDir, removeTempDir } from '../helpers/scratch.js';
-import { CLI, CgroupWithWorker, cli, cliAsNobody, cliSpawn, waitFor } from './helpers.js';
+import { CLI, CgroupWithWorker, cleanEnv, cli, cliAsNobody, cliSpawn, installedCopy, waitFor } from './helpers.js';
 
 // Each step is a real process on a shared, often overloaded VM; allow for it.
 vi.setConfig({ testTimeout: 300_000 });
@@ -133,10 +135,12 @@ describe('pause and unpause --cgroup', () => {
   });
 
   it('without privilege says to run as root', () => {
-    // nobody cannot write freezer.state; the check is the kernel's, not ours.
+    // nobody cannot write freezer.state (nor, under a umask of 077, enter the directory); the check is
+    // the kernel's, not ours.
     const r = cliAsNobody(['pause', v1.dir]);
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^Error: permission denied: .*freezer\.state \(EACCES\); run cgfreeze as root.*\n$/);
+    expect(r.stderr.startsWith(`Error: permission denied: ${v1.dir}`)).toBe(true);
+    expect(r.stderr).toMatch(/^Error: permission denied: \S+ \(EACCES\); run cgfreeze as root.*\n$/);
     expect(v1.kernelState()).toBe('thawed');
   });
 });
@@ -158,6 +162,10 @@ describe('audit log', () => {
       state: 'frozen',
       who: {
         uid: 0,
+        gid: 0,
+        pid: expect.any(Number) as number,
+        // spawnSync from this test process: the CLI's parent is this process.
+        ppid: process.pid,
         command: ['cgfreeze', 'pause', '--audit-log', file, v1.dir, missing],
       },
     });
@@ -256,12 +264,72 @@ describe('pause --for', () => {
     });
   }
 
+  it('a SIGKILL cannot be caught: the targets stay frozen until cgfreeze unpause', async () => {
+    const run = cliSpawn(['pause', '--for', '1h', v2.dir]);
+    await waitFor(() => run.stdout().includes(v2.dir), 'the pause to be reported');
+    run.child.kill('SIGKILL');
+    expect((await run.done).status).toBeNull();
+    await v2.assertStopped();
+    expect(v2.kernelState()).toBe('frozen');
+    expect(cli(['unpause', v2.dir]).status).toBe(0);
+    await v2.assertRunning();
+  });
+
   it('rejects a bad duration as a usage error', () => {
     const r = cli(['pause', '--for', 'soon', v1.dir]);
     expect(r.status).toBe(2);
     expect(r.stderr).toBe(
       `Error: invalid duration for --for: "soon"; use e.g. 30s, 1m30s, 500ms or a number of seconds (see 'cgfreeze pause --help')\n`,
     );
+    expect(v1.kernelState()).toBe('thawed');
+  });
+});
+
+describe('timeouts, debugging and a missing addon', () => {
+  it('--timeout, and CGFREEZE_TIMEOUT as its default, bound the wait for the kernel; the freeze is rolled back', async () => {
+    const dir = scratch.make(2);
+    const stuck = await startStuckTask(dir);
+    try {
+      for (const [args, env] of [
+        [['--timeout', '300ms'], {}],
+        [[], { CGFREEZE_TIMEOUT: '300ms' }],
+      ] as const) {
+        const started = Date.now();
+        const r = cli(['pause', '--json', ...args, dir], env);
+        expect(Date.now() - started).toBeLessThan(30_000); // not the 60 s of cleanEnv's CGFREEZE_TIMEOUT
+        expect(r.status).toBe(1);
+        expect(JSON.parse(r.stdout)).toMatchObject({
+          ok: false,
+          results: [{ ok: false, error: { code: 'ERR_FREEZE_TIMEOUT' } }],
+        });
+        expect(kernelView(dir)).toEqual(UNTOUCHED);
+      }
+    } finally {
+      await stuck.stop();
+    }
+  });
+
+  it('CGFREEZE_DEBUG=1 adds the stack trace to an error that ends the command', () => {
+    const args = ['pause', '--audit-log', join(tmp, 'no-such-dir', 'audit.jsonl'), v1.dir];
+    const plain = cli(args);
+    expect(plain.status).toBe(1);
+    expect(plain.stderr).not.toMatch(/^ {4}at /m);
+    const r = cli(args, { CGFREEZE_DEBUG: '1' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^ {4}at /m);
+    expect(r.stderr.endsWith(plain.stderr)).toBe(true);
+    expect(v1.kernelState()).toBe('thawed');
+  });
+
+  it('without the addon, a pause fails with ERR_NATIVE_LOAD and says how to build it; nothing changes', () => {
+    const r = spawnSync(process.execPath, [installedCopy({ addon: false }), 'pause', '--json', v1.dir], {
+      encoding: 'utf8',
+      env: cleanEnv(),
+    });
+    expect(r.status).toBe(1);
+    const body = JSON.parse(r.stdout) as { results: Array<{ error: { code: string; message: string } }> };
+    expect(body.results[0]?.error.code).toBe('ERR_NATIVE_LOAD');
+    expect(body.results[0]?.error.message).toContain('npm rebuild cgfreeze');
     expect(v1.kernelState()).toBe('thawed');
   });
 });

@@ -52,18 +52,20 @@ export function cliSpawn(
   return { child, done, stdout: () => stdout };
 }
 
-let readableCli: string | undefined;
+const installedCopies = new Map<boolean, string>();
 
 /**
- * The CLI and what it loads (dist/, the addon, `bindings`), copied once per test process into a
- * directory every uid can read: uid 65534 cannot read a checkout that sits in a mode-700 directory (a
- * clone under /root, or in `mktemp -d`), and the test must not depend on where the checkout is.
+ * `cgfreeze` as a package install would hold it (dist/, package.json, `bindings`, and the addon unless
+ * `addon` is false), copied once per test process into a directory every uid can read: uid 65534
+ * cannot read a checkout that sits in a mode-700 directory (a clone under /root, or in `mktemp -d`),
+ * and no test may depend on where the checkout is. Returns the path of its dist/cli/main.js.
  */
-function readableCliCopy(): string {
-  if (readableCli !== undefined) return readableCli;
+export function installedCopy({ addon = true }: { addon?: boolean } = {}): string {
+  const known = installedCopies.get(addon);
+  if (known !== undefined) return known;
   const dir = makeTempDir(0o755);
-  const parts = ['package.json', 'dist', 'build/Release/cgfreeze.node', 'node_modules/bindings'];
-  for (const part of [...parts, 'node_modules/file-uri-to-path'])
+  const parts = ['package.json', 'dist', 'node_modules/bindings', 'node_modules/file-uri-to-path'];
+  for (const part of addon ? [...parts, 'build/Release/cgfreeze.node'] : parts)
     cpSync(join(ROOT, part), join(dir, part), { recursive: true });
   const openUp = (path: string): void => {
     for (const entry of readdirSync(path, { withFileTypes: true })) {
@@ -73,15 +75,16 @@ function readableCliCopy(): string {
     }
   };
   openUp(dir);
-  readableCli = join(dir, 'dist', 'cli', 'main.js');
-  return readableCli;
+  const main = join(dir, 'dist', 'cli', 'main.js');
+  installedCopies.set(addon, main);
+  return main;
 }
 
 /** The CLI as uid/gid 65534 with no supplementary groups (setpriv), from its readable copy. */
 export function cliAsNobody(args: string[]): CliResult {
   const r = spawnSync(
     'setpriv',
-    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, readableCliCopy(), ...args],
+    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, installedCopy(), ...args],
     { encoding: 'utf8', env: cleanEnv(), cwd: '/', timeout: 60_000 },
   );
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -35,6 +35,7 @@ let other: LabContainer;
 let task: LabContainer;
 let pod: LabContainer;
 let healthy: LabContainer;
+let sick: LabContainer;
 let stopped: StoppedContainer;
 
 function cg(args: string[], extraEnv: Record<string, string> = {}): ReturnType<typeof cli> {
@@ -86,11 +87,16 @@ beforeAll(async () => {
     }),
     lab.docker({ name: `${tag}-stopped`, state: 'created' }),
   ]);
+  // A health check that always fails: the container never becomes healthy.
+  sick = await lab.docker({
+    name: `${tag}-sick`,
+    extraArgs: ['--health-cmd', 'false', '--health-interval', '1s', '--health-retries', '1'],
+  });
 }, 300_000);
 
 afterAll(async () => {
   try {
-    for (const c of [web, db, other, task, pod, healthy]) {
+    for (const c of [web, db, other, task, pod, healthy, sick]) {
       // Never leave a lab container frozen, whatever a failed test did; a container gone already is fine.
       if (c !== undefined && existsSync(c.freezeFile) && kernelFreezerState(c.cgroupDir) !== 'thawed')
         cg(['unpause', '--cgroup', c.cgroupDir]);
@@ -221,6 +227,12 @@ describe('status: the kernel next to the engine', () => {
       expect(exec.status).toBe(126);
       // The 20.10 CLI prints this runtime error on stdout.
       expect(exec.stdout + exec.stderr).toContain('cannot exec in a paused container');
+      // Nor can docker pause or unpause it.
+      expect(docker(['pause', web.name]).status).toBe(1);
+      expect(docker(['unpause', web.name])).toMatchObject({
+        status: 1,
+        stderr: expect.stringContaining('is not paused') as string,
+      });
       const ls = cg(['ls', '--filter', `label=${tag}.tier=front`]);
       expect(ls.stdout).toMatch(new RegExp(`^docker +${web.name} +${web.id.slice(0, 12)} +frozen ! +running$`, 'm'));
       expect(ls.stdout).toMatch(/^! the kernel and the engine disagree/m);
@@ -246,6 +258,25 @@ describe('status: the kernel next to the engine', () => {
       expect(kernelFreezerState(db.cgroupDir)).toBe('frozen');
     } finally {
       docker(['unpause', db.name]);
+    }
+  });
+});
+
+describe('status on a hybrid host', () => {
+  it('reports a frozen cgroup2 twin, which freezer.state and docker do not show', async () => {
+    const twin = web.unifiedDir as string;
+    writeFileSync(`${twin}/cgroup.freeze`, '1');
+    try {
+      await waitFor(() => kernelFreezerState(twin) === 'frozen', 'the cgroup2 twin to freeze');
+      expect(kernelFreezerState(web.cgroupDir)).toBe('thawed');
+      const r = cg(['status', web.name]);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain(`its cgroup2 twin ${twin} is frozen too (cgroup.freeze)`);
+      expect(JSON.parse(cg(['inspect', web.name]).stdout)).toMatchObject([
+        { kernel: { state: 'thawed' }, cgroup2Frozen: twin },
+      ]);
+    } finally {
+      writeFileSync(`${twin}/cgroup.freeze`, '0');
     }
   });
 });
@@ -277,6 +308,9 @@ describe('ls', () => {
       }),
     ]);
     expect(cg(['ls', '-q', '--filter', `label=${tag}.tier=back`]).stdout).toBe(`${other.id.slice(0, 12)}\n`);
+    expect(cg(['ps', '--filter', `label=${tag}.tier=back`]).stdout).toBe(
+      cg(['ls', '--filter', `label=${tag}.tier=back`]).stdout,
+    );
   });
 });
 
@@ -301,6 +335,22 @@ describe('unpause --wait-healthy', () => {
       results: [{ target: healthy.name, state: 'thawed', health: 'healthy' }],
     });
     expect(docker(['inspect', '-f', '{{.State.Health.Status}}', healthy.name]).stdout).toBe('healthy\n');
+  });
+
+  it('fails with ERR_HEALTH_TIMEOUT when the container is not healthy within --timeout; the thaw stands', async () => {
+    await waitFor(
+      () => docker(['inspect', '-f', '{{.State.Health.Status}}', sick.name]).stdout === 'unhealthy\n',
+      'docker to see it unhealthy',
+      120_000,
+    );
+    expect(cg(['pause', sick.name]).status).toBe(0);
+    const r = cg(['unpause', '--wait-healthy', '--timeout', '2s', '--json', sick.name]);
+    expect(r.status).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      ok: false,
+      results: [{ target: sick.name, ok: false, error: { code: 'ERR_HEALTH_TIMEOUT' } }],
+    });
+    expect(kernelFreezerState(sick.cgroupDir)).toBe('thawed');
   });
 
   it('returns at once for containers without a health check, saying so', () => {

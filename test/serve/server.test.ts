@@ -1,5 +1,5 @@
 import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { type IncomingHttpHeaders, request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,14 +21,14 @@ function raw(
   path: string,
   body?: string,
   headers: Record<string, string> = {},
-): Promise<{ status: number; text: string }> {
+): Promise<{ status: number; text: string; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = request(
       { socketPath, method, path, headers: { 'content-type': 'application/json', ...headers } },
       (res) => {
         let text = '';
         res.on('data', (d: Buffer) => (text += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text, headers: res.headers }));
       },
     );
     req.on('error', reject);
@@ -139,6 +139,13 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     expect((denial?.peer as { pid: number }).pid).toBeGreaterThan(1);
   });
 
+  it('refuses a request of that uid that also names an allowed target, freezing none of them', async () => {
+    const res = await asUid(NOBODY, socketPath, '/v1/pause', JSON.stringify({ targets: [other, v1] }));
+    expect(res.status).toBe(403);
+    expect((JSON.parse(res.text) as { error: { code: string } }).error.code).toBe('ERR_POLICY_DENIED');
+    expect([kernelFreezerState(other), kernelFreezerState(v1)]).toEqual(['thawed', 'thawed']);
+  });
+
   it('lets that uid pause exactly what its rule names', async () => {
     const res = await asUid(NOBODY, socketPath, '/v1/pause', JSON.stringify({ target: other }));
     expect(res.status).toBe(200);
@@ -207,6 +214,38 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     }
   });
 
+  it('answers a request with several targets with the status of its first failure', async () => {
+    const missing = `/sys/fs/cgroup/freezer/${cg.name}/missing`;
+    for (const [targets, status] of [
+      [[v1, missing, '/sys/fs/cgroup/freezer'], 404],
+      [[v1, '/sys/fs/cgroup/freezer', missing], 400],
+    ] as const) {
+      const res = await raw(socketPath, 'POST', '/v1/pause', JSON.stringify({ targets }));
+      expect({ targets, status: res.status }).toEqual({ targets, status });
+      const body = JSON.parse(res.text) as { results: Array<{ ok: boolean }> };
+      expect(body.results.map((r) => r.ok)).toEqual([true, false, false]);
+      await client.unpause(v1);
+    }
+  });
+
+  it('never deadlocks on requests that name the same targets in opposite orders', async () => {
+    const clients = Array.from({ length: 4 }, () => new CgfreezeClient({ socketPath }));
+    const orders = [
+      [v1, v2, other],
+      [other, v2, v1],
+    ];
+    await Promise.all(
+      Array.from({ length: 60 }, (_, i) => {
+        const c = clients[i % clients.length] as CgfreezeClient;
+        const targets = orders[i % 2] as string[];
+        return i % 3 === 0 ? c.unpause(targets) : c.pause(targets);
+      }),
+    );
+    for (const c of clients) c.close();
+    await client.unpause([v1, v2, other]);
+    expect([v1, v2, other].map(kernelFreezerState)).toEqual(['thawed', 'thawed', 'thawed']);
+  });
+
   it('refuses an oversize body with 413 without reading it all', async () => {
     const big = JSON.stringify({ targets: Array.from({ length: 10_000 }, () => v1) });
     const res = await raw(socketPath, 'POST', '/v1/pause', big);
@@ -229,7 +268,9 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     expect(text).toMatch(/^# TYPE cgfreeze_freeze_duration_seconds histogram$/m);
     expect(text).toMatch(/^cgfreeze_operations_total\{operation="pause",result="ok"\} \d+$/m);
     expect(text).toMatch(/^cgfreeze_errors_total\{code="ERR_ROOT_CGROUP"\} \d+$/m);
-    expect(text).toMatch(/^cgfreeze_denied_total\{action="pause"\} 1$/m);
+    const denied = auditLines(auditLog).filter((l) => l.outcome === 'denied' && l.action === 'pause').length;
+    expect(denied).toBeGreaterThan(0);
+    expect(text).toContain(`\ncgfreeze_denied_total{action="pause"} ${denied}\n`);
     expect(text).toMatch(/^cgfreeze_frozen_targets 0$/m);
   });
 
@@ -302,6 +343,7 @@ describe('cgfreeze serve limits', () => {
     const busy = await raw(socketPath, 'POST', '/v1/pause', '{"target":"x"}');
     expect(busy.status).toBe(503);
     expect(JSON.parse(busy.text)).toMatchObject({ error: { code: 'ERR_BUSY' } });
+    expect(busy.headers['retry-after']).toBe('1');
     expect(await slowReply).toMatch(/^HTTP\/1\.1 408/);
   });
 

@@ -186,6 +186,23 @@ describe.each([1, 2] as const)('cgroup v%i', (v) => {
     }
   });
 
+  it('kill() empties a whole tree, running and frozen parts alike (v1: the frozen descendant is thawed so its tasks die)', async () => {
+    const parent = scratch.make(v);
+    const child = `${parent}/frozen`;
+    mkdirSync(child);
+    const [top, inner] = await Promise.all([startWorkload(parent), startWorkload(child, { tasks: 3 })]);
+    try {
+      freezeSync(child);
+      expect(await inner.isStalled(100)).toBe(true);
+      expect(await top.waitForProgress()).toBe(true);
+      await kill(parent);
+      for (const d of [parent, child]) expect(readFileSync(`${d}/cgroup.procs`, 'utf8')).toBe('');
+      for (const pid of [...top.pids, ...inner.pids]) expect(readStatSafe(pid)).toMatch(/^(|Z)$/);
+    } finally {
+      await Promise.all([top.stop(), inner.stop()]);
+    }
+  });
+
   it('an atomic group freeze freezes all, and thaw([..]) thaws all', async () => {
     const dirs = [scratch.make(v), scratch.make(v), scratch.make(v)];
     const workloads = await Promise.all(dirs.map((d) => startWorkload(d)));

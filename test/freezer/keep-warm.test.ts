@@ -1,14 +1,16 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { keepWarm } from '../../src/index.js';
-import { FREEZER_V1_MOUNT } from '../helpers/scratch.js';
+import { freeze, freezeSync, keepWarm, thawSync } from '../../src/index.js';
+import { FREEZER_V1_MOUNT, createScratch } from '../helpers/scratch.js';
 
 /** Where keepWarm() keeps its cgroups, as the README documents it. */
 const parent = join(FREEZER_V1_MOUNT, 'cgfreeze-keepwarm');
 const child = join(__dirname, 'fixtures', 'keep-warm-child.ts');
+/** The built package (dist/ is built by the kernel tier's global setup), for a child in another mount namespace. */
+const DIST = join(__dirname, '..', '..', 'dist', 'index.js');
 const viteNode = join(__dirname, '..', '..', 'node_modules', '.bin', 'vite-node');
 const created: string[] = [];
 
@@ -46,6 +48,34 @@ afterAll(() => {
 });
 
 describe('keepWarm', () => {
+  // First in this file: nothing here has called keepWarm() yet.
+  it('is never on by default: freezes and thaws of v1 cgroups hold no keepWarm cgroup', async () => {
+    const scratch = createScratch();
+    try {
+      const dir = scratch.make(1);
+      freezeSync(dir);
+      await freeze(dir);
+      thawSync(dir);
+      const held = existsSync(parent) ? readdirSync(parent) : [];
+      expect(held.filter((n) => n.startsWith(`${process.pid}-`))).toEqual([]);
+    } finally {
+      await scratch.cleanup();
+    }
+  });
+
+  it('holds nothing on a host without a v1 freezer (cgroup2 only)', () => {
+    // A private mount namespace without the v1 freezer mount: cgroup2's freezer needs no warming.
+    const script = `const { keepWarm } = require(${JSON.stringify(DIST)});
+      const h = keepWarm(); process.stdout.write(JSON.stringify({ cgroupDir: h.cgroupDir ?? null, held: h.held }));
+      h.release();`;
+    const out = execFileSync(
+      'unshare',
+      ['--mount', 'sh', '-c', `umount ${FREEZER_V1_MOUNT} && exec "$0" -e "$1"`, process.execPath, script],
+      { encoding: 'utf8' },
+    );
+    expect(JSON.parse(out)).toEqual({ cgroupDir: null, held: false });
+  });
+
   it('holds one frozen empty cgroup per process, shared by handles, removed with the last release', () => {
     const a = keepWarm();
     const b = keepWarm();

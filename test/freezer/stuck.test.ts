@@ -40,7 +40,10 @@ describe.each([1, 2] as const)('cgroup v%i with a task that cannot be frozen', (
         const e = err as CgfreezeError;
         expect(e.code).toBe('ERR_FREEZE_TIMEOUT');
         expect(e.rolledBack).toBe(true);
-        expect(e.culprits).toContainEqual(expect.objectContaining({ pid: stuck.pid, wchan: 'request_wait_answer' }));
+        // pid, command, state letter and wait channel of the task that did not park (a killable D sleep).
+        expect(e.culprits).toContainEqual(
+          expect.objectContaining({ pid: stuck.pid, comm: 'fuse-stall', state: 'D', wchan: 'request_wait_answer' }),
+        );
         expect(e.message).toContain(`pid ${stuck.pid}`);
         expectNothingFrozen(dir);
         // The busy task was parked while the freeze was pending; after the rollback it runs again.
@@ -115,10 +118,11 @@ describe.each([1, 2] as const)('cgroup v%i with a task that cannot be frozen', (
     });
   });
 
-  it('a thaw cancels a pending freeze of the same cgroup', async () => {
+  it('a thaw cancels a pending freeze of the same cgroup, even one without a deadline', async () => {
     const dir = scratch.make(v);
     await withStuck(dir, async () => {
-      const pending = freeze(dir, { timeoutMs: 30_000 }).catch((e: unknown) => e);
+      // timeoutMs: Infinity waits as long as it takes; only the thaw ends it.
+      const pending = freeze(dir, { timeoutMs: Infinity }).catch((e: unknown) => e);
       await new Promise((r) => setTimeout(r, 50));
       expect((await thaw(dir)).state).toBe('thawed');
       expect(await pending).toMatchObject({ code: 'ERR_CANCELED' });
@@ -170,4 +174,18 @@ describe.each([1, 2] as const)('cgroup v%i with a task that cannot be frozen', (
       expect(kernelView(elsewhere)).toEqual(UNTOUCHED);
     });
   });
+});
+
+describe('the default deadline', () => {
+  it('is 10 s for a freeze: a stuck one rejects after it, rolled back', async () => {
+    const dir = scratch.make(2);
+    await withStuck(dir, async () => {
+      const started = performance.now();
+      await expect(freeze(dir)).rejects.toMatchObject({ code: 'ERR_FREEZE_TIMEOUT', rolledBack: true });
+      const waited = performance.now() - started;
+      expect(waited).toBeGreaterThanOrEqual(10_000);
+      expect(waited).toBeLessThan(20_000); // a liveness bound on a loaded VM, not a speed claim
+      expectNothingFrozen(dir);
+    });
+  }, 60_000);
 });

@@ -1,4 +1,4 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeError } from '../../src/errors.js';
 import { clearResolveCache, listSync, parseReference, resolveSync } from '../../src/resolve/index.js';
@@ -73,6 +73,25 @@ describe('cache: a resolution is reused while cheap checks hold', () => {
     } finally {
       writeFileSync(runtimeState, healthy);
     }
+  });
+
+  it('holds files of the host while cached; clearResolveCache() closes them', () => {
+    const held = (): string[] =>
+      readdirSync('/proc/self/fd')
+        .map((fd) => {
+          try {
+            return readlinkSync(`/proc/self/fd/${fd}`);
+          } catch {
+            return ''; // closed meanwhile (the readdir's own fd)
+          }
+        })
+        .filter((target) => target.startsWith(`${h.root}/`));
+    clearResolveCache();
+    expect(held()).toEqual([]);
+    resolveSync('cached', { hostRoot: h.root });
+    expect(held().length).toBeGreaterThan(0);
+    clearResolveCache();
+    expect(held()).toEqual([]);
   });
 
   it('re-resolves when the cgroup directory was recreated (inode) or removed', () => {

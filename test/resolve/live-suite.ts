@@ -199,9 +199,10 @@ export function liveSuite(mode: LabMode): void {
       expect(codeOf(() => resolve(`containerd://cgfr-nope/${c.id}`))).toBe('ERR_CONTAINER_NOT_FOUND');
     });
 
-    it('ctr paused by the engine resolves (the kernel says frozen)', async () => {
+    it('ctr paused by the engine resolves (the kernel says frozen); containerd records no pause to read', async () => {
       const c = await lab.ctr({ id: `cgfr-kp-${rand()}`, state: 'paused' });
-      expect(kernelFreezerState(resolve(c.id).cgroupDir)).toBe('frozen');
+      expect(resolve(c.id)).toMatchObject({ cgroupDir: c.cgroupDir, pausedByEngine: false });
+      expect(kernelFreezerState(c.cgroupDir)).toBe('frozen');
     });
 
     it('Kubernetes-shaped pod: ns/pod/container, ns/pod (the pod cgroup), sandbox refused', async () => {

@@ -272,6 +272,20 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     expect(denied).toBeGreaterThan(0);
     expect(text).toContain(`\ncgfreeze_denied_total{action="pause"} ${denied}\n`);
     expect(text).toMatch(/^cgfreeze_frozen_targets 0$/m);
+    // Every metric docs/serve.md lists.
+    for (const name of [
+      'cgfreeze_http_requests_total',
+      'cgfreeze_operations_total',
+      'cgfreeze_errors_total',
+      'cgfreeze_denied_total',
+      'cgfreeze_freeze_duration_seconds',
+      'cgfreeze_resume_duration_seconds',
+      'cgfreeze_frozen_targets',
+      'cgfreeze_leases_active',
+      'cgfreeze_http_inflight_requests',
+      'process_start_time_seconds',
+    ])
+      expect(text).toMatch(new RegExp(`^# TYPE ${name} `, 'm'));
   });
 
   it('keeps every target in the state its last request set under hundreds of concurrent requests', async () => {

@@ -150,7 +150,8 @@ describe('audit log', () => {
     const file = join(tmp, 'audit.jsonl');
     const missing = `${scratch.root(1)}/missing`;
     expect(cli(['pause', '--audit-log', file, v1.dir, missing]).status).toBe(1);
-    expect(cli(['unpause', v1.dir], { CGFREEZE_AUDIT_LOG: file }).status).toBe(0);
+    // Under sudo, the line names the user who ran sudo.
+    expect(cli(['unpause', v1.dir], { CGFREEZE_AUDIT_LOG: file, SUDO_USER: 'ana' }).status).toBe(0);
     const lines = auditLines(file);
     expect(lines).toHaveLength(3);
     expect(lines[0]).toMatchObject({
@@ -173,6 +174,7 @@ describe('audit log', () => {
     expect(new Date(String(lines[0]?.['time'])).getTime()).not.toBeNaN();
     expect(lines[1]).toMatchObject({ action: 'pause', result: 'error', error: { code: 'ENOENT' }, latencyMs: null });
     expect(lines[2]).toMatchObject({ action: 'unpause', target: v1.dir, result: 'ok', state: 'thawed' });
+    expect(lines.map((l) => (l['who'] as { sudoUser?: string }).sudoUser)).toEqual([undefined, undefined, 'ana']);
     expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 

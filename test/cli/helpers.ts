@@ -15,7 +15,7 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Environment without the caller's audit or colour settings, so tests see the defaults. */
+/** Environment without the caller's audit, colour or sudo settings, so tests see the defaults. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const key of [
@@ -25,6 +25,7 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
     'NO_COLOR',
     'FORCE_COLOR',
     'CGFREEZE_DEBUG',
+    'SUDO_USER',
   ])
     delete env[key];
   // The test VM is shared and at times heavily loaded: give the kernel time to settle rather than fail on 10 s.

@@ -6,10 +6,11 @@ export function asUid(
   socketPath: string,
   path: string,
   body: string,
+  method: 'POST' | 'GET' = 'POST',
 ): Promise<{ status: number; text: string }> {
   const script = `
     const http = require('node:http');
-    const req = http.request({ socketPath: ${JSON.stringify(socketPath)}, method: 'POST', path: ${JSON.stringify(path)},
+    const req = http.request({ socketPath: ${JSON.stringify(socketPath)}, method: ${JSON.stringify(method)}, path: ${JSON.stringify(path)},
       headers: { 'content-type': 'application/json' } }, (res) => {
       let t = ''; res.on('data', (d) => t += d); res.on('end', () => { process.stdout.write(JSON.stringify({ status: res.statusCode, text: t })); });
     });

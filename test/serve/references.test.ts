@@ -96,6 +96,13 @@ describe('cgfreeze serve with lab containers', () => {
     expect(kernelFreezerState(pausable.cgroupDir)).toBe('thawed');
   });
 
+  it('lists to another uid only the containers it may act on', async () => {
+    const res = await asUid(NOBODY, socketPath, `/v1/list?name=${encodeURIComponent(`cgfs-*-${tag}`)}`, '', 'GET');
+    expect(res.status).toBe(200);
+    const { items } = JSON.parse(res.text) as { items: Array<{ name: string }> };
+    expect(items.map((i) => i.name)).toEqual([pausable.name]);
+  });
+
   it('lists containers with label and state filters', async () => {
     const labelled = await client.list({ label: ['cgfreeze.io/pausable=true'] });
     expect(labelled.map((c) => c.name)).toEqual([pausable.name]);

@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { type IncomingHttpHeaders, request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -372,6 +372,18 @@ describe('cgfreeze serve limits', () => {
     await expect(right.list()).rejects.toMatchObject({ code: 'ERR_POLICY_DENIED' });
     expect(await right.health()).toMatchObject({ ok: true });
     for (const c of [noToken, wrong, right]) c.close();
+  });
+
+  it('makes its socket mode 660 by default, and refuses a TCP token shorter than 16 characters', async () => {
+    expect(statSync(socketPath).mode & 0o777).toBe(0o660);
+    await expect(
+      startServer({
+        socketPath: join(tmp, 'short-token.sock'),
+        leaseFile: join(tmp, 'l3.json'),
+        backend: freezerBackend(),
+        tcp: { port: 0, token: 'x'.repeat(15) },
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
   });
 
   it('refuses to start a second sidecar on a live socket', async () => {

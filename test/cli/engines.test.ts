@@ -315,34 +315,27 @@ describe('ls', () => {
 });
 
 describe('unpause --wait-healthy', () => {
+  const healthOf = (c: LabContainer): string =>
+    docker(['inspect', '-f', '{{.State.Health.Status}}', c.name]).stdout.trim();
+  const healthBecomes = (c: LabContainer, status: string): Promise<void> =>
+    waitFor(() => healthOf(c) === status, `docker to see ${c.name} ${status}`, 120_000);
+
   it('waits until docker reports the container healthy again after a freeze long enough to fail its probes', async () => {
-    await waitFor(
-      () => docker(['inspect', '-f', '{{.State.Health.Status}}', healthy.name]).stdout === 'healthy\n',
-      'the first healthy probe',
-      120_000,
-    );
+    await healthBecomes(healthy, 'healthy');
     expect(cg(['pause', healthy.name]).status).toBe(0);
     // While frozen, docker's probe cannot exec and the status drops to unhealthy (retries 1).
-    await waitFor(
-      () => docker(['inspect', '-f', '{{.State.Health.Status}}', healthy.name]).stdout === 'unhealthy\n',
-      'docker to see it unhealthy',
-      120_000,
-    );
+    await healthBecomes(healthy, 'unhealthy');
     const r = cg(['unpause', '--wait-healthy', '--timeout', '120s', '--json', healthy.name]);
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({
       ok: true,
       results: [{ target: healthy.name, state: 'thawed', health: 'healthy' }],
     });
-    expect(docker(['inspect', '-f', '{{.State.Health.Status}}', healthy.name]).stdout).toBe('healthy\n');
+    expect(healthOf(healthy)).toBe('healthy');
   });
 
   it('fails with ERR_HEALTH_TIMEOUT when the container is not healthy within --timeout; the thaw stands', async () => {
-    await waitFor(
-      () => docker(['inspect', '-f', '{{.State.Health.Status}}', sick.name]).stdout === 'unhealthy\n',
-      'docker to see it unhealthy',
-      120_000,
-    );
+    await healthBecomes(sick, 'unhealthy');
     expect(cg(['pause', sick.name]).status).toBe(0);
     const r = cg(['unpause', '--wait-healthy', '--timeout', '2s', '--json', sick.name]);
     expect(r.status).toBe(1);

@@ -65,17 +65,25 @@ function labCommand(cmd: 'lease' | 'release', mode: LabMode): Promise<void> {
   return bash([LAB_SCRIPT, cmd, mode, String(process.pid)], 15 * 60_000);
 }
 
+/** The labs this run holds a lease on: teardown releases these only (setup may fail before any). */
+const leased = new Set<LabMode>();
+
 export async function setup(): Promise<void> {
   requireKernelTier();
   buildDist();
   const t = Date.now();
   await bash([INSTALL_SCRIPT], 15 * 60_000);
-  await Promise.all(LAB_MODES.map((mode) => labCommand('lease', mode)));
+  await Promise.all(
+    LAB_MODES.map(async (mode) => {
+      await labCommand('lease', mode);
+      leased.add(mode);
+    }),
+  );
   console.error(`[cgfl] labs ${LAB_MODES.join(', ')} ready in ${Date.now() - t} ms`);
 }
 
 export async function teardown(): Promise<void> {
-  const results = await Promise.allSettled(LAB_MODES.map((mode) => labCommand('release', mode)));
+  const results = await Promise.allSettled([...leased].map((mode) => labCommand('release', mode)));
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed.length > 0)
     throw new AggregateError(

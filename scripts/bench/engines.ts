@@ -26,7 +26,7 @@ import {
   rawC,
   run,
 } from './methods.js';
-import { type BenchReport, type CaseResult, methodResult } from './report.js';
+import { type BenchReport, methodResult } from './report.js';
 import { Counter, type Mode, PREFIX, buildDir, forceThaw, shmDir } from './workload.js';
 
 /** The fields of `lab.sh env <mode>` this harness uses. */
@@ -324,7 +324,7 @@ async function batchCases(lab: Lab, opts: Options, report: BenchReport): Promise
     const list = names.slice(0, size);
     const paths = dirs.slice(0, size);
     const title = `${lab.env.mode === 'host' ? 'v1' : 'v2'} · ${size} container${size === 1 ? '' : 's'}`;
-    const methods: Array<[string, string, () => Promise<void>, () => Promise<void>]> = [
+    const methods: Array<[string, string, () => Promise<void> | void, () => Promise<void> | void]> = [
       [
         'cgfreeze-group',
         'cgfreeze freeze([...]) Promise',
@@ -334,8 +334,8 @@ async function batchCases(lab: Lab, opts: Options, report: BenchReport): Promise
       [
         'cgfreeze-group-sync',
         'cgfreeze freezeSync([...])',
-        async () => check(freezeSync(paths)),
-        async () => check(thawSync(paths)),
+        () => check(freezeSync(paths)),
+        () => check(thawSync(paths)),
       ],
       [
         'docker-cli',

@@ -15,6 +15,7 @@
  * drift on a shared machine spreads over all of them instead of one.
  */
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 import { runContainerParts } from './engines.js';
 import { type Options, progress, scratchCases } from './harness.js';
 import { machineInfo } from './machine.js';
@@ -77,7 +78,7 @@ function parseArgs(argv: readonly string[]): Options {
 export function describeError(err: unknown): string {
   const parts: string[] = [];
   for (let e: unknown = err, depth = 0; e !== undefined && depth < 4; depth++) {
-    parts.push(e instanceof Error ? (e.stack ?? e.message) : String(e));
+    parts.push(e instanceof Error ? (e.stack ?? e.message) : inspect(e));
     e = e instanceof Error ? e.cause : undefined;
   }
   return parts.join('\ncaused by: ');

@@ -12,6 +12,7 @@
 import type { ResolveOptions } from '../../src/resolve/index.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { inspect } from 'node:util';
 import { freeze, freezeSync, thaw, thawSync } from '../../src/index.js';
 import type { Counter, Mode } from './workload.js';
 import { rawLoopPath } from './workload.js';
@@ -75,7 +76,7 @@ function childCpuNs(): number {
 export const rawC: Method = {
   id: 'raw-c',
   label: 'raw C loop',
-  async run(subject, cycles) {
+  run(subject, cycles) {
     const r = spawnSync(
       rawLoopPath,
       ['loop', subject.cgroupDir, subject.mode, subject.counter.file, String(cycles), String(GAP_US)],
@@ -93,7 +94,7 @@ export const rawC: Method = {
       samples.push({ freezeNs: s.freezeNs, thawNs: s.thawNs, resumeNs: s.resumeNs });
       cpu += s.cpuNs;
     }
-    return { samples, cpuPerCycleNs: cpu / cycles };
+    return Promise.resolve({ samples, cpuPerCycleNs: cpu / cycles });
   },
 };
 
@@ -207,16 +208,16 @@ export function externalMethod(
         spinUs(GAP_US);
         const t2 = hr();
         let t3 = 0n;
-        let failure: unknown;
+        let failure: Error | undefined;
         const call = resume(subject).then(
           () => {
             t3 = hr();
           },
           (err: unknown) => {
-            failure = err;
+            failure = err instanceof Error ? err : new Error(`${label}: resume failed: ${inspect(err)}`);
           },
         );
-        let t4 = 0n;
+        let t4: bigint;
         for (;;) {
           if (subject.counter.read() !== last) {
             t4 = hr();

@@ -327,7 +327,8 @@ export function writeOutputs(
       title: c.title,
       series: c.methods.map((m) => ({ label: m.label, samples: m.samples.map((s) => s[key]) })),
     }));
-  const host = String(report.machine['kernel'] ?? '');
+  const kernel = report.machine['kernel'];
+  const host = typeof kernel === 'string' ? kernel : '';
   const resumeSvg = join(outDir, 'resume.svg');
   writeFileSync(
     resumeSvg,

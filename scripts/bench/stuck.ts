@@ -42,8 +42,8 @@ async function runMode(mode: Mode, opts: Options): Promise<StuckRun[]> {
     // The tests' own unfreezable task: blocked on a FUSE request that is never answered.
     const stuck = await startStuckTask(dir);
     try {
-      const methods: Array<[string, () => Promise<void>]> = [
-        [`cgfreeze freezeSync (${mode})`, async () => void freezeSync(dir, { timeoutMs: deadlineMs })],
+      const methods: Array<[string, () => Promise<void> | void]> = [
+        [`cgfreeze freezeSync (${mode})`, () => void freezeSync(dir, { timeoutMs: deadlineMs })],
         [`cgfreeze freeze, Promise (${mode})`, async () => void (await freeze(dir, { timeoutMs: deadlineMs }))],
       ];
       for (const [label, call] of methods) {

@@ -59,7 +59,7 @@ describe('npm run bench -- --quick', () => {
       expect(existsSync(join(root, `cgfb-${String(pid)}`))).toBe(false);
     }
     const keepWarmDir = '/sys/fs/cgroup/freezer/cgfreeze-keepwarm';
-    if (existsSync(keepWarmDir))
-      expect(readdirSync(keepWarmDir).filter((n) => n.startsWith(`${String(pid)}-`))).toEqual([]);
+    const held = existsSync(keepWarmDir) ? readdirSync(keepWarmDir) : [];
+    expect(held.filter((n) => n.startsWith(`${String(pid)}-`))).toEqual([]);
   }, 420_000);
 });

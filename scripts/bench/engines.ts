@@ -14,7 +14,8 @@ import { freeze, freezeSync, thaw, thawSync } from '../../src/index.js';
 import { cgroupPathOf } from '../../src/cgroup/membership.js';
 import { cgroup2Mount, cgroupMounts, freezerV1Mount, hierarchyPathToDir } from '../../src/cgroup/mountinfo.js';
 import { keepWarm } from '../../src/freezer/keep-warm.js';
-import { type Options, interleave, pick, progress, warmLabel } from './harness.js';
+import { interleave, pick, progress, warmLabel } from './harness.js';
+import type { MethodId, Options } from './options.js';
 import {
   type Method,
   type Sample,
@@ -324,7 +325,7 @@ async function batchCases(lab: Lab, opts: Options, report: BenchReport): Promise
     const list = names.slice(0, size);
     const paths = dirs.slice(0, size);
     const title = `${lab.env.mode === 'host' ? 'v1' : 'v2'} · ${size} container${size === 1 ? '' : 's'}`;
-    const methods: Array<[string, string, () => Promise<void> | void, () => Promise<void> | void]> = [
+    const methods: Array<[MethodId, string, () => Promise<void> | void, () => Promise<void> | void]> = [
       [
         'cgfreeze-group',
         'cgfreeze freeze([...]) Promise',

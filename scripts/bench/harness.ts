@@ -10,22 +10,8 @@ import {
   rawC,
 } from './methods.js';
 import { type CaseResult, methodResult } from './report.js';
-import { type Mode, ScratchWorkload } from './workload.js';
-
-export interface Options {
-  quick: boolean;
-  cycles: number;
-  containerCycles: number;
-  tasks: number[];
-  modes: Mode[];
-  only: Set<string>;
-  methods: Set<string> | undefined;
-  out: string;
-  labs: string[];
-  /** Containers per call in the batch case. */
-  batch: number[];
-  rounds: number;
-}
+import type { Options } from './options.js';
+import { ScratchWorkload } from './workload.js';
 
 /** One progress line, rewritten in place on a terminal. */
 export const progress = {

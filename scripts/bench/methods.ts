@@ -14,6 +14,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { freeze, freezeSync, thaw, thawSync } from '../../src/index.js';
+import type { MethodId } from './options.js';
 import type { Counter, Mode } from './workload.js';
 import { rawLoopPath } from './workload.js';
 
@@ -41,7 +42,7 @@ export interface Subject {
 }
 
 export interface Method {
-  id: string;
+  id: MethodId;
   label: string;
   run(subject: Subject, cycles: number): Promise<MethodRun>;
 }
@@ -106,7 +107,7 @@ type Call = (target: string, opts: ResolveOptions) => unknown;
  * cycles have no microtask turn in the measured time.
  */
 function inProcessMethod(
-  id: string,
+  id: MethodId,
   label: string,
   [freezeCall, thawCall]: [Call, Call],
   target: (s: Subject) => string,
@@ -180,7 +181,7 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * resume is observed while the resume call is still in flight.
  */
 export function externalMethod(
-  id: string,
+  id: MethodId,
   label: string,
   pause: (s: Subject) => Promise<void>,
   resume: (s: Subject) => Promise<void>,

@@ -13,8 +13,7 @@ import Docker from 'dockerode';
 import { freeze, freezeSync, thaw, thawSync } from '../../src/index.js';
 import { cgroupPathOf } from '../../src/cgroup/membership.js';
 import { cgroup2Mount, cgroupMounts, freezerV1Mount, hierarchyPathToDir } from '../../src/cgroup/mountinfo.js';
-import { keepWarm } from '../../src/freezer/keep-warm.js';
-import { interleave, pick, progress, warmLabel } from './harness.js';
+import { interleave, pick, progress, warmLabel, whileWarm } from './harness.js';
 import type { MethodId, Options } from './options.js';
 import {
   type Method,
@@ -27,7 +26,7 @@ import {
   rawC,
   run,
 } from './methods.js';
-import { type BenchReport, methodResult } from './report.js';
+import { type BenchReport, type MethodResult, methodResult } from './report.js';
 import { Counter, type Mode, PREFIX, buildDir, forceThaw, shmDir } from './workload.js';
 
 /** The fields of `lab.sh env <mode>` this harness uses. */
@@ -249,7 +248,7 @@ async function containerCases(lab: Lab, opts: Options, report: BenchReport): Pro
       opts.rounds,
     );
     const slow = await interleave(title, docker, pick(engineMethods(lab), opts), n, opts.rounds);
-    const others: Array<{ method: Method; samples: Sample[]; cpuPerCycleNs: number }> = [];
+    const others: MethodResult[] = [];
     for (const [engine, subject] of [
       ['ctr', ctr],
       ['podman', podman],
@@ -263,32 +262,21 @@ async function containerCases(lab: Lab, opts: Options, report: BenchReport): Pro
       mode: lab.cgMode,
       size: 1,
       warm: false,
-      methods: [...fast, ...slow, ...others].map((r) =>
-        methodResult(r.method.id, r.method.label, r.samples, r.cpuPerCycleNs),
-      ),
+      methods: [...fast, ...slow, ...others],
     });
     if (lab.cgMode === 'v1') {
-      const warm = keepWarm();
-      try {
-        const hot = await interleave(
-          `${title} · warm`,
-          docker,
-          pick([rawC, cgfreezeSync], opts).map(warmLabel),
-          n * 10,
-          opts.rounds,
-        );
-        report.cases.push({
-          id: `container-${lab.env.mode}-warm`,
-          group: 'container',
-          title: `${title} · keepWarm`,
-          mode: lab.cgMode,
-          size: 1,
-          warm: true,
-          methods: hot.map((r) => methodResult(r.method.id, r.method.label, r.samples, r.cpuPerCycleNs)),
-        });
-      } finally {
-        warm.release();
-      }
+      const hot = await whileWarm(docker, (warm) =>
+        interleave(`${title} · warm`, warm, pick([rawC, cgfreezeSync], opts).map(warmLabel), n * 10, opts.rounds),
+      );
+      report.cases.push({
+        id: `container-${lab.env.mode}-warm`,
+        group: 'container',
+        title: `${title} · keepWarm`,
+        mode: lab.cgMode,
+        size: 1,
+        warm: true,
+        methods: hot,
+      });
     }
   } finally {
     for (const s of [docker, ctr, podman]) s.counter.close();

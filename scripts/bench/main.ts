@@ -9,7 +9,7 @@ import { runContainerParts } from './engines.js';
 import { progress, scratchCases } from './harness.js';
 import { machineInfo } from './machine.js';
 import { type Options, UsageError, helpText, parseOptions } from './options.js';
-import { type BenchReport, fullText, writeOutputs } from './report.js';
+import { type BenchReport, fullText, labelMisses, writeOutputs } from './report.js';
 import { runResolve } from './resolve.js';
 import { runStuck } from './stuck.js';
 import { buildRawLoop, removeRunParents, removeShmDir } from './workload.js';
@@ -98,7 +98,10 @@ async function main(): Promise<void> {
   process.stdout.write(
     `samples: ${files.json}\ntables: ${files.markdown}\nplots: ${files.resumeSvg} ${files.freezeSvg}\n`,
   );
-  if (report.errors.length > 0) process.exitCode = 1;
+  const misses = labelMisses(report);
+  if (misses.length > 0)
+    process.stderr.write(`bench: RUN FAILED: ${misses.length} method(s) did not run as labelled (see above)\n`);
+  if (report.errors.length > 0 || misses.length > 0) process.exitCode = 1;
 }
 
 main().catch((err: unknown) => {

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { freeze, freezeSync, thaw, thawSync } from '../../src/index.js';
 import type { MethodId } from './options.js';
-import type { Counter, Mode } from './workload.js';
+import type { Counter, Mode, WarmAnchor } from './workload.js';
 import { rawLoopPath } from './workload.js';
 
 export interface Sample {
@@ -24,7 +24,18 @@ export interface Sample {
   resumeNs: number;
 }
 
-export interface MethodRun {
+/**
+ * How a method's samples really ran, checked while they ran: a comparison
+ * rests on its operands having run as their labels say.
+ */
+export interface RanAs {
+  /** Samples that began and ended with the case's keepWarm cgroup frozen (keepWarm cases only). */
+  warmSamples?: number;
+  /** Connections opened during the samples (keep-alive methods only: any is a miss). */
+  newConnections?: number;
+}
+
+export interface MethodRun extends RanAs {
   samples: Sample[];
   /** Cycles whose pause or resume the engine itself reported as failed (not in samples). */
   failures?: number;
@@ -39,6 +50,8 @@ export interface Subject {
   counter: Counter;
   /** Container name and engine, when the subject is a container; where its engine keeps state. */
   container?: { engine: 'docker' | 'ctr' | 'podman'; name: string; resolveOptions?: ResolveOptions };
+  /** In a keepWarm case: the frozen cgroup every sample must run beside. */
+  warmAnchor?: WarmAnchor;
 }
 
 export interface Method {
@@ -78,24 +91,36 @@ export const rawC: Method = {
   id: 'raw-c',
   label: 'raw C loop',
   run(subject, cycles) {
+    const anchor = subject.warmAnchor?.dir;
     const r = spawnSync(
       rawLoopPath,
-      ['loop', subject.cgroupDir, subject.mode, subject.counter.file, String(cycles), String(GAP_US)],
-      {
-        encoding: 'utf8',
-        maxBuffer: 64 << 20,
-      },
+      [
+        'loop',
+        subject.cgroupDir,
+        subject.mode,
+        subject.counter.file,
+        String(cycles),
+        String(GAP_US),
+        ...(anchor === undefined ? [] : [anchor]),
+      ],
+      { encoding: 'utf8', maxBuffer: 64 << 20 },
     );
     if (r.status !== 0) throw new Error(`raw-loop failed (${String(r.status ?? r.signal)}): ${r.stderr}`);
     const samples: Sample[] = [];
     let cpu = 0;
+    let warm = 0;
     for (const line of r.stdout.split('\n')) {
       if (line === '') continue;
-      const s = JSON.parse(line) as Sample & { cpuNs: number };
+      const s = JSON.parse(line) as Sample & { cpuNs: number; warm?: number };
       samples.push({ freezeNs: s.freezeNs, thawNs: s.thawNs, resumeNs: s.resumeNs });
       cpu += s.cpuNs;
+      if (s.warm === 1) warm++;
     }
-    return Promise.resolve({ samples, cpuPerCycleNs: cpu / cycles });
+    return Promise.resolve({
+      samples,
+      cpuPerCycleNs: cpu / cycles,
+      ...(anchor === undefined ? {} : { warmSamples: warm }),
+    });
   },
 };
 
@@ -121,7 +146,9 @@ function inProcessMethod(
       const opts = options?.(subject) ?? {};
       const samples: Sample[] = [];
       let cpu = 0;
+      let warm = 0;
       for (let i = 0; i < cycles; i++) {
+        const warmBefore = subject.warmAnchor?.frozen();
         const c0 = cpuNs();
         const t0 = hr();
         const frozen = freezeCall(t, opts);
@@ -138,10 +165,15 @@ function inProcessMethod(
         cpu += cpuNs() - c1;
         subject.counter.waitChange(last);
         const t4 = hr();
+        if (warmBefore === true && subject.warmAnchor?.frozen() === true) warm++;
         samples.push({ freezeNs: ns(t0, t1), thawNs: ns(t2, t3), resumeNs: ns(t2, t4) });
         spinUs(GAP_US);
       }
-      return { samples, cpuPerCycleNs: cpu / cycles };
+      return {
+        samples,
+        cpuPerCycleNs: cpu / cycles,
+        ...(subject.warmAnchor === undefined ? {} : { warmSamples: warm }),
+      };
     },
   };
 }
@@ -193,7 +225,9 @@ export function externalMethod(
       const samples: Sample[] = [];
       let cpu = 0;
       let failures = 0;
+      let warm = 0;
       for (let i = 0; i < cycles; i++) {
+        const warmBefore = subject.warmAnchor?.frozen();
         const c0 = cpuNs() + childCpuNs();
         const t0 = hr();
         try {
@@ -232,10 +266,16 @@ export function externalMethod(
         await call;
         if (failure !== undefined) throw failure;
         cpu += cpuNs() + childCpuNs() - c0;
+        if (warmBefore === true && subject.warmAnchor?.frozen() === true) warm++;
         samples.push({ freezeNs: ns(t0, t1), thawNs: ns(t2, t3), resumeNs: ns(t2, t4) });
         spinUs(GAP_US);
       }
-      return { samples, cpuPerCycleNs: cpu / Math.max(1, samples.length), failures };
+      return {
+        samples,
+        cpuPerCycleNs: cpu / Math.max(1, samples.length),
+        failures,
+        ...(subject.warmAnchor === undefined ? {} : { warmSamples: warm }),
+      };
     },
   };
 }

@@ -88,7 +88,8 @@ export function helpText(): string {
     ...rows.map(([left, help]) => `${(left ?? '').padEnd(width)}   ${help}`),
     '',
     ...wrap(`Methods: ${METHOD_IDS.join(', ')}`, 100),
-    'LIST is comma-separated. Exit status: 0 done, 1 an error, 2 bad options.',
+    'LIST is comma-separated. Exit status: 0 done; 1 an error, or a method that did not run as',
+    'labelled (e.g. a keepWarm sample that ran cold), so no comparison with it may be read; 2 bad options.',
     '',
   ].join('\n');
 }

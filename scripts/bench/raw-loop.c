@@ -8,12 +8,16 @@
 //     pause(). Prints "ready <pid0> ... \n" once all are in, then holds them
 //     until stdin closes and kills them (thawing first is the caller's job).
 //
-//   raw-loop loop <cgroup-dir> <v1|v2> <counter-file> <cycles> <gap-us>
+//   raw-loop loop <cgroup-dir> <v1|v2> <counter-file> <cycles> <gap-us> [<warm-anchor-dir>]
 //     Per cycle, one JSON line of nanoseconds:
 //       freezeNs  write FROZEN/1, re-read until the kernel reports frozen
 //       thawNs    the write of THAWED/0 alone
 //       resumeNs  start of the thaw write until the counter moves again
 //       cpuNs     this process's CPU time in the freeze wait + thaw write
+//       warm      (with a warm anchor, a v1 cgroup that keepWarm holds frozen)
+//                 1 if the anchor read FROZEN before the freeze and after the
+//                 resume, so the kernel's freezer key stayed on: the sample ran
+//                 warm as labelled. Read outside the timed spans.
 //     The counter is observed with pread() on the file, the same way the
 //     Node harness observes it, so the observation cost is equal on both sides.
 //
@@ -148,8 +152,10 @@ static void spin_us(uint64_t us) {
   }
 }
 
-static int loop(const char* dir, const char* mode, const char* counter_file, int cycles, int gap_us) {
+static int loop(const char* dir, const char* mode, const char* counter_file, int cycles, int gap_us,
+                const char* anchor) {
   int v2 = strcmp(mode, "v2") == 0;
+  int afd = anchor ? open_in(anchor, "freezer.state", O_RDONLY) : -1;
   int wfd = open_in(dir, v2 ? "cgroup.freeze" : "freezer.state", O_WRONLY);
   int rfd = open_in(dir, v2 ? "cgroup.events" : "freezer.state", O_RDONLY);
   int cfd = open(counter_file, O_RDONLY | O_CLOEXEC);
@@ -157,6 +163,7 @@ static int loop(const char* dir, const char* mode, const char* counter_file, int
   const char* on = v2 ? "1" : "FROZEN";
   const char* off = v2 ? "0" : "THAWED";
   for (int i = 0; i < cycles; i++) {
+    int warm = afd >= 0 && is_frozen(afd, 0);
     uint64_t cpu0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
     uint64_t t0 = now_ns(CLOCK_MONOTONIC);
     if (pwrite(wfd, on, strlen(on), 0) < 0) die("write", dir);
@@ -174,8 +181,12 @@ static int loop(const char* dir, const char* mode, const char* counter_file, int
     while (read_counter(cfd) == c) {
     }
     uint64_t t4 = now_ns(CLOCK_MONOTONIC);
-    printf("{\"freezeNs\":%" PRIu64 ",\"thawNs\":%" PRIu64 ",\"resumeNs\":%" PRIu64 ",\"cpuNs\":%" PRIu64 "}\n",
+    warm = warm && afd >= 0 && is_frozen(afd, 0);
+    printf("{\"freezeNs\":%" PRIu64 ",\"thawNs\":%" PRIu64 ",\"resumeNs\":%" PRIu64
+           ",\"cpuNs\":%" PRIu64,
            t1 - t0, t3 - t2, t4 - t2, (cpu1 - cpu0) + (cpu3 - cpu2));
+    if (afd >= 0) printf(",\"warm\":%d", warm);
+    printf("}\n");
     spin_us((uint64_t)gap_us);
   }
   fflush(stdout);
@@ -183,12 +194,16 @@ static int loop(const char* dir, const char* mode, const char* counter_file, int
 }
 
 int main(int argc, char** argv) {
-  if (argc == 5 && strcmp(argv[1], "workload") == 0) return workload(argv[2], atoi(argv[3]), argv[4]);
-  if (argc == 7 && strcmp(argv[1], "loop") == 0) return loop(argv[2], argv[3], argv[4], atoi(argv[5]), atoi(argv[6]));
+  if (argc == 5 && strcmp(argv[1], "workload") == 0)
+    return workload(argv[2], atoi(argv[3]), argv[4]);
+  if ((argc == 7 || argc == 8) && strcmp(argv[1], "loop") == 0)
+    return loop(argv[2], argv[3], argv[4], atoi(argv[5]), atoi(argv[6]),
+                argc == 8 ? argv[7] : NULL);
   if (argc == 4 && strcmp(argv[1], "spin") == 0) spin(argv[2], atoi(argv[3]));
   fprintf(stderr,
           "usage: raw-loop workload <cgroup-dir> <ntasks> <counter-file>\n"
-          "       raw-loop loop <cgroup-dir> <v1|v2> <counter-file> <cycles> <gap-us>\n"
+          "       raw-loop loop <cgroup-dir> <v1|v2> <counter-file> <cycles> <gap-us> "
+          "[<warm-anchor-dir>]\n"
           "       raw-loop spin <counter-file> <ntasks>\n");
   return 64;
 }

@@ -1,7 +1,7 @@
 /** Results model, terminal/markdown tables with ratios, and the JSON/SVG files. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Sample } from './methods.js';
+import type { RanAs, Sample } from './methods.js';
 import { type Summary, formatNs, formatRatio, summarize } from './stats.js';
 import { type Panel, cdfPlotSvg } from './svg.js';
 
@@ -10,6 +10,8 @@ export interface MethodResult {
   label: string;
   cycles: number;
   cpuPerCycleNs: number;
+  /** How the samples really ran, checked while they ran. */
+  ranAs: RanAs;
   freeze: Summary;
   thaw: Summary;
   resume: Summary;
@@ -50,12 +52,19 @@ export interface BenchReport {
   errors: string[];
 }
 
-export function methodResult(id: string, label: string, samples: Sample[], cpuPerCycleNs: number): MethodResult {
+export function methodResult(
+  id: string,
+  label: string,
+  samples: Sample[],
+  cpuPerCycleNs: number,
+  ranAs: RanAs = {},
+): MethodResult {
   return {
     id,
     label,
     cycles: samples.length,
     cpuPerCycleNs,
+    ranAs,
     freeze: summarize(samples.map((s) => s.freezeNs)),
     thaw: summarize(samples.map((s) => s.thawNs)),
     resume: summarize(samples.map((s) => s.resumeNs)),
@@ -78,15 +87,58 @@ function renderTable(header: Row, rows: Row[], markdown: boolean): string {
 
 const find = (c: CaseResult, id: string): MethodResult | undefined => c.methods.find((m) => m.id === id);
 
-/** The raw C baseline a case compares against: its own, or the cold case's for the same cgroup. */
-function baseline(c: CaseResult, all: readonly CaseResult[]): MethodResult | undefined {
-  return (
-    find(c, 'raw-c') ??
-    all
-      .find((o) => o.group === c.group && o.mode === c.mode && o.size === c.size && !o.warm && find(o, 'raw-c'))
-      ?.methods.find((m) => m.id === 'raw-c')
-  );
+/** A method of a case: one side of a comparison. */
+interface Operand {
+  c: CaseResult;
+  m: MethodResult;
 }
+
+const operand = (c: CaseResult | undefined, id: string): Operand | undefined => {
+  const m = c === undefined ? undefined : find(c, id);
+  return c === undefined || m === undefined ? undefined : { c, m };
+};
+
+/**
+ * Why a method did not run as its label and its case's label say, or
+ * undefined when it did: a keepWarm case's samples must all have run beside
+ * the frozen keepWarm cgroup, a keep-alive method must open no connection
+ * during its samples.
+ */
+export function labelMiss({ c, m }: Operand): string | undefined {
+  const where = `${m.label} in "${c.title}"`;
+  if (c.warm) {
+    const warm = m.ranAs.warmSamples;
+    if (warm === undefined) return `${where} did not record whether its samples ran warm`;
+    if (warm < m.cycles)
+      return `${where}: ${m.cycles - warm} of ${m.cycles} samples ran without the keepWarm cgroup frozen (cold)`;
+  }
+  const opened = m.ranAs.newConnections ?? 0;
+  if (opened > 0) return `${where}: opened ${opened} connection(s) during its samples (labelled keep-alive)`;
+  return undefined;
+}
+
+/** Every method of the run that did not run as labelled: each one fails the run. */
+export function labelMisses(report: BenchReport): string[] {
+  return report.cases.flatMap((c) => c.methods.flatMap((m) => labelMiss({ c, m }) ?? []));
+}
+
+/** `a ÷ base` on `pick`; invalid when either side did not run as labelled. */
+interface Comparison {
+  value: number;
+  invalid: boolean;
+}
+
+function compare(a: Operand, base: Operand, pick: (m: MethodResult) => number): Comparison {
+  return {
+    value: pick(a.m) / pick(base.m),
+    invalid: labelMiss(a) !== undefined || labelMiss(base) !== undefined,
+  };
+}
+
+/** The marker a table shows instead of a ratio that must not be read. */
+const INVALID = 'INVALID';
+
+const ratioCell = (r: Comparison): string => (r.invalid ? INVALID : formatRatio(r.value));
 
 /** One column of a per-method table: its header and its cell for a method of a case. */
 type Column = [header: string, cell: (m: MethodResult) => string];
@@ -107,9 +159,14 @@ function methodTable(
   return renderTable(header, rows, markdown);
 }
 
-/** `m ÷ base` on `pick`, blank without a base or for the base itself. */
-function ratioColumn(header: string, base: MethodResult | undefined, pick: (m: MethodResult) => number): Column {
-  return [header, (m) => (base === undefined || m.id === base.id ? '' : formatRatio(pick(m) / pick(base)))];
+/** `m ÷ base` on `pick` for the methods of case `c`; blank without a base and for the base itself. */
+function ratioColumn(
+  header: string,
+  c: CaseResult,
+  base: Operand | undefined,
+  pick: (m: MethodResult) => number,
+): Column {
+  return [header, (m) => (base === undefined || m === base.m ? '' : ratioCell(compare({ c, m }, base, pick)))];
 }
 
 export function scratchTable(cases: readonly CaseResult[], markdown = false): string {
@@ -117,7 +174,7 @@ export function scratchTable(cases: readonly CaseResult[], markdown = false): st
     cases.filter((x) => x.group !== 'batch'),
     'case',
     (c) => {
-      const raw = baseline(c, cases);
+      const raw = operand(c, 'raw-c');
       return [
         ['freeze p50', (m) => formatNs(m.freeze.p50)],
         ['freeze p99', (m) => formatNs(m.freeze.p99)],
@@ -127,13 +184,17 @@ export function scratchTable(cases: readonly CaseResult[], markdown = false): st
         ['p99', (m) => formatNs(m.resume.p99)],
         ['max', (m) => formatNs(m.resume.max)],
         ['CPU/cycle', (m) => formatNs(m.cpuPerCycleNs)],
-        ratioColumn('freeze ÷ C', raw, (m) => m.freeze.p50),
-        ratioColumn('resume ÷ C', raw, (m) => m.resume.p50),
+        ratioColumn('freeze ÷ C', c, raw, (m) => m.freeze.p50),
+        ratioColumn('resume ÷ C', c, raw, (m) => m.resume.p50),
       ];
     },
     markdown,
   );
 }
+
+/** The v1 keepWarm case that goes with a container case. */
+const warmCaseOf = (cases: readonly CaseResult[], c: CaseResult): CaseResult | undefined =>
+  cases.find((o) => o.group === 'container' && o.warm && o.mode === c.mode);
 
 /** Engines against cgfreeze on the same container: how many times slower each engine path is. */
 export function engineTable(cases: readonly CaseResult[], markdown = false): string {
@@ -141,9 +202,7 @@ export function engineTable(cases: readonly CaseResult[], markdown = false): str
     cases.filter((x) => x.group === 'container' && !x.warm),
     'lab',
     (c) => {
-      const sync = find(c, 'cgfreeze-sync');
-      const warmCase = cases.find((o) => o.group === 'container' && o.warm && o.mode === c.mode);
-      const warm = warmCase === undefined ? undefined : find(warmCase, 'cgfreeze-sync');
+      const resume = (m: MethodResult): number => m.resume.p50;
       return [
         ['pause p50', (m) => formatNs(m.freeze.p50)],
         ['pause p90', (m) => formatNs(m.freeze.p90)],
@@ -151,8 +210,8 @@ export function engineTable(cases: readonly CaseResult[], markdown = false): str
         ['resume p90', (m) => formatNs(m.resume.p90)],
         ['resume p99', (m) => formatNs(m.resume.p99)],
         ['CPU/cycle', (m) => formatNs(m.cpuPerCycleNs)],
-        ['resume ÷ cgfreeze sync', (m) => (sync === undefined ? '' : formatRatio(m.resume.p50 / sync.resume.p50))],
-        ['resume ÷ cgfreeze warm', (m) => (warm === undefined ? '' : formatRatio(m.resume.p50 / warm.resume.p50))],
+        ratioColumn('resume ÷ cgfreeze sync', c, operand(c, 'cgfreeze-sync'), resume),
+        ratioColumn('resume ÷ cgfreeze warm', c, operand(warmCaseOf(cases, c), 'cgfreeze-sync'), resume),
       ];
     },
     markdown,
@@ -160,35 +219,23 @@ export function engineTable(cases: readonly CaseResult[], markdown = false): str
 }
 
 export function batchTable(cases: readonly CaseResult[], markdown = false): string {
-  const header = [
+  return methodTable(
+    cases.filter((x) => x.group === 'batch'),
     'batch',
-    'method',
-    'pause all p50',
-    'pause all p90',
-    'resume all p50',
-    'resume all p90',
-    'CPU/cycle',
-    'pause ÷ cgfreeze',
-    'resume ÷ cgfreeze',
-  ];
-  const rows: Row[] = [];
-  for (const c of cases.filter((x) => x.group === 'batch')) {
-    const ref = find(c, 'cgfreeze-group');
-    for (const m of c.methods) {
-      rows.push([
-        c.title,
-        m.label,
-        formatNs(m.freeze.p50),
-        formatNs(m.freeze.p90),
-        formatNs(m.thaw.p50),
-        formatNs(m.thaw.p90),
-        formatNs(m.cpuPerCycleNs),
-        ref === undefined || m === ref ? '' : formatRatio(m.freeze.p50 / ref.freeze.p50),
-        ref === undefined || m === ref ? '' : formatRatio(m.thaw.p50 / ref.thaw.p50),
-      ]);
-    }
-  }
-  return renderTable(header, rows, markdown);
+    (c) => {
+      const group = operand(c, 'cgfreeze-group');
+      return [
+        ['pause all p50', (m) => formatNs(m.freeze.p50)],
+        ['pause all p90', (m) => formatNs(m.freeze.p90)],
+        ['resume all p50', (m) => formatNs(m.thaw.p50)],
+        ['resume all p90', (m) => formatNs(m.thaw.p90)],
+        ['CPU/cycle', (m) => formatNs(m.cpuPerCycleNs)],
+        ratioColumn('pause ÷ cgfreeze', c, group, (m) => m.freeze.p50),
+        ratioColumn('resume ÷ cgfreeze', c, group, (m) => m.thaw.p50),
+      ];
+    },
+    markdown,
+  );
 }
 
 export function stuckTable(runs: readonly StuckRun[], markdown = false): string {
@@ -222,44 +269,48 @@ export function stuckTable(runs: readonly StuckRun[], markdown = false): string 
   return renderTable(header, rows, markdown);
 }
 
-/** The issue's targets, checked against this run (the benchmark reports; it does not fail on them). */
+/** What the targets table says of a comparison whose operands did not run as labelled. */
+const RUN_FAILED = 'RUN FAILED: not as labelled';
+
+/**
+ * The issues' targets, checked against this run. A miss is reported, not
+ * fatal (timings on a shared machine vary); a comparison with a method that
+ * did not run as labelled fails the run.
+ */
 export function targetsTable(report: BenchReport, markdown = false): string {
   const header = ['target', 'case', 'measured', 'goal', 'met'];
   const rows: Row[] = [];
-  const add = (target: string, where: string, value: number, goal: number, atMost: boolean): void => {
-    if (!Number.isFinite(value)) return;
-    const met = atMost ? value <= goal : value >= goal;
-    rows.push([target, where, formatRatio(value), `${atMost ? '≤' : '≥'} ${formatRatio(goal)}`, met ? 'yes' : 'NO']);
+  const add = (
+    target: string,
+    where: string,
+    [a, base]: [Operand | undefined, Operand | undefined],
+    pick: (m: MethodResult) => number,
+    goal: number,
+    atMost: boolean,
+  ): void => {
+    if (a === undefined || base === undefined) return;
+    const r = compare(a, base, pick);
+    if (!Number.isFinite(r.value)) return;
+    const met = r.invalid ? RUN_FAILED : (atMost ? r.value <= goal : r.value >= goal) ? 'yes' : 'NO';
+    rows.push([target, where, formatRatio(r.value), `${atMost ? '≤' : '≥'} ${formatRatio(goal)}`, met]);
   };
+  const freeze = (m: MethodResult): number => m.freeze.p50;
+  const thaw = (m: MethodResult): number => m.thaw.p50;
+  const resume = (m: MethodResult): number => m.resume.p50;
   for (const c of report.cases.filter((x) => x.group === 'scratch' || x.group === 'container')) {
-    const raw = baseline(c, report.cases);
-    const sync = find(c, 'cgfreeze-sync');
-    const promise = find(c, 'cgfreeze-promise');
-    if (raw !== undefined && sync !== undefined) {
-      add('sync freeze p50 ÷ raw C', c.title, sync.freeze.p50 / raw.freeze.p50, 1.25, true);
-      add('sync resume p50 ÷ raw C', c.title, sync.resume.p50 / raw.resume.p50, 1.25, true);
-    }
-    if (raw !== undefined && promise !== undefined)
-      add('Promise resume p50 ÷ raw C', c.title, promise.resume.p50 / raw.resume.p50, 2, true);
-    const byRef = find(c, 'cgfreeze-ref');
-    if (byRef !== undefined && sync !== undefined) {
-      // Issue #3 states it for the thaw call; the resume adds the workload's wake-up to both.
-      add('by reference ÷ by path (thaw p50)', c.title, byRef.thaw.p50 / sync.thaw.p50, 1.25, true);
-      add('by reference ÷ by path (resume p50)', c.title, byRef.resume.p50 / sync.resume.p50, 1.25, true);
-    }
-    const api = find(c, 'dockerode');
-    if (api !== undefined && sync !== undefined) {
-      add(
-        'dockerode resume p50 ÷ cgfreeze sync',
-        c.title,
-        api.resume.p50 / sync.resume.p50,
-        c.mode === 'v1' ? 50 : 400,
-        false,
-      );
-      const warmCase = report.cases.find((o) => o.group === 'container' && o.warm && o.mode === c.mode);
-      const warm = warmCase === undefined ? undefined : find(warmCase, 'cgfreeze-sync');
-      if (warm !== undefined)
-        add('dockerode resume p50 ÷ cgfreeze sync + keepWarm', c.title, api.resume.p50 / warm.resume.p50, 400, false);
+    const raw = operand(c, 'raw-c');
+    const sync = operand(c, 'cgfreeze-sync');
+    add('sync freeze p50 ÷ raw C', c.title, [sync, raw], freeze, 1.25, true);
+    add('sync resume p50 ÷ raw C', c.title, [sync, raw], resume, 1.25, true);
+    add('Promise resume p50 ÷ raw C', c.title, [operand(c, 'cgfreeze-promise'), raw], resume, 2, true);
+    // Issue #3 states it for the thaw call; the resume adds the workload's wake-up to both.
+    add('by reference ÷ by path (thaw p50)', c.title, [operand(c, 'cgfreeze-ref'), sync], thaw, 1.25, true);
+    add('by reference ÷ by path (resume p50)', c.title, [operand(c, 'cgfreeze-ref'), sync], resume, 1.25, true);
+    if (c.group === 'container' && !c.warm) {
+      const api = operand(c, 'dockerode');
+      add('dockerode resume p50 ÷ cgfreeze sync', c.title, [api, sync], resume, c.mode === 'v1' ? 50 : 400, false);
+      const warm = operand(warmCaseOf(report.cases, c), 'cgfreeze-sync');
+      add('dockerode resume p50 ÷ cgfreeze sync + keepWarm', c.title, [api, warm], resume, 400, false);
     }
   }
   for (const method of [...new Set(report.stuck.map((r) => r.method))]) {
@@ -306,6 +357,12 @@ export function fullText(report: BenchReport, markdown = false): string {
   if (report.stuck.length > 0)
     parts.push('Stuck freeze (a task in an unanswered FUSE request)', stuckTable(report.stuck, markdown));
   parts.push('Targets (issue #4), from this run', targetsTable(report, markdown));
+  const misses = labelMisses(report);
+  if (misses.length > 0)
+    parts.push(
+      `RUN FAILED: ${misses.length} method(s) did not run as labelled; no comparison with them may be read`,
+      misses.map((m) => `- ${m}`).join('\n'),
+    );
   if (report.notes.length > 0) parts.push('Notes', report.notes.map((n) => `- ${n}`).join('\n'));
   if (report.errors.length > 0) parts.push('Errors', report.errors.map((e) => `- ${e}`).join('\n'));
   return parts.join('\n\n') + '\n';

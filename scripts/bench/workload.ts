@@ -104,6 +104,26 @@ export class Counter {
   }
 }
 
+/**
+ * The keepWarm cgroup a warm case relies on. While it reads FROZEN the v1
+ * freezer's global key stays on; a sample counts as warm only if it did both
+ * before the freeze and after the resume (read outside the timed spans).
+ */
+export class WarmAnchor {
+  private readonly fd: number;
+  private readonly buf = Buffer.alloc(16);
+  constructor(readonly dir: string) {
+    this.fd = openSync(join(dir, 'freezer.state'), 'r');
+  }
+  frozen(): boolean {
+    const n = readSync(this.fd, this.buf, 0, this.buf.length, 0);
+    return this.buf.toString('latin1', 0, n).startsWith('FROZEN');
+  }
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
 export class ScratchWorkload {
   private constructor(
     readonly mode: Mode,

@@ -43,8 +43,11 @@ describe('npm run bench -- --quick', () => {
       for (const m of c.methods) {
         expect(m.samples.length).toBe(m.cycles);
         expect(m.cycles).toBeGreaterThanOrEqual(40);
+        // Every keepWarm sample ran beside the frozen keepWarm cgroup; other cases claim nothing.
+        expect(m.ranAs.warmSamples).toBe(c.warm ? m.cycles : undefined);
       }
     }
+    expect(r.stdout).not.toContain('RUN FAILED');
     expect(report.stuck.length).toBeGreaterThan(0);
     for (const s of report.stuck) {
       expect(s.code).toBe('ERR_FREEZE_TIMEOUT');

@@ -13,7 +13,7 @@ import Docker from 'dockerode';
 import { freeze, freezeSync, thaw, thawSync } from '../../src/index.js';
 import { cgroupPathOf } from '../../src/cgroup/membership.js';
 import { cgroup2Mount, cgroupMounts, freezerV1Mount, hierarchyPathToDir } from '../../src/cgroup/mountinfo.js';
-import { interleave, pick, progress, warmLabel, whileWarm } from './harness.js';
+import { describeError, interleave, pick, progress, warmLabel, whileWarm } from './harness.js';
 import type { MethodId, Options } from './options.js';
 import {
   type Method,
@@ -27,6 +27,7 @@ import {
   run,
 } from './methods.js';
 import { type BenchReport, type MethodResult, methodResult } from './report.js';
+import { BenchSidecar } from './sidecar.js';
 import { Counter, type Mode, PREFIX, buildDir, forceThaw, shmDir } from './workload.js';
 
 /** The fields of `lab.sh env <mode>` this harness uses. */
@@ -227,7 +228,12 @@ function otherEngineMethod(lab: Lab, engine: 'ctr' | 'podman'): Method {
       );
 }
 
-async function containerCases(lab: Lab, opts: Options, report: BenchReport): Promise<void> {
+async function containerCases(
+  lab: Lab,
+  opts: Options,
+  report: BenchReport,
+  sidecarMethods: readonly Method[],
+): Promise<void> {
   const tag = `${PREFIX}-${process.pid}-${lab.env.mode}`;
   const title = `${lab.env.mode === 'host' ? 'v1 (host lab)' : 'v2 lab'} · busybox container`;
   progress.set(`${title} · starting containers`);
@@ -243,7 +249,16 @@ async function containerCases(lab: Lab, opts: Options, report: BenchReport): Pro
     const fast = await interleave(
       title,
       docker,
-      pick([rawC, cgfreezeSync, cgfreezePromise, ...(byRefWorks(docker, report) ? [cgfreezeByRef] : [])], opts),
+      pick(
+        [
+          rawC,
+          cgfreezeSync,
+          cgfreezePromise,
+          ...(byRefWorks(docker, report) ? [cgfreezeByRef] : []),
+          ...sidecarMethods,
+        ],
+        opts,
+      ),
       n * 10,
       opts.rounds,
     );
@@ -266,7 +281,13 @@ async function containerCases(lab: Lab, opts: Options, report: BenchReport): Pro
     });
     if (lab.cgMode === 'v1') {
       const hot = await whileWarm(docker, (warm) =>
-        interleave(`${title} · warm`, warm, pick([rawC, cgfreezeSync], opts).map(warmLabel), n * 10, opts.rounds),
+        interleave(
+          `${title} · warm`,
+          warm,
+          pick([rawC, cgfreezeSync, ...sidecarMethods], opts).map(warmLabel),
+          n * 10,
+          opts.rounds,
+        ),
       );
       report.cases.push({
         id: `container-${lab.env.mode}-warm`,
@@ -356,7 +377,7 @@ async function batchCases(lab: Lab, opts: Options, report: BenchReport): Promise
         cpu += (c.user + c.system) * 1000;
         samples.push({ freezeNs: Number(t1 - t0), thawNs: Number(t2 - t1), resumeNs: Number(t2 - t1) });
       }
-      results.push(methodResult(id, label, samples, cpu / cycles));
+      results.push(methodResult(id, label, samples, { callerPerCycleNs: cpu / cycles }));
     }
     report.cases.push({
       id: `batch-${lab.env.mode}-${size}`,
@@ -380,17 +401,43 @@ function check(result: { ok: boolean; results: Array<{ ok: boolean; target: stri
     );
 }
 
+/** The sidecar, when the container cases include its methods; a sidecar that cannot start is an error of the run. */
+async function startSidecar(opts: Options, report: BenchReport): Promise<BenchSidecar | undefined> {
+  const wanted = (['sidecar', 'sidecar-ttl'] as const).some((id) => opts.methods?.has(id) ?? true);
+  if (!opts.only.has('containers') || !wanted) return undefined;
+  progress.set('sidecar · starting');
+  try {
+    const sidecar = await BenchSidecar.start(opts.sidecarCpuProf);
+    if (sidecar.staleBuild)
+      report.notes.push('the sidecar ran dist/, which is older than src/: run npm run build:ts before the bench');
+    return sidecar;
+  } catch (err) {
+    report.errors.push(`sidecar: ${describeError(err)}`);
+    return undefined;
+  }
+}
+
 export async function runContainerParts(opts: Options, report: BenchReport): Promise<void> {
+  const sidecar = await startSidecar(opts, report);
+  try {
+    await runLabs(opts, report, sidecar?.methods() ?? []);
+  } finally {
+    progress.set('sidecar · stopping');
+    await sidecar?.stop();
+  }
+}
+
+async function runLabs(opts: Options, report: BenchReport, sidecarMethods: readonly Method[]): Promise<void> {
   for (const mode of opts.labs) {
     progress.set(`lab ${mode} · up`);
     labCmd('lease', mode);
     try {
       const lab = new Lab(JSON.parse(labCmd('env', mode)) as LabEnv);
       try {
-        if (opts.only.has('containers')) await containerCases(lab, opts, report);
+        if (opts.only.has('containers')) await containerCases(lab, opts, report, sidecarMethods);
         if (opts.only.has('batch')) await batchCases(lab, opts, report);
       } catch (err) {
-        report.errors.push(`lab ${mode}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+        report.errors.push(`lab ${mode}: ${describeError(err)}`);
       } finally {
         progress.set(`lab ${mode} · removing containers`);
         lab.removeAll();

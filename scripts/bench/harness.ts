@@ -1,4 +1,5 @@
 /** Shared pieces of the benchmark: options, the progress line, interleaved method rounds, scratch cases. */
+import { inspect } from 'node:util';
 import { keepWarm } from '../../src/freezer/keep-warm.js';
 import {
   type Method,
@@ -13,6 +14,16 @@ import {
 import { type CaseResult, type MethodResult, methodResult } from './report.js';
 import type { Options } from './options.js';
 import { ScratchWorkload, WarmAnchor } from './workload.js';
+
+/** The error with its cause chain, so a failure inside cgfreeze shows where it started. */
+export function describeError(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e !== undefined && depth < 4; depth++) {
+    parts.push(e instanceof Error ? (e.stack ?? e.message) : inspect(e));
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return parts.join('\ncaused by: ');
+}
 
 /** One progress line, rewritten in place on a terminal. */
 export const progress = {
@@ -43,13 +54,16 @@ export async function interleave(
   rounds: number,
 ): Promise<MethodResult[]> {
   const acc = methods.map(
-    (method): { method: Method; samples: Sample[]; cpu: number; failures: number; ranAs: RanAs } => ({
+    (
       method,
-      samples: [],
-      cpu: 0,
-      failures: 0,
-      ranAs: {},
-    }),
+    ): {
+      method: Method;
+      samples: Sample[];
+      cpu: number;
+      daemonCpu: number | undefined;
+      failures: number;
+      ranAs: RanAs;
+    } => ({ method, samples: [], cpu: 0, daemonCpu: undefined, failures: 0, ranAs: {} }),
   );
   const per = Math.max(1, Math.ceil(cycles / rounds));
   for (let r = 0; r < rounds; r++) {
@@ -60,6 +74,7 @@ export async function interleave(
       a.samples.push(...run.samples);
       a.cpu += run.cpuPerCycleNs * run.samples.length;
       a.failures += run.failures ?? 0;
+      a.daemonCpu = addUp(a.daemonCpu, run.daemonCpuNs);
       const warmSamples = addUp(a.ranAs.warmSamples, run.warmSamples);
       const newConnections = addUp(a.ranAs.newConnections, run.newConnections);
       a.ranAs = {
@@ -73,7 +88,10 @@ export async function interleave(
       a.method.id,
       a.failures === 0 ? a.method.label : `${a.method.label} (${a.failures} failed)`,
       a.samples,
-      a.cpu / a.samples.length,
+      {
+        callerPerCycleNs: a.cpu / a.samples.length,
+        ...(a.daemonCpu === undefined ? {} : { daemonPerCycleNs: a.daemonCpu / a.samples.length }),
+      },
       a.ranAs,
     ),
   );

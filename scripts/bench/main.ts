@@ -4,25 +4,14 @@
  * Methods of a case run in interleaved rounds with a rotating order, so slow
  * drift on a shared machine spreads over all of them instead of one.
  */
-import { inspect } from 'node:util';
 import { runContainerParts } from './engines.js';
-import { progress, scratchCases } from './harness.js';
+import { describeError, progress, scratchCases } from './harness.js';
 import { machineInfo } from './machine.js';
 import { type Options, UsageError, helpText, parseOptions } from './options.js';
 import { type BenchReport, fullText, labelMisses, writeOutputs } from './report.js';
 import { runResolve } from './resolve.js';
 import { runStuck } from './stuck.js';
 import { buildRawLoop, removeRunParents, removeShmDir } from './workload.js';
-
-/** The error with its cause chain, so a failure inside cgfreeze shows where it started. */
-export function describeError(err: unknown): string {
-  const parts: string[] = [];
-  for (let e: unknown = err, depth = 0; e !== undefined && depth < 4; depth++) {
-    parts.push(e instanceof Error ? (e.stack ?? e.message) : inspect(e));
-    e = e instanceof Error ? e.cause : undefined;
-  }
-  return parts.join('\ncaused by: ');
-}
 
 /** The options, or the exit status when there is nothing to run (help, or a bad command line). */
 function options(argv: readonly string[]): Options | number {

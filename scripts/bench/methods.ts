@@ -41,6 +41,8 @@ export interface MethodRun extends RanAs {
   failures?: number;
   /** The caller's CPU time (user + system, children included) in freeze and thaw calls, per cycle. */
   cpuPerCycleNs: number;
+  /** The daemon's own CPU time over the whole run, where the method measures it (the sidecar). */
+  daemonCpuNs?: number;
 }
 
 /** What a method drives: a cgroup directory and, for engines, a container. */

@@ -15,6 +15,8 @@ export const METHOD_IDS = [
   'cgfreeze-sync',
   'cgfreeze-promise',
   'cgfreeze-ref',
+  'sidecar',
+  'sidecar-ttl',
   'docker-cli',
   'dockerode',
   'ctr',
@@ -37,6 +39,8 @@ export interface Options {
   /** Containers per call in the batch case. */
   batch: number[];
   rounds: number;
+  /** Where the sidecar writes its V8 CPU profile (`node --cpu-prof`), if asked. */
+  sidecarCpuProf: string | undefined;
 }
 
 interface OptionSpec {
@@ -52,7 +56,7 @@ const OPTIONS = {
   'container-cycles': {
     type: 'string',
     arg: 'N',
-    help: 'cycles per engine method and container (default 100; in-process methods run 10×)',
+    help: 'cycles per engine method and container (default 100; cgfreeze, raw C and the sidecar run 10×)',
   },
   tasks: { type: 'string', arg: 'LIST', help: 'tasks per scratch cgroup (default 1,10,100,1000)' },
   modes: {
@@ -69,6 +73,11 @@ const OPTIONS = {
   },
   batch: { type: 'string', arg: 'LIST', help: 'containers per call in the batch case (default 1,10,50)' },
   out: { type: 'string', arg: 'DIR', help: 'where results.{json,md} and the plots go (default bench-results/<time>)' },
+  'sidecar-cpu-prof': {
+    type: 'string',
+    arg: 'DIR',
+    help: "write the sidecar's V8 CPU profile (node --cpu-prof) to DIR when it stops",
+  },
   help: { type: 'boolean', help: 'print this help and exit' },
 } satisfies Record<string, OptionSpec>;
 
@@ -161,5 +170,6 @@ export function parseOptions(argv: readonly string[], now = new Date()): Options
     labs: oneOf('labs', values.labs, LABS) ?? [...LABS],
     batch: numbers('batch', quick ? [1, 10] : [1, 10, 50]),
     rounds: quick ? 2 : 5,
+    sidecarCpuProf: values['sidecar-cpu-prof'],
   };
 }

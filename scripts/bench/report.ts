@@ -10,6 +10,8 @@ export interface MethodResult {
   label: string;
   cycles: number;
   cpuPerCycleNs: number;
+  /** The daemon's CPU time per cycle, where the method measures it (the sidecar). */
+  daemonCpuPerCycleNs?: number;
   /** How the samples really ran, checked while they ran. */
   ranAs: RanAs;
   freeze: Summary;
@@ -56,14 +58,15 @@ export function methodResult(
   id: string,
   label: string,
   samples: Sample[],
-  cpuPerCycleNs: number,
+  cpu: { callerPerCycleNs: number; daemonPerCycleNs?: number },
   ranAs: RanAs = {},
 ): MethodResult {
   return {
     id,
     label,
     cycles: samples.length,
-    cpuPerCycleNs,
+    cpuPerCycleNs: cpu.callerPerCycleNs,
+    ...(cpu.daemonPerCycleNs === undefined ? {} : { daemonCpuPerCycleNs: cpu.daemonPerCycleNs }),
     ranAs,
     freeze: summarize(samples.map((s) => s.freezeNs)),
     thaw: summarize(samples.map((s) => s.thawNs)),
@@ -218,6 +221,40 @@ export function engineTable(cases: readonly CaseResult[], markdown = false): str
   );
 }
 
+/** The methods the sidecar table sets side by side. */
+const SIDECAR_TABLE = ['cgfreeze-sync', 'sidecar', 'sidecar-ttl', 'dockerode'];
+
+/**
+ * The sidecar (cgfreeze serve through cgfreeze/client) against the direct API
+ * and the Engine API on the same container: the calls' round trips.
+ */
+export function sidecarTable(cases: readonly CaseResult[], markdown = false): string {
+  const shown = cases
+    .filter((c) => c.group === 'container' && c.methods.some((m) => m.id.startsWith('sidecar')))
+    .map((c) => ({ ...c, methods: c.methods.filter((m) => SIDECAR_TABLE.includes(m.id)) }));
+  return methodTable(
+    shown,
+    'lab',
+    (c) => {
+      const direct = operand(c, 'cgfreeze-sync');
+      return [
+        ['pause p50', (m) => formatNs(m.freeze.p50)],
+        ['pause p90', (m) => formatNs(m.freeze.p90)],
+        ['pause p99', (m) => formatNs(m.freeze.p99)],
+        ['unpause p50', (m) => formatNs(m.thaw.p50)],
+        ['unpause p90', (m) => formatNs(m.thaw.p90)],
+        ['unpause p99', (m) => formatNs(m.thaw.p99)],
+        ['resume p50', (m) => formatNs(m.resume.p50)],
+        ['CPU/cycle', (m) => formatNs(m.cpuPerCycleNs)],
+        ['sidecar CPU/cycle', (m) => (m.daemonCpuPerCycleNs === undefined ? '' : formatNs(m.daemonCpuPerCycleNs))],
+        ratioColumn('pause ÷ direct', c, direct, (m) => m.freeze.p50),
+        ratioColumn('unpause ÷ direct', c, direct, (m) => m.thaw.p50),
+      ];
+    },
+    markdown,
+  );
+}
+
 export function batchTable(cases: readonly CaseResult[], markdown = false): string {
   return methodTable(
     cases.filter((x) => x.group === 'batch'),
@@ -280,6 +317,9 @@ const RUN_FAILED = 'RUN FAILED: not as labelled';
 export function targetsTable(report: BenchReport, markdown = false): string {
   const header = ['target', 'case', 'measured', 'goal', 'met'];
   const rows: Row[] = [];
+  const row = (target: string, where: string, measured: string, goal: string, met: boolean, r: Comparison): void =>
+    void rows.push([target, where, measured, goal, r.invalid ? RUN_FAILED : met ? 'yes' : 'NO']);
+  /** A goal for the ratio `a ÷ base`. */
   const add = (
     target: string,
     where: string,
@@ -291,8 +331,21 @@ export function targetsTable(report: BenchReport, markdown = false): string {
     if (a === undefined || base === undefined) return;
     const r = compare(a, base, pick);
     if (!Number.isFinite(r.value)) return;
-    const met = r.invalid ? RUN_FAILED : (atMost ? r.value <= goal : r.value >= goal) ? 'yes' : 'NO';
-    rows.push([target, where, formatRatio(r.value), `${atMost ? '≤' : '≥'} ${formatRatio(goal)}`, met]);
+    const met = atMost ? r.value <= goal : r.value >= goal;
+    row(target, where, formatRatio(r.value), `${atMost ? '≤' : '≥'} ${formatRatio(goal)}`, met, r);
+  };
+  /** A goal for a time of `a`, shown next to the same time of `base`, the direct API in the same run. */
+  const time = (
+    target: string,
+    where: string,
+    [a, base]: [Operand | undefined, Operand | undefined],
+    pick: (m: MethodResult) => number,
+    goalNs: number,
+  ): void => {
+    if (a === undefined || base === undefined) return;
+    const r = compare(a, base, pick);
+    const measured = `${formatNs(pick(a.m))} (${formatRatio(r.value)} direct)`;
+    row(target, where, measured, `≤ ${formatNs(goalNs)}`, pick(a.m) <= goalNs, r);
   };
   const freeze = (m: MethodResult): number => m.freeze.p50;
   const thaw = (m: MethodResult): number => m.thaw.p50;
@@ -311,6 +364,11 @@ export function targetsTable(report: BenchReport, markdown = false): string {
       add('dockerode resume p50 ÷ cgfreeze sync', c.title, [api, sync], resume, c.mode === 'v1' ? 50 : 400, false);
       const warm = operand(warmCaseOf(report.cases, c), 'cgfreeze-sync');
       add('dockerode resume p50 ÷ cgfreeze sync + keepWarm', c.title, [api, warm], resume, 400, false);
+    }
+    if (c.group === 'container' && c.mode === 'v2') {
+      // Issue #10, on cgroup v2: the call's round trip through the socket, against thawSync/freezeSync.
+      time('sidecar unpause p50 (call → reply)', c.title, [operand(c, 'sidecar'), sync], thaw, 300e3);
+      time('sidecar pause with TTL p50 (durable)', c.title, [operand(c, 'sidecar-ttl'), sync], freeze, 2e6);
     }
   }
   for (const method of [...new Set(report.stuck.map((r) => r.method))]) {
@@ -351,12 +409,18 @@ export function fullText(report: BenchReport, markdown = false): string {
   if (containers.length > 0) {
     parts.push("Containers: cgfreeze and raw C on the container's cgroup", scratchTable(containers, markdown));
     parts.push('Containers: engines against cgfreeze', engineTable(containers, markdown));
+    if (containers.some((c) => c.methods.some((m) => m.id.startsWith('sidecar'))))
+      parts.push(
+        'Sidecar: cgfreeze serve through cgfreeze/client (unix socket, keep-alive) against the direct API ' +
+          '(freezeSync/thawSync) and the Engine API, on the same container',
+        sidecarTable(containers, markdown),
+      );
   }
   const batch = report.cases.filter((c) => c.group === 'batch');
   if (batch.length > 0) parts.push('Batch: N containers in one call', batchTable(batch, markdown));
   if (report.stuck.length > 0)
     parts.push('Stuck freeze (a task in an unanswered FUSE request)', stuckTable(report.stuck, markdown));
-  parts.push('Targets (issue #4), from this run', targetsTable(report, markdown));
+  parts.push('Targets (issues #4 and #10), from this run', targetsTable(report, markdown));
   const misses = labelMisses(report);
   if (misses.length > 0)
     parts.push(

@@ -17,6 +17,7 @@ describe('bench options', () => {
       labs: ['host', 'v2'],
       batch: [1, 10, 50],
       rounds: 5,
+      sidecarCpuProf: undefined,
     });
     expect(parseOptions(['--quick'], at)).toMatchObject({
       quick: true,
@@ -58,6 +59,7 @@ describe('bench options', () => {
       '--labs',
       '--batch',
       '--out',
+      '--sidecar-cpu-prof',
       '--help',
     ]);
     const sample: Record<string, string> = { '--modes': 'v1', '--only': 'stuck', '--methods': 'raw-c', '--labs': 'v2' };

@@ -18,7 +18,7 @@ function method(id: string, label: string, us: number, ranAs: RanAs = {}, cycles
     id,
     label,
     Array.from({ length: cycles }, () => ({ ...sample })),
-    1000,
+    { callerPerCycleNs: 1000 },
     ranAs,
   );
 }

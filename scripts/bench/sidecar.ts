@@ -152,7 +152,7 @@ export class BenchSidecar {
 
   /**
    * Pause and unpause of the subject's cgroup through the client. Each run
-   * first opens the connection (a health check, not timed), then its samples
+   * first opens a connection (a health check, not timed), then its samples
    * must reuse it: a connection opened during the samples breaks the
    * keep-alive label and fails the run.
    */
@@ -167,6 +167,9 @@ export class BenchSidecar {
       id,
       label,
       run: async (subject, cycles): Promise<MethodRun> => {
+        // A connection left idle since the last round may have been closed by the sidecar's keep-alive
+        // timeout just as it is reused (EPIPE): start each round on a fresh one.
+        this.client.close();
         await this.client.health();
         const connections = countConnections();
         const cpu0 = this.cpuNs();

@@ -157,7 +157,9 @@ class Lab {
       if (Date.now() > end) throw new Error(`${name}: the workload never created its counter`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    const counter = new Counter(file);
+    // The container's init is the spinner (raw-loop spin), so its pid is the one to watch.
+    const pid = this.pid(engine, name);
+    const counter = new Counter(file, pid);
     const first = counter.read();
     while (counter.read() === first) await new Promise((r) => setTimeout(r, 5));
     // The lab's daemons keep their state outside the default roots: tell the resolver where.
@@ -167,7 +169,7 @@ class Lab {
         : {};
     return {
       mode: this.cgMode,
-      cgroupDir: this.cgroupDir(this.pid(engine, name)),
+      cgroupDir: this.cgroupDir(pid),
       counter,
       container: { engine, name, resolveOptions },
     };
@@ -377,7 +379,7 @@ async function batchCases(lab: Lab, opts: Options, report: BenchReport): Promise
         cpu += (c.user + c.system) * 1000;
         samples.push({ freezeNs: Number(t1 - t0), thawNs: Number(t2 - t1), resumeNs: Number(t2 - t1) });
       }
-      results.push(methodResult(id, label, samples, { callerPerCycleNs: cpu / cycles }));
+      results.push(methodResult({ id, label, samples, cpuPerCycleNs: cpu / cycles }));
     }
     report.cases.push({
       id: `batch-${lab.env.mode}-${size}`,

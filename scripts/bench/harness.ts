@@ -84,16 +84,15 @@ export async function interleave(
     }
   }
   return acc.map((a) =>
-    methodResult(
-      a.method.id,
-      a.failures === 0 ? a.method.label : `${a.method.label} (${a.failures} failed)`,
-      a.samples,
-      {
-        callerPerCycleNs: a.cpu / a.samples.length,
-        ...(a.daemonCpu === undefined ? {} : { daemonPerCycleNs: a.daemonCpu / a.samples.length }),
-      },
-      a.ranAs,
-    ),
+    methodResult({
+      id: a.method.id,
+      label: a.method.label,
+      samples: a.samples,
+      cpuPerCycleNs: a.cpu / a.samples.length,
+      ...(a.daemonCpu === undefined ? {} : { daemonCpuPerCycleNs: a.daemonCpu / a.samples.length }),
+      failures: a.failures,
+      ranAs: a.ranAs,
+    }),
   );
 }
 

@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   process.stdout.write(fullText(report));
   process.stdout.write(`\nmachine: ${JSON.stringify(report.machine)}\n`);
   process.stdout.write(
-    `samples: ${files.json}\ntables: ${files.markdown}\nplots: ${files.resumeSvg} ${files.freezeSvg}\n`,
+    `samples: ${files.json}\ntables: ${files.markdown}\nplots: ${files.headlineSvg} ${files.resumeSvg} ${files.freezeSvg}\n`,
   );
   const misses = labelMisses(report);
   if (misses.length > 0)

@@ -22,6 +22,11 @@ export interface Sample {
   freezeNs: number;
   thawNs: number;
   resumeNs: number;
+  /**
+   * How long the workload's spinner waited for a CPU between the thaw call and
+   * the resume: the part of resumeNs that measured the machine's load, not the freezer.
+   */
+  cpuWaitNs?: number;
 }
 
 /**
@@ -103,6 +108,7 @@ export const rawC: Method = {
         subject.counter.file,
         String(cycles),
         String(GAP_US),
+        String(subject.counter.spinnerPid),
         ...(anchor === undefined ? [] : [anchor]),
       ],
       { encoding: 'utf8', maxBuffer: 64 << 20 },
@@ -113,8 +119,8 @@ export const rawC: Method = {
     let warm = 0;
     for (const line of r.stdout.split('\n')) {
       if (line === '') continue;
-      const s = JSON.parse(line) as Sample & { cpuNs: number; warm?: number };
-      samples.push({ freezeNs: s.freezeNs, thawNs: s.thawNs, resumeNs: s.resumeNs });
+      const s = JSON.parse(line) as Required<Sample> & { cpuNs: number; warm?: number };
+      samples.push({ freezeNs: s.freezeNs, thawNs: s.thawNs, resumeNs: s.resumeNs, cpuWaitNs: s.cpuWaitNs });
       cpu += s.cpuNs;
       if (s.warm === 1) warm++;
     }
@@ -159,6 +165,7 @@ function inProcessMethod(
         cpu += cpuNs() - c0;
         const last = subject.counter.read();
         spinUs(GAP_US);
+        const waited0 = subject.counter.cpuWaitNs();
         const c1 = cpuNs();
         const t2 = hr();
         const thawed = thawCall(t, opts);
@@ -167,8 +174,9 @@ function inProcessMethod(
         cpu += cpuNs() - c1;
         subject.counter.waitChange(last);
         const t4 = hr();
+        const cpuWaitNs = subject.counter.cpuWaitNs() - waited0;
         if (warmBefore === true && subject.warmAnchor?.frozen() === true) warm++;
-        samples.push({ freezeNs: ns(t0, t1), thawNs: ns(t2, t3), resumeNs: ns(t2, t4) });
+        samples.push({ freezeNs: ns(t0, t1), thawNs: ns(t2, t3), resumeNs: ns(t2, t4), cpuWaitNs });
         spinUs(GAP_US);
       }
       return {
@@ -243,6 +251,7 @@ export function externalMethod(
         const t1 = hr();
         const last = subject.counter.read();
         spinUs(GAP_US);
+        const waited0 = subject.counter.cpuWaitNs();
         const t2 = hr();
         let t3 = 0n;
         let failure: Error | undefined;
@@ -255,9 +264,11 @@ export function externalMethod(
           },
         );
         let t4: bigint;
+        let cpuWaitNs: number;
         for (;;) {
           if (subject.counter.read() !== last) {
             t4 = hr();
+            cpuWaitNs = subject.counter.cpuWaitNs() - waited0;
             break;
           }
           if (failure !== undefined) throw failure;
@@ -269,7 +280,7 @@ export function externalMethod(
         if (failure !== undefined) throw failure;
         cpu += cpuNs() + childCpuNs() - c0;
         if (warmBefore === true && subject.warmAnchor?.frozen() === true) warm++;
-        samples.push({ freezeNs: ns(t0, t1), thawNs: ns(t2, t3), resumeNs: ns(t2, t4) });
+        samples.push({ freezeNs: ns(t0, t1), thawNs: ns(t2, t3), resumeNs: ns(t2, t4), cpuWaitNs });
         spinUs(GAP_US);
       }
       return {

@@ -3,12 +3,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RanAs, Sample } from './methods.js';
 import { type Summary, formatNs, formatRatio, summarize } from './stats.js';
-import { type Panel, cdfPlotSvg } from './svg.js';
+import { type BarRow, type Panel, barChartSvg, cdfPlotSvg } from './svg.js';
 
 export interface MethodResult {
   id: string;
   label: string;
   cycles: number;
+  /** Cycles the engine reported as failed (not in the samples). */
+  failures: number;
   cpuPerCycleNs: number;
   /** The daemon's CPU time per cycle, where the method measures it (the sidecar). */
   daemonCpuPerCycleNs?: number;
@@ -17,6 +19,8 @@ export interface MethodResult {
   freeze: Summary;
   thaw: Summary;
   resume: Summary;
+  /** The spinner's wait for a CPU within the resume, where every sample recorded it. */
+  cpuWait?: Summary;
   samples: Sample[];
 }
 
@@ -54,26 +58,41 @@ export interface BenchReport {
   errors: string[];
 }
 
-export function methodResult(
-  id: string,
-  label: string,
-  samples: Sample[],
-  cpu: { callerPerCycleNs: number; daemonPerCycleNs?: number },
-  ranAs: RanAs = {},
-): MethodResult {
+/** A method's samples and how it ran, summarized. */
+export function methodResult(run: {
+  id: string;
+  label: string;
+  samples: Sample[];
+  cpuPerCycleNs: number;
+  daemonCpuPerCycleNs?: number;
+  failures?: number;
+  ranAs?: RanAs;
+}): MethodResult {
+  const { samples } = run;
   return {
-    id,
-    label,
+    id: run.id,
+    label: run.label,
     cycles: samples.length,
-    cpuPerCycleNs: cpu.callerPerCycleNs,
-    ...(cpu.daemonPerCycleNs === undefined ? {} : { daemonCpuPerCycleNs: cpu.daemonPerCycleNs }),
-    ranAs,
+    failures: run.failures ?? 0,
+    cpuPerCycleNs: run.cpuPerCycleNs,
+    ...(run.daemonCpuPerCycleNs === undefined ? {} : { daemonCpuPerCycleNs: run.daemonCpuPerCycleNs }),
+    ranAs: run.ranAs ?? {},
     freeze: summarize(samples.map((s) => s.freezeNs)),
     thaw: summarize(samples.map((s) => s.thawNs)),
     resume: summarize(samples.map((s) => s.resumeNs)),
+    ...cpuWait(samples),
     samples,
   };
 }
+
+function cpuWait(samples: readonly Sample[]): { cpuWait?: Summary } {
+  const waits = samples.flatMap((s) => (s.cpuWaitNs === undefined ? [] : [s.cpuWaitNs]));
+  return waits.length === samples.length && waits.length > 0 ? { cpuWait: summarize(waits) } : {};
+}
+
+/** A method's name in the tables and plots: its label, and its failed cycles if any. */
+export const shownLabel = (m: MethodResult): string =>
+  m.failures === 0 ? m.label : `${m.label} (${m.failures} failed)`;
 
 type Row = string[];
 
@@ -108,7 +127,7 @@ const operand = (c: CaseResult | undefined, id: string): Operand | undefined => 
  * during its samples.
  */
 export function labelMiss({ c, m }: Operand): string | undefined {
-  const where = `${m.label} in "${c.title}"`;
+  const where = `${shownLabel(m)} in "${c.title}"`;
   if (c.warm) {
     const warm = m.ranAs.warmSamples;
     if (warm === undefined) return `${where} did not record whether its samples ran warm`;
@@ -123,6 +142,24 @@ export function labelMiss({ c, m }: Operand): string | undefined {
 /** Every method of the run that did not run as labelled: each one fails the run. */
 export function labelMisses(report: BenchReport): string[] {
   return report.cases.flatMap((c) => c.methods.flatMap((m) => labelMiss({ c, m }) ?? []));
+}
+
+/**
+ * Methods whose median resume was mostly the workload waiting for a CPU: on
+ * a loaded machine their figures measure the run queue, not the freezer.
+ * Reported, not judged (load is the machine's, not a false label).
+ */
+export function loadBound(report: BenchReport): string[] {
+  return report.cases.flatMap((c) =>
+    c.methods.flatMap((m) =>
+      m.cpuWait !== undefined && m.cpuWait.p50 > m.resume.p50 / 2
+        ? [
+            `${shownLabel(m)} in "${c.title}": the workload waited ${formatNs(m.cpuWait.p50)} for a CPU ` +
+              `of its ${formatNs(m.resume.p50)} resume (p50)`,
+          ]
+        : [],
+    ),
+  );
 }
 
 /** `a ÷ base` on `pick`; invalid when either side did not run as labelled. */
@@ -157,7 +194,7 @@ function methodTable(
   for (const c of cases) {
     const cols = columns(c);
     header = [first, 'method', ...cols.map(([h]) => h)];
-    for (const m of c.methods) rows.push([c.title, m.label, ...cols.map(([, cell]) => cell(m))]);
+    for (const m of c.methods) rows.push([c.title, shownLabel(m), ...cols.map(([, cell]) => cell(m))]);
   }
   return renderTable(header, rows, markdown);
 }
@@ -186,6 +223,7 @@ export function scratchTable(cases: readonly CaseResult[], markdown = false): st
         ['p90', (m) => formatNs(m.resume.p90)],
         ['p99', (m) => formatNs(m.resume.p99)],
         ['max', (m) => formatNs(m.resume.max)],
+        ['waited for CPU p50', (m) => (m.cpuWait === undefined ? '' : formatNs(m.cpuWait.p50))],
         ['CPU/cycle', (m) => formatNs(m.cpuPerCycleNs)],
         ratioColumn('freeze ÷ C', c, raw, (m) => m.freeze.p50),
         ratioColumn('resume ÷ C', c, raw, (m) => m.resume.p50),
@@ -427,16 +465,54 @@ export function fullText(report: BenchReport, markdown = false): string {
       `RUN FAILED: ${misses.length} method(s) did not run as labelled; no comparison with them may be read`,
       misses.map((m) => `- ${m}`).join('\n'),
     );
+  const loaded = loadBound(report);
+  if (loaded.length > 0)
+    parts.push(
+      'Load: these resumes were mostly waiting for a CPU (the machine was busy); their ratios say little',
+      loaded.map((l) => `- ${l}`).join('\n'),
+    );
   if (report.notes.length > 0) parts.push('Notes', report.notes.map((n) => `- ${n}`).join('\n'));
   if (report.errors.length > 0) parts.push('Errors', report.errors.map((e) => `- ${e}`).join('\n'));
   return parts.join('\n\n') + '\n';
 }
 
-/** Writes results.json (every sample), results.md, resume.svg and freeze.svg; returns their paths. */
+/**
+ * The headline: resume p50 per method, one bar per cgroup version. From the
+ * container cases when they ran (every method on the same container), else
+ * from the scratch cases with the fewest tasks. Fastest first; a method that
+ * did not run as labelled says so in its row.
+ */
+export function headline(report: BenchReport): { subtitle: string; series: string[]; rows: BarRow[] } {
+  const containers = report.cases.filter((c) => c.group === 'container');
+  const scratch = report.cases.filter((c) => c.group === 'scratch');
+  const fewest = Math.min(...scratch.map((c) => c.size));
+  const cases = containers.length > 0 ? containers : scratch.filter((c) => c.size === fewest);
+  const modes = (['v2', 'v1'] as const).filter((mode) => cases.some((c) => c.mode === mode));
+  const rows = new Map<string, BarRow & { values: Array<number | undefined> }>();
+  for (const c of cases) {
+    for (const m of c.methods) {
+      const label = labelMiss({ c, m }) === undefined ? m.label : `${m.label} (NOT as labelled)`;
+      const row = rows.get(label) ?? { label, values: modes.map(() => undefined) };
+      row.values[modes.indexOf(c.mode)] = m.resume.p50;
+      rows.set(label, row);
+    }
+  }
+  const fastest = (r: BarRow): number => Math.min(...r.values.filter((v) => v !== undefined));
+  return {
+    subtitle:
+      containers.length > 0
+        ? 'one busybox container per lab, every method on the same container; thaw call → the workload runs'
+        : `scratch cgroup, ${fewest} task${fewest === 1 ? '' : 's'}; thaw call → the workload runs`,
+    series: modes.map((mode) => `cgroup ${mode}`),
+    rows: [...rows.values()].sort((a, b) => fastest(a) - fastest(b)),
+  };
+}
+
+/** Writes results.json (every sample), results.md, the headline and the CDF plots; returns their paths. */
 export function writeOutputs(
   report: BenchReport,
   outDir: string,
-): { json: string; markdown: string; resumeSvg: string; freezeSvg: string } {
+): { json: string; markdown: string; headlineSvg: string; resumeSvg: string; freezeSvg: string } {
   mkdirSync(outDir, { recursive: true });
   const json = join(outDir, 'results.json');
   writeFileSync(json, JSON.stringify(report, null, 1) + '\n');
@@ -446,10 +522,16 @@ export function writeOutputs(
   const panels = (key: 'resumeNs' | 'freezeNs'): Panel[] =>
     plotted.map((c) => ({
       title: c.title,
-      series: c.methods.map((m) => ({ label: m.label, samples: m.samples.map((s) => s[key]) })),
+      series: c.methods.map((m) => ({ label: shownLabel(m), samples: m.samples.map((s) => s[key]) })),
     }));
   const kernel = report.machine['kernel'];
   const host = typeof kernel === 'string' ? kernel : '';
+  const top = headline(report);
+  const headlineSvg = join(outDir, 'headline.svg');
+  writeFileSync(
+    headlineSvg,
+    barChartSvg(`Resume p50 per method (log scale), ${host}, ${report.startedAt}`, top.subtitle, top.series, top.rows),
+  );
   const resumeSvg = join(outDir, 'resume.svg');
   writeFileSync(
     resumeSvg,
@@ -460,5 +542,5 @@ export function writeOutputs(
     freezeSvg,
     cdfPlotSvg(`Freeze latency CDF (call → frozen), ${host}, ${report.startedAt}`, panels('freezeNs')),
   );
-  return { json, markdown, resumeSvg, freezeSvg };
+  return { json, markdown, headlineSvg, resumeSvg, freezeSvg };
 }

@@ -82,16 +82,31 @@ export function removeShmDir(): void {
   rmSync(`/dev/shm/${PREFIX}-${process.pid}`, { recursive: true, force: true });
 }
 
-/** Reads the low 32 bits of the workload's counter; any change is a sign of life. */
+/**
+ * Reads the low 32 bits of the workload's counter; any change is a sign of
+ * life. Also tells how long the spinner (the task that moves it) has waited
+ * for a CPU: a resume that waited on a run queue measured the machine's load.
+ */
 export class Counter {
   private readonly fd: number;
+  private readonly schedstat: number;
   private readonly buf = Buffer.alloc(4);
-  constructor(readonly file: string) {
+  private readonly statBuf = Buffer.alloc(128);
+  constructor(
+    readonly file: string,
+    readonly spinnerPid: number,
+  ) {
     this.fd = openSync(file, 'r');
+    this.schedstat = openSync(`/proc/${spinnerPid}/schedstat`, 'r');
   }
   read(): number {
     readSync(this.fd, this.buf, 0, 4, 0);
     return this.buf.readUInt32LE(0);
+  }
+  /** The spinner's time runnable but waiting for a CPU, so far (schedstat run_delay, ns). */
+  cpuWaitNs(): number {
+    const n = readSync(this.schedstat, this.statBuf, 0, this.statBuf.length, 0);
+    return Number(this.statBuf.toString('latin1', 0, n).split(' ')[1]);
   }
   /** Spins until the counter differs from `last` (the harness's observation loop). */
   waitChange(last: number): void {
@@ -101,6 +116,7 @@ export class Counter {
   }
   close(): void {
     closeSync(this.fd);
+    closeSync(this.schedstat);
   }
 }
 
@@ -140,15 +156,17 @@ export class ScratchWorkload {
     const child = spawn(rawLoopPath, ['workload', dir, String(tasks), counterFile], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
+    let spinnerPid: number;
     try {
-      await waitReady(child, 60_000);
+      // "ready <pid of task 0, the spinner> ..."
+      spinnerPid = Number((await waitReady(child, 60_000)).split(' ')[1]);
     } catch (err) {
       child.kill('SIGKILL');
       await waitTasksGone(dir);
       rmdirSync(dir);
       throw err;
     }
-    return new ScratchWorkload(mode, tasks, dir, new Counter(counterFile), child);
+    return new ScratchWorkload(mode, tasks, dir, new Counter(counterFile, spinnerPid), child);
   }
 
   /** Thaws, ends the tasks, removes the cgroup. Safe to call after any failure. */

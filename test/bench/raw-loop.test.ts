@@ -37,6 +37,7 @@ describe.each(['v1', 'v2'] as const)('raw C loop on %s', (mode: Mode) => {
         expect(s.thawNs).toBeGreaterThan(0);
         // Resume starts with the thaw write, so it can never be shorter.
         expect(s.resumeNs).toBeGreaterThanOrEqual(s.thawNs);
+        expect(s.cpuWaitNs).toBeGreaterThanOrEqual(0);
       }
       expect(run.cpuPerCycleNs).toBeGreaterThan(0);
       const [stateFile, thawed] = mode === 'v1' ? ['freezer.state', /^THAWED$/m] : ['cgroup.events', /^frozen 0$/m];

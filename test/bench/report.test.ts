@@ -6,6 +6,7 @@ import {
   engineTable,
   fullText,
   labelMisses,
+  loadBound,
   methodResult,
   scratchTable,
   targetsTable,
@@ -14,13 +15,13 @@ import {
 /** A method whose every cycle took `us` microseconds to freeze, thaw and resume. */
 function method(id: string, label: string, us: number, ranAs: RanAs = {}, cycles = 10) {
   const sample = { freezeNs: us * 1e3, thawNs: us * 1e3, resumeNs: us * 1e3 };
-  return methodResult(
+  return methodResult({
     id,
     label,
-    Array.from({ length: cycles }, () => ({ ...sample })),
-    { callerPerCycleNs: 1000 },
+    samples: Array.from({ length: cycles }, () => ({ ...sample })),
+    cpuPerCycleNs: 1000,
     ranAs,
-  );
+  });
 }
 
 function report(cases: CaseResult[]): BenchReport {
@@ -128,5 +129,32 @@ describe('a baseline that did not run as labelled', () => {
       ['sync resume p50 ÷ raw C', '0.02×', 'yes'],
     ]);
     expect(fullText(r)).not.toContain('RUN FAILED');
+  });
+});
+
+describe('a resume that waited for a CPU', () => {
+  it('is named in a load caution, and fails nothing', () => {
+    const busy = (waitUs: number) =>
+      methodResult({
+        id: 'raw-c',
+        label: 'raw C loop',
+        samples: Array.from({ length: 4 }, () => ({
+          freezeNs: 50e3,
+          thawNs: 30e3,
+          resumeNs: 4000e3,
+          cpuWaitNs: waitUs * 1e3,
+        })),
+        cpuPerCycleNs: 1000,
+      });
+    const c = (m: ReturnType<typeof busy>): CaseResult => ({ ...coldCase, methods: [m] });
+    const loaded = report([c(busy(3900))]);
+    expect(loadBound(loaded)).toEqual([
+      'raw C loop in "v1 (host lab) · busybox container": the workload waited 3.90 ms for a CPU of its 4.00 ms ' +
+        'resume (p50)',
+    ]);
+    expect(labelMisses(loaded)).toEqual([]);
+    expect(fullText(loaded)).toContain('Load: these resumes were mostly waiting for a CPU');
+    expect(scratchTable(loaded.cases)).toMatch(/raw C loop .* 3\.90 ms +1\.00 µs/);
+    expect(loadBound(report([c(busy(100))]))).toEqual([]);
   });
 });

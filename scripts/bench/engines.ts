@@ -239,13 +239,16 @@ async function containerCases(
   const tag = `${PREFIX}-${process.pid}-${lab.env.mode}`;
   const title = `${lab.env.mode === 'host' ? 'v1 (host lab)' : 'v2 lab'} · busybox container`;
   progress.set(`${title} · starting containers`);
+  // ctr and podman get a container of their own, only when their method runs.
+  const others = (['ctr', 'podman'] as const).flatMap((engine) =>
+    pick([otherEngineMethod(lab, engine)], opts).map((method) => ({ engine, method, name: `${tag}-${engine}` })),
+  );
   lab.start('docker', `${tag}-d`, true);
-  lab.start('ctr', `${tag}-k`, true);
-  lab.start('podman', `${tag}-p`, true);
-  const docker = await lab.subject('docker', `${tag}-d`);
-  const ctr = await lab.subject('ctr', `${tag}-k`);
-  const podman = await lab.subject('podman', `${tag}-p`);
+  for (const o of others) lab.start(o.engine, o.name, true);
+  const subjects: Subject[] = [];
   try {
+    const docker = await lab.subject('docker', `${tag}-d`);
+    subjects.push(docker);
     const n = opts.containerCycles;
     // Raw C and cgfreeze share the docker container's cgroup; the slow engine paths get fewer cycles.
     const fast = await interleave(
@@ -265,12 +268,11 @@ async function containerCases(
       opts.rounds,
     );
     const slow = await interleave(title, docker, pick(engineMethods(lab), opts), n, opts.rounds);
-    const others: MethodResult[] = [];
-    for (const [engine, subject] of [
-      ['ctr', ctr],
-      ['podman', podman],
-    ] as const) {
-      others.push(...(await interleave(title, subject, pick([otherEngineMethod(lab, engine)], opts), n, opts.rounds)));
+    const otherResults: MethodResult[] = [];
+    for (const o of others) {
+      const subject = await lab.subject(o.engine, o.name);
+      subjects.push(subject);
+      otherResults.push(...(await interleave(title, subject, [o.method], n, opts.rounds)));
     }
     report.cases.push({
       id: `container-${lab.env.mode}`,
@@ -279,7 +281,7 @@ async function containerCases(
       mode: lab.cgMode,
       size: 1,
       warm: false,
-      methods: [...fast, ...slow, ...others],
+      methods: [...fast, ...slow, ...otherResults],
     });
     if (lab.cgMode === 'v1') {
       const hot = await whileWarm(docker, (warm) =>
@@ -302,7 +304,7 @@ async function containerCases(
       });
     }
   } finally {
-    for (const s of [docker, ctr, podman]) s.counter.close();
+    for (const s of subjects) s.counter.close();
   }
 }
 

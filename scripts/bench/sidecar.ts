@@ -8,7 +8,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CgfreezeClient } from '../../src/client/index.js';
 import { type Method, type MethodRun, externalMethod } from './methods.js';
@@ -75,7 +74,9 @@ export class BenchSidecar {
   static async start(cpuProfDir: string | undefined): Promise<BenchSidecar> {
     if (!existsSync(cliMain)) throw new Error(`${cliMain} is missing: run npm run build:ts first`);
     const staleBuild = newestMtime(join(packageRoot, 'src')) > statSync(cliMain).mtimeMs;
-    const dir = mkdtempSync(join(tmpdir(), 'cgfb-sidecar-'));
+    // /var/tmp is on disk by convention (FHS), as the default lease file under /var/lib is: the durable
+    // pause's fsync costs what it costs in production, where a tmpfs /tmp would make it free.
+    const dir = mkdtempSync(join('/var/tmp', 'cgfb-sidecar-'));
     const socketPath = join(dir, 'cgfreeze.sock');
     const policy = join(dir, 'policy.json');
     writeFileSync(policy, JSON.stringify({ rules: [{ callers: { uids: [0] } }] }));

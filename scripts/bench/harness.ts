@@ -1,4 +1,4 @@
-/** Shared pieces of the benchmark: options, the progress line, interleaved method rounds, scratch cases. */
+/** Shared pieces of the benchmark: errors, the progress line, interleaved method rounds, keepWarm, scratch cases. */
 import { inspect } from 'node:util';
 import { keepWarm } from '../../src/freezer/keep-warm.js';
 import {
@@ -42,6 +42,17 @@ export const progress = {
 const addUp = (total: number | undefined, round: number | undefined): number | undefined =>
   round === undefined ? total : (total ?? 0) + round;
 
+/** One method's rounds so far. */
+interface Tally {
+  method: Method;
+  samples: Sample[];
+  /** Caller CPU summed over the samples, and the daemon's where measured (ns). */
+  cpu: number;
+  daemonCpu: number | undefined;
+  failures: number;
+  ranAs: RanAs;
+}
+
 /**
  * Runs methods against one subject in interleaved rounds (rotating order) and
  * merges each method's samples, and how they ran, into its result.
@@ -53,18 +64,14 @@ export async function interleave(
   cycles: number,
   rounds: number,
 ): Promise<MethodResult[]> {
-  const acc = methods.map(
-    (
-      method,
-    ): {
-      method: Method;
-      samples: Sample[];
-      cpu: number;
-      daemonCpu: number | undefined;
-      failures: number;
-      ranAs: RanAs;
-    } => ({ method, samples: [], cpu: 0, daemonCpu: undefined, failures: 0, ranAs: {} }),
-  );
+  const acc = methods.map((method): Tally => ({
+    method,
+    samples: [],
+    cpu: 0,
+    daemonCpu: undefined,
+    failures: 0,
+    ranAs: {},
+  }));
   const per = Math.max(1, Math.ceil(cycles / rounds));
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < acc.length; k++) {

@@ -23,8 +23,9 @@ export interface Sample {
   thawNs: number;
   resumeNs: number;
   /**
-   * How long the workload's spinner waited for a CPU between the thaw call and
-   * the resume: the part of resumeNs that measured the machine's load, not the freezer.
+   * How long the workload's spinner and the observer (raw C, or the bench's
+   * main thread) waited for a CPU between the thaw call and the resume: the
+   * part of resumeNs that measured the machine's load, not the freezer.
    */
   cpuWaitNs?: number;
 }

@@ -15,9 +15,11 @@
 //       thawNs    the write of THAWED/0 alone
 //       resumeNs  start of the thaw write until the counter moves again
 //       cpuNs     this process's CPU time in the freeze wait + thaw write
-//       cpuWaitNs the time the spinner (the task that moves the counter) spent
-//                 runnable but waiting for a CPU between the thaw and the
-//                 resume (its schedstat run_delay, read outside the timed span)
+//       cpuWaitNs the time the spinner (the task that moves the counter) and
+//                 this process spent runnable but waiting for a CPU between
+//                 the thaw and the resume (their schedstat run_delay, read
+//                 outside the timed span): a preempted observer sees the
+//                 resume late
 //       warm      (with a warm anchor, a v1 cgroup that keepWarm holds frozen)
 //                 1 if the anchor read FROZEN before the freeze and after the
 //                 resume, so the kernel's freezer key stayed on: the sample ran
@@ -174,6 +176,8 @@ static int loop(const char* dir, const char* mode, const char* counter_file, int
   snprintf(schedstat, sizeof schedstat, "/proc/%s/schedstat", spinner_pid);
   int sfd = open(schedstat, O_RDONLY | O_CLOEXEC);
   if (sfd < 0) die("open", schedstat);
+  int selffd = open("/proc/self/schedstat", O_RDONLY | O_CLOEXEC);
+  if (selffd < 0) die("open", "/proc/self/schedstat");
   int afd = anchor ? open_in(anchor, "freezer.state", O_RDONLY) : -1;
   int wfd = open_in(dir, v2 ? "cgroup.freeze" : "freezer.state", O_WRONLY);
   int rfd = open_in(dir, v2 ? "cgroup.events" : "freezer.state", O_RDONLY);
@@ -192,7 +196,7 @@ static int loop(const char* dir, const char* mode, const char* counter_file, int
     uint64_t cpu1 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
     uint64_t c = read_counter(cfd);
     spin_us((uint64_t)gap_us);
-    uint64_t waited0 = run_delay(sfd);
+    uint64_t waited0 = run_delay(sfd) + run_delay(selffd);
     uint64_t cpu2 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
     uint64_t t2 = now_ns(CLOCK_MONOTONIC);
     if (pwrite(wfd, off, strlen(off), 0) < 0) die("write", dir);
@@ -201,7 +205,7 @@ static int loop(const char* dir, const char* mode, const char* counter_file, int
     while (read_counter(cfd) == c) {
     }
     uint64_t t4 = now_ns(CLOCK_MONOTONIC);
-    uint64_t waited = run_delay(sfd) - waited0;
+    uint64_t waited = run_delay(sfd) + run_delay(selffd) - waited0;
     warm = warm && afd >= 0 && is_frozen(afd, 0);
     printf("{\"freezeNs\":%" PRIu64 ",\"thawNs\":%" PRIu64 ",\"resumeNs\":%" PRIu64
            ",\"cpuNs\":%" PRIu64 ",\"cpuWaitNs\":%" PRIu64,

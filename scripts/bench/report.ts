@@ -145,20 +145,21 @@ export function labelMisses(report: BenchReport): string[] {
 }
 
 /**
- * Methods whose median resume was mostly the workload waiting for a CPU: on
- * a loaded machine their figures measure the run queue, not the freezer.
- * Reported, not judged (load is the machine's, not a false label).
+ * Methods whose resume was, in most samples, mostly the workload or its
+ * observer waiting for a CPU: on a loaded machine their figures measure the
+ * run queue, not the freezer. Reported, not judged (load is the machine's,
+ * not a false label).
  */
 export function loadBound(report: BenchReport): string[] {
   return report.cases.flatMap((c) =>
-    c.methods.flatMap((m) =>
-      m.cpuWait !== undefined && m.cpuWait.p50 > m.resume.p50 / 2
-        ? [
-            `${shownLabel(m)} in "${c.title}": the workload waited ${formatNs(m.cpuWait.p50)} for a CPU ` +
-              `of its ${formatNs(m.resume.p50)} resume (p50)`,
-          ]
-        : [],
-    ),
+    c.methods.flatMap((m) => {
+      const waited = m.samples.filter((s) => s.cpuWaitNs !== undefined && s.cpuWaitNs > s.resumeNs / 2).length;
+      if (m.cpuWait === undefined || waited <= m.cycles / 2) return [];
+      return [
+        `${shownLabel(m)} in "${c.title}": ${waited} of ${m.cycles} resumes spent over half their time waiting ` +
+          `for a CPU (wait p50 ${formatNs(m.cpuWait.p50)}, resume p50 ${formatNs(m.resume.p50)})`,
+      ];
+    }),
   );
 }
 

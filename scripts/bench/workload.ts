@@ -84,12 +84,13 @@ export function removeShmDir(): void {
 
 /**
  * Reads the low 32 bits of the workload's counter; any change is a sign of
- * life. Also tells how long the spinner (the task that moves it) has waited
- * for a CPU: a resume that waited on a run queue measured the machine's load.
+ * life. Also tells how long the spinner (the task that moves it) and this
+ * process's main thread (the one that watches it) have waited for a CPU: a
+ * resume that waited on a run queue measured the machine's load.
  */
 export class Counter {
   private readonly fd: number;
-  private readonly schedstat: number;
+  private readonly schedstats: number[];
   private readonly buf = Buffer.alloc(4);
   private readonly statBuf = Buffer.alloc(128);
   constructor(
@@ -97,16 +98,21 @@ export class Counter {
     readonly spinnerPid: number,
   ) {
     this.fd = openSync(file, 'r');
-    this.schedstat = openSync(`/proc/${spinnerPid}/schedstat`, 'r');
+    // The main thread's tid is the pid.
+    this.schedstats = [spinnerPid, process.pid].map((pid) => openSync(`/proc/${pid}/task/${pid}/schedstat`, 'r'));
   }
   read(): number {
     readSync(this.fd, this.buf, 0, 4, 0);
     return this.buf.readUInt32LE(0);
   }
-  /** The spinner's time runnable but waiting for a CPU, so far (schedstat run_delay, ns). */
+  /** The spinner's and the watcher's time runnable but waiting for a CPU, so far (schedstat run_delay, ns). */
   cpuWaitNs(): number {
-    const n = readSync(this.schedstat, this.statBuf, 0, this.statBuf.length, 0);
-    return Number(this.statBuf.toString('latin1', 0, n).split(' ')[1]);
+    let waited = 0;
+    for (const fd of this.schedstats) {
+      const n = readSync(fd, this.statBuf, 0, this.statBuf.length, 0);
+      waited += Number(this.statBuf.toString('latin1', 0, n).split(' ')[1]);
+    }
+    return waited;
   }
   /** Spins until the counter differs from `last` (the harness's observation loop). */
   waitChange(last: number): void {
@@ -116,7 +122,7 @@ export class Counter {
   }
   close(): void {
     closeSync(this.fd);
-    closeSync(this.schedstat);
+    for (const fd of this.schedstats) closeSync(fd);
   }
 }
 

@@ -149,8 +149,8 @@ describe('a resume that waited for a CPU', () => {
     const c = (m: ReturnType<typeof busy>): CaseResult => ({ ...coldCase, methods: [m] });
     const loaded = report([c(busy(3900))]);
     expect(loadBound(loaded)).toEqual([
-      'raw C loop in "v1 (host lab) · busybox container": the workload waited 3.90 ms for a CPU of its 4.00 ms ' +
-        'resume (p50)',
+      'raw C loop in "v1 (host lab) · busybox container": 4 of 4 resumes spent over half their time waiting for a ' +
+        'CPU (wait p50 3.90 ms, resume p50 4.00 ms)',
     ]);
     expect(labelMisses(loaded)).toEqual([]);
     expect(fullText(loaded)).toContain('Load: these resumes were mostly waiting for a CPU');

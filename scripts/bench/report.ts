@@ -152,27 +152,38 @@ export function labelMisses(report: BenchReport): string[] {
  */
 export function loadBound(report: BenchReport): string[] {
   return report.cases.flatMap((c) =>
-    c.methods.flatMap((m) => {
-      const waited = m.samples.filter((s) => s.cpuWaitNs !== undefined && s.cpuWaitNs > s.resumeNs / 2).length;
-      if (m.cpuWait === undefined || waited <= m.cycles / 2) return [];
-      return [
-        `${shownLabel(m)} in "${c.title}": ${waited} of ${m.cycles} resumes spent over half their time waiting ` +
-          `for a CPU (wait p50 ${formatNs(m.cpuWait.p50)}, resume p50 ${formatNs(m.resume.p50)})`,
-      ];
-    }),
+    c.methods.flatMap((m) =>
+      m.cpuWait === undefined || !isLoadBound(m)
+        ? []
+        : [
+            `${shownLabel(m)} in "${c.title}": ${waitedResumes(m)} of ${m.cycles} resumes spent over half their ` +
+              `time waiting for a CPU (wait p50 ${formatNs(m.cpuWait.p50)}, resume p50 ${formatNs(m.resume.p50)})`,
+          ],
+    ),
   );
 }
 
-/** `a ÷ base` on `pick`; invalid when either side did not run as labelled. */
+/** Resumes that spent over half their time waiting for a CPU. */
+const waitedResumes = (m: MethodResult): number =>
+  m.samples.filter((s) => s.cpuWaitNs !== undefined && s.cpuWaitNs > s.resumeNs / 2).length;
+
+const isLoadBound = (m: MethodResult): boolean => waitedResumes(m) > m.cycles / 2;
+
+/**
+ * `a ÷ base` on `pick`; invalid when either side did not run as labelled,
+ * load-bound when either side mostly waited for a CPU.
+ */
 interface Comparison {
   value: number;
   invalid: boolean;
+  loadBound: boolean;
 }
 
 function compare(a: Operand, base: Operand, pick: (m: MethodResult) => number): Comparison {
   return {
     value: pick(a.m) / pick(base.m),
     invalid: labelMiss(a) !== undefined || labelMiss(base) !== undefined,
+    loadBound: isLoadBound(a.m) || isLoadBound(base.m),
   };
 }
 
@@ -357,7 +368,13 @@ export function targetsTable(report: BenchReport, markdown = false): string {
   const header = ['target', 'case', 'measured', 'goal', 'met'];
   const rows: Row[] = [];
   const row = (target: string, where: string, measured: string, goal: string, met: boolean, r: Comparison): void =>
-    void rows.push([target, where, measured, goal, r.invalid ? RUN_FAILED : met ? 'yes' : 'NO']);
+    void rows.push([
+      target,
+      where,
+      measured,
+      goal,
+      r.invalid ? RUN_FAILED : `${met ? 'yes' : 'NO'}${r.loadBound ? ' (load-bound: see Load)' : ''}`,
+    ]);
   /** A goal for the ratio `a ÷ base`. */
   const add = (
     target: string,

@@ -156,5 +156,11 @@ describe('a resume that waited for a CPU', () => {
     expect(fullText(loaded)).toContain('Load: these resumes were mostly waiting for a CPU');
     expect(scratchTable(loaded.cases)).toMatch(/raw C loop .* 3\.90 ms +1\.00 µs/);
     expect(loadBound(report([c(busy(100))]))).toEqual([]);
+    // A target that compares with it is still judged, and says whose figures they are.
+    const sync = method('cgfreeze-sync', 'cgfreeze freezeSync/thawSync', 4000);
+    const judged = targetRows(report([{ ...coldCase, methods: [busy(3900), sync] }]));
+    expect(judged.find((row) => row[0] === 'sync resume p50 ÷ raw C')?.[4]).toBe('yes (load-bound: see Load)');
+    const quiet = targetRows(report([{ ...coldCase, methods: [busy(100), sync] }]));
+    expect(quiet.find((row) => row[0] === 'sync resume p50 ÷ raw C')?.[4]).toBe('yes');
   });
 });

@@ -23,9 +23,9 @@ export interface Sample {
   thawNs: number;
   resumeNs: number;
   /**
-   * How long the workload's spinner and the observer (raw C, or the bench's
-   * main thread) waited for a CPU between the thaw call and the resume: the
-   * part of resumeNs that measured the machine's load, not the freezer.
+   * How long the workload's spinner, and the caller where it also watches
+   * (raw C, cgfreeze in this process), waited for a CPU between the thaw call
+   * and the resume: the part of resumeNs that measured the machine's load.
    */
   cpuWaitNs?: number;
 }
@@ -166,7 +166,7 @@ function inProcessMethod(
         cpu += cpuNs() - c0;
         const last = subject.counter.read();
         spinUs(GAP_US);
-        const waited0 = subject.counter.cpuWaitNs();
+        const waited0 = subject.counter.cpuWaitNs('spinner+watcher');
         const c1 = cpuNs();
         const t2 = hr();
         const thawed = thawCall(t, opts);
@@ -175,7 +175,7 @@ function inProcessMethod(
         cpu += cpuNs() - c1;
         subject.counter.waitChange(last);
         const t4 = hr();
-        const cpuWaitNs = subject.counter.cpuWaitNs() - waited0;
+        const cpuWaitNs = subject.counter.cpuWaitNs('spinner+watcher') - waited0;
         if (warmBefore === true && subject.warmAnchor?.frozen() === true) warm++;
         samples.push({ freezeNs: ns(t0, t1), thawNs: ns(t2, t3), resumeNs: ns(t2, t4), cpuWaitNs });
         spinUs(GAP_US);
@@ -252,7 +252,8 @@ export function externalMethod(
         const t1 = hr();
         const last = subject.counter.read();
         spinUs(GAP_US);
-        const waited0 = subject.counter.cpuWaitNs();
+        // The watcher polls throughout the call, so its own waits say nothing of this resume: the spinner's only.
+        const waited0 = subject.counter.cpuWaitNs('spinner');
         const t2 = hr();
         let t3 = 0n;
         let failure: Error | undefined;
@@ -269,7 +270,7 @@ export function externalMethod(
         for (;;) {
           if (subject.counter.read() !== last) {
             t4 = hr();
-            cpuWaitNs = subject.counter.cpuWaitNs() - waited0;
+            cpuWaitNs = subject.counter.cpuWaitNs('spinner') - waited0;
             break;
           }
           if (failure !== undefined) throw failure;

@@ -105,10 +105,13 @@ export class Counter {
     readSync(this.fd, this.buf, 0, 4, 0);
     return this.buf.readUInt32LE(0);
   }
-  /** The spinner's and the watcher's time runnable but waiting for a CPU, so far (schedstat run_delay, ns). */
-  cpuWaitNs(): number {
+  /**
+   * Time runnable but waiting for a CPU so far (schedstat run_delay, ns): the
+   * spinner's, plus the watcher's (this process's main thread) when it is also the caller.
+   */
+  cpuWaitNs(of: 'spinner' | 'spinner+watcher'): number {
     let waited = 0;
-    for (const fd of this.schedstats) {
+    for (const fd of of === 'spinner' ? this.schedstats.slice(0, 1) : this.schedstats) {
       const n = readSync(fd, this.statBuf, 0, this.statBuf.length, 0);
       waited += Number(this.statBuf.toString('latin1', 0, n).split(' ')[1]);
     }

@@ -273,7 +273,7 @@ describe('status on a hybrid host', () => {
       expect(r.status).toBe(0);
       expect(r.stdout).toContain(`its cgroup2 twin ${twin} is frozen too (cgroup.freeze)`);
       expect(JSON.parse(cg(['inspect', web.name]).stdout)).toMatchObject([
-        { kernel: { state: 'thawed' }, cgroup2Frozen: twin },
+        { kernel: { state: 'thawed', frozenTwin: twin } },
       ]);
     } finally {
       writeFileSync(`${twin}/cgroup.freeze`, '0');

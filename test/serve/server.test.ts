@@ -274,7 +274,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     expect(text).toMatch(/^# TYPE cgfreeze_freeze_duration_seconds histogram$/m);
     expect(text).toMatch(/^cgfreeze_operations_total\{operation="pause",result="ok"\} \d+$/m);
     expect(text).toMatch(/^cgfreeze_errors_total\{code="ERR_ROOT_CGROUP"\} \d+$/m);
-    const denied = auditLines(auditLog).filter((l) => l.outcome === 'denied' && l.action === 'pause').length;
+    const denied = auditLines(auditLog).filter((l) => l.result === 'denied' && l.action === 'pause').length;
     expect(denied).toBeGreaterThan(0);
     expect(text).toContain(`\ncgfreeze_denied_total{action="pause"} ${denied}\n`);
     expect(text).toMatch(/^cgfreeze_frozen_targets 0$/m);

@@ -7,6 +7,7 @@ import {
   type Subject,
   cgfreezePromise,
   cgfreezeSync,
+  naiveNode,
   rawC,
 } from './methods.js';
 import { type CaseResult, methodResult } from './report.js';
@@ -91,7 +92,7 @@ export async function scratchCases(opts: Options, cases: CaseResult[]): Promise<
         const cold = await interleave(
           title,
           subject,
-          pick([rawC, cgfreezeSync, cgfreezePromise], opts),
+          pick([rawC, naiveNode, cgfreezeSync, cgfreezePromise], opts),
           cycles,
           opts.rounds,
         );

@@ -6,7 +6,7 @@
  *   --tasks 1,10,...    scratch task counts (default 1,10,100,1000)
  *   --modes v1,v2       hierarchies (default both)
  *   --only a,b          parts: scratch, containers, batch, stuck, resolve (default all)
- *   --methods a,b       method ids to keep (raw-c, cgfreeze-sync, cgfreeze-promise, ...)
+ *   --methods a,b       method ids to keep (raw-c, node-naive, cgfreeze-sync, cgfreeze-promise, ...)
  *   --out DIR           where results.{json,md} and *.svg go (default bench-results/<timestamp>)
  *   --labs host,v2      container labs (scripts/lab/lab.sh modes) for containers and batch
  *   --batch 1,10,50     containers per call in the batch case

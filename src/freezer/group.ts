@@ -1,12 +1,13 @@
 import { CgfreezeError, fromSystemError } from '../errors.js';
 import type { CgroupTarget } from './cgroup-target.js';
+import { driveAllSync } from './drive.js';
 import {
   type FreezeResult,
   type Started,
   type WaitOptions,
   abortSync,
-  finishSync,
   isPending,
+  settledSync,
   startSync,
   transitionAsync,
   transitionSync,
@@ -93,9 +94,9 @@ export async function groupAsync(
 }
 
 /**
- * Writes every target first and then waits for each, so the kernel freezes
- * them all at once. An atomic freeze stops at the first failure: pending
- * members are aborted (rolled back), completed ones thawed.
+ * Writes every target first, then waits for all of them together (driveAllSync), so the kernel
+ * freezes them at once and the call takes about as long as its slowest member. An atomic freeze stops
+ * at the first failure: pending members are aborted (rolled back), completed ones thawed.
  */
 export function groupSync(
   targets: readonly CgroupTarget[],
@@ -114,28 +115,34 @@ export function groupSync(
       if (allOrNothing) break;
     }
   }
-  const items: GroupItem[] = [];
-  let failed: GroupItem | undefined = started.find((s): s is GroupItem => 'ok' in s);
+  const failedToStart = started.some((s) => 'ok' in s);
+  // All or nothing, and something already failed: the pending members are aborted without a wait.
+  const waiting =
+    allOrNothing && failedToStart ? [] : started.filter((s): s is Started => !('ok' in s) && isPending(s));
+  const outcomes = driveAllSync(
+    waiting.map((s) => s.t),
+    allOrNothing,
+  );
+  const outcomeOf = new Map(waiting.map((s, i) => [s, outcomes[i]]));
   const ourAbort = new CgfreezeError('ERR_ATOMIC_ROLLBACK', 'another target of the atomic freeze failed');
-  started.forEach((s, i) => {
+  const items = started.map((s, i): GroupItem => {
+    if ('ok' in s) return s;
     const target = targets[i] as CgroupTarget;
-    if ('ok' in s) {
-      items.push(s);
-    } else if (allOrNothing && failed !== undefined && isPending(s)) {
-      items.push(failure(target, abortSync(s, ourAbort)));
-    } else {
-      try {
-        const result = finishSync(s);
-        items.push({ target: result.target, ok: true, result });
-      } catch (err) {
-        items.push(failure(target, err));
-        failed ??= items[items.length - 1];
-      }
+    const outcome = outcomeOf.get(s) ?? (isPending(s) ? 'pending' : 'done');
+    if (outcome === 'pending') return failure(target, abortSync(s, ourAbort));
+    try {
+      const result = settledSync(s, outcome === 'done' ? undefined : outcome);
+      return { target: result.target, ok: true, result };
+    } catch (err) {
+      return failure(target, err);
     }
   });
-  if (allOrNothing && failed !== undefined) {
+  if (allOrNothing && items.some((i) => !i.ok)) {
     rollBackGroup(targets, items, before);
-    throw atomicFailure(targets.length, [failed]);
+    throw atomicFailure(
+      targets.length,
+      items.filter((i) => !i.ok && i.error.cause !== ourAbort),
+    );
   }
   return { ok: items.every((i) => i.ok), results: items };
 }

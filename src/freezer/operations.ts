@@ -92,6 +92,13 @@ export function finishSync(s: Started): FreezeResult {
   return result(s.t, s.cgroupDir);
 }
 
+/** The result of a pending transition that {@link driveAllSync} settled, its entry let go. */
+export function settledSync(s: Started, error: CgfreezeError | undefined): FreezeResult {
+  if (isPending(s)) s.t.entry.busy--;
+  if (error !== undefined) throw error;
+  return result(s.t, s.cgroupDir);
+}
+
 /** Gives up a pending transition before its wait: a freeze is rolled back. */
 export function abortSync(s: Started, reason: unknown): CgfreezeError {
   s.t.entry.busy--;

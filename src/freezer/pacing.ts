@@ -27,6 +27,11 @@ export const YIELD_MS = 2;
 /** Then sleep a quarter of the elapsed time, 0.25–4 ms, until here. */
 export const ACTIVE_MS = 20;
 export const V1_MAX_SLEEP_MS = 10;
+/**
+ * A sync group's wait can be ended early by one member's notification only, so while several are
+ * pending the others are re-read at least this often (as v1 cgroups are anyway).
+ */
+export const GROUP_MAX_WAIT_MS = V1_MAX_SLEEP_MS;
 export const EVENT_SLICE_MS = 100;
 const YIELD_SLEEP_MS = 0.02;
 

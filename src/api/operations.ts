@@ -1,7 +1,15 @@
 import { CgfreezeError, describeValue, fromSystemError } from '../errors.js';
 import { type GroupItem, type GroupResult, atomicFailure, groupAsync, groupSync } from '../freezer/group.js';
 import { DEFAULT_KILL_TIMEOUT_MS, type KillResult, killCgroup } from '../freezer/kill.js';
-import { type FreezeResult, type WaitOptions, transitionAsync, transitionSync } from '../freezer/operations.js';
+import {
+  type FreezeResult,
+  type Started,
+  type WaitOptions,
+  finishAsync,
+  finishSync,
+  startAsync,
+  startSync,
+} from '../freezer/operations.js';
 import { type CgroupStatus, readStatus } from '../freezer/status.js';
 import { RESOLVE_OPTION_KEYS, type Engine } from '../resolve/index.js';
 import { type PreparedTarget, type Target, type TargetOptions, labelOf, prepareTarget } from './targets.js';
@@ -96,23 +104,14 @@ function isStale(prepared: PreparedTarget, err: unknown): boolean {
   return true;
 }
 
-function oneSync(target: unknown, frozen: boolean, opts: GroupOptions): FreezeResult {
+/** Resolves once and writes; a reference whose cgroup proved recreated is resolved and written once more. */
+function startOne(target: unknown, frozen: boolean, opts: GroupOptions, start: typeof startSync): Started {
   const prepared = prepare(target, frozen, opts);
   try {
-    return transitionSync(prepared.cg, frozen, waitOptions(opts));
+    return start(prepared.cg, frozen, waitOptions(opts));
   } catch (err) {
     if (!isStale(prepared, err)) throw err;
-    return transitionSync(prepare(target, frozen, opts).cg, frozen, waitOptions(opts));
-  }
-}
-
-async function oneAsync(target: unknown, frozen: boolean, opts: GroupOptions): Promise<FreezeResult> {
-  const prepared = prepare(target, frozen, opts);
-  try {
-    return await transitionAsync(prepared.cg, frozen, waitOptions(opts));
-  } catch (err) {
-    if (!isStale(prepared, err)) throw err;
-    return transitionAsync(prepare(target, frozen, opts).cg, frozen, waitOptions(opts));
+    return start(prepare(target, frozen, opts).cg, frozen, waitOptions(opts));
   }
 }
 
@@ -152,16 +151,24 @@ function cgroupsOf(prepared: Array<PreparedTarget | GroupItem>): PreparedTarget[
   return prepared.flatMap((p) => ('ok' in p ? [] : [p.cg]));
 }
 
-async function run(target: unknown, frozen: boolean, rawOpts: unknown): Promise<FreezeResult | GroupResult> {
-  const opts = checkOptions(rawOpts, target, true);
-  if (!Array.isArray(target)) return oneAsync(target, frozen, opts);
-  const { prepared, atomic } = prepareGroup(target, frozen, opts);
-  return mergeGroup(prepared, await groupAsync(cgroupsOf(prepared), frozen, atomic, waitOptions(opts)));
+/**
+ * The Promise API. Everything up to the write runs in the call (a thrown error becomes the rejection),
+ * so a transition complete at its write costs one settled promise over the sync call.
+ */
+function run(target: unknown, frozen: boolean, rawOpts: unknown): Promise<FreezeResult | GroupResult> {
+  try {
+    const opts = checkOptions(rawOpts, target, true);
+    if (!Array.isArray(target)) return finishAsync(startOne(target, frozen, opts, startAsync), opts.signal);
+    const { prepared, atomic } = prepareGroup(target, frozen, opts);
+    return groupAsync(cgroupsOf(prepared), frozen, atomic, waitOptions(opts)).then((ran) => mergeGroup(prepared, ran));
+  } catch (err) {
+    return Promise.reject(fromSystemError(err));
+  }
 }
 
 function runSync(target: unknown, frozen: boolean, rawOpts: unknown): FreezeResult | GroupResult {
   const opts = checkOptions(rawOpts, target, false);
-  if (!Array.isArray(target)) return oneSync(target, frozen, opts);
+  if (!Array.isArray(target)) return finishSync(startOne(target, frozen, opts, startSync));
   const { prepared, atomic } = prepareGroup(target, frozen, opts);
   return mergeGroup(prepared, groupSync(cgroupsOf(prepared), frozen, atomic, waitOptions(opts)));
 }

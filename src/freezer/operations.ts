@@ -1,5 +1,5 @@
 import type { FreezerState } from '../cgroup/freezer-files.js';
-import { CgfreezeError } from '../errors.js';
+import { CgfreezeError, fromSystemError } from '../errors.js';
 import type { CgroupTarget } from './cgroup-target.js';
 import { driveAsync, driveSync } from './drive.js';
 import { openEntry, reopenEntry } from './handles.js';
@@ -109,24 +109,44 @@ export function transitionSync(target: CgroupTarget, frozen: boolean, opts: Wait
   return finishSync(startSync(target, frozen, opts));
 }
 
-export async function transitionAsync(target: CgroupTarget, frozen: boolean, opts: WaitOptions): Promise<FreezeResult> {
+/**
+ * The Promise API's first step, on the calling thread: writes, and reads once. Most transitions are
+ * complete here, and then cost no more than the sync call and one settled promise.
+ */
+export function startAsync(target: CgroupTarget, frozen: boolean, opts: WaitOptions): Started {
   if (opts.signal?.aborted) {
     throw new CgfreezeError(
       'ABORT_ERR',
       `the ${frozen ? 'freeze' : 'thaw'} of ${target.label} was aborted before it started`,
-      {
-        target: target.label,
-        cause: opts.signal.reason,
-      },
+      { target: target.label, cause: opts.signal.reason },
     );
   }
-  const { t, done, cgroupDir } = begin(target, frozen, opts, SPIN_MS);
-  if (done || t.timeoutMs === 0) return result(t, cgroupDir);
-  t.entry.busy++;
+  return begin(target, frozen, opts, SPIN_MS);
+}
+
+/** Waits without holding the event loop or a thread-pool thread (see driveAsync). */
+export function finishAsync(s: Started, signal: AbortSignal | undefined): Promise<FreezeResult> {
+  if (!isPending(s)) return Promise.resolve(result(s.t, s.cgroupDir));
+  const { entry } = s.t;
+  entry.busy++;
+  return driveAsync(s.t, signal).then(
+    () => {
+      entry.busy--;
+      return result(s.t, s.cgroupDir);
+    },
+    (err: unknown) => {
+      entry.busy--;
+      throw err;
+    },
+  );
+}
+
+export function transitionAsync(target: CgroupTarget, frozen: boolean, opts: WaitOptions): Promise<FreezeResult> {
+  let s: Started;
   try {
-    await driveAsync(t, opts.signal);
-  } finally {
-    t.entry.busy--;
+    s = startAsync(target, frozen, opts);
+  } catch (err) {
+    return Promise.reject(fromSystemError(err, target.label));
   }
-  return result(t, cgroupDir);
+  return finishAsync(s, opts.signal);
 }

@@ -1,8 +1,17 @@
 import { CgfreezeError, describeValue, fromSystemError } from '../errors.js';
-import { type GroupItem, type GroupResult, atomicFailure, groupAsync, groupSync } from '../freezer/group.js';
+import {
+  type FrozenGroupResult,
+  type GroupItem,
+  type GroupResult,
+  atomicFailure,
+  frozenGroup,
+  groupAsync,
+  groupSync,
+} from '../freezer/group.js';
 import { DEFAULT_KILL_TIMEOUT_MS, type KillResult, killCgroup } from '../freezer/kill.js';
 import {
   type FreezeResult,
+  type FrozenResult,
   type Started,
   type WaitOptions,
   finishAsync,
@@ -14,7 +23,17 @@ import { type CgroupStatus, readStatus } from '../freezer/status.js';
 import { RESOLVE_OPTION_KEYS, type Engine } from '../resolve/index.js';
 import { type PreparedTarget, type Target, type TargetOptions, labelOf, prepareTarget } from './targets.js';
 
-export interface FreezeOptions extends TargetOptions, WaitOptions {}
+export interface ThawOptions extends TargetOptions {
+  /**
+   * How long to wait for the kernel to confirm, in ms. Freeze default 10000, thaw default 1000; 0 writes
+   * and returns without waiting (no rollback); Infinity waits as long as it takes.
+   */
+  timeoutMs?: number;
+  /** Promise API only: aborting a pending freeze rolls it back; the promise rejects with ABORT_ERR. */
+  signal?: AbortSignal;
+}
+
+export type FreezeOptions = ThawOptions;
 
 export interface GroupOptions extends FreezeOptions {
   /**
@@ -136,7 +155,7 @@ function prepareGroup(
   return { prepared, atomic };
 }
 
-function mergeGroup(prepared: Array<PreparedTarget | GroupItem>, ran: GroupResult): GroupResult {
+function mergeGroup(prepared: Array<PreparedTarget | GroupItem>, ran: GroupResult, frozen: boolean): GroupResult {
   let k = 0;
   const results = prepared.map((p) => {
     if ('ok' in p) return p;
@@ -144,7 +163,7 @@ function mergeGroup(prepared: Array<PreparedTarget | GroupItem>, ran: GroupResul
     if (!item.ok) isStale(p, item.error);
     return item;
   });
-  return { ok: results.every((r) => r.ok), results };
+  return frozen ? frozenGroup(results) : { ok: results.every((r) => r.ok), results };
 }
 
 function cgroupsOf(prepared: Array<PreparedTarget | GroupItem>): PreparedTarget['cg'][] {
@@ -158,55 +177,116 @@ function cgroupsOf(prepared: Array<PreparedTarget | GroupItem>): PreparedTarget[
 function run(target: unknown, frozen: boolean, rawOpts: unknown): Promise<FreezeResult | GroupResult> {
   try {
     const opts = checkOptions(rawOpts, target, true);
-    if (!Array.isArray(target)) return finishAsync(startOne(target, frozen, opts, startAsync), opts.signal);
-    const { prepared, atomic } = prepareGroup(target, frozen, opts);
-    return groupAsync(cgroupsOf(prepared), frozen, atomic, waitOptions(opts)).then((ran) => mergeGroup(prepared, ran));
+    return runChecked(target, frozen, opts);
   } catch (err) {
     return Promise.reject(fromSystemError(err));
   }
+}
+
+function runChecked(target: unknown, frozen: boolean, opts: GroupOptions): Promise<FreezeResult | GroupResult> {
+  if (!Array.isArray(target)) return finishAsync(startOne(target, frozen, opts, startAsync), opts.signal);
+  const { prepared, atomic } = prepareGroup(target, frozen, opts);
+  return groupAsync(cgroupsOf(prepared), frozen, atomic, waitOptions(opts)).then((ran) =>
+    mergeGroup(prepared, ran, frozen),
+  );
 }
 
 function runSync(target: unknown, frozen: boolean, rawOpts: unknown): FreezeResult | GroupResult {
   const opts = checkOptions(rawOpts, target, false);
   if (!Array.isArray(target)) return finishSync(startOne(target, frozen, opts, startSync));
   const { prepared, atomic } = prepareGroup(target, frozen, opts);
-  return mergeGroup(prepared, groupSync(cgroupsOf(prepared), frozen, atomic, waitOptions(opts)));
+  return mergeGroup(prepared, groupSync(cgroupsOf(prepared), frozen, atomic, waitOptions(opts)), frozen);
 }
 
 /**
- * Freezes a cgroup (or a list of them) and resolves once the kernel reports
- * it frozen. On timeout, abort or error the freeze is rolled back.
+ * Freezes a cgroup (or a list of them) and resolves once the kernel reports it frozen. On timeout,
+ * abort or error the freeze is rolled back. The result is disposable: `await using` thaws what this
+ * freeze froze when the scope ends (README: "Scoped freeze").
  */
-export function freeze(target: Target, opts?: FreezeOptions): Promise<FreezeResult>;
-export function freeze(targets: readonly Target[], opts?: GroupOptions): Promise<GroupResult>;
-export function freeze(target: Target | readonly Target[], opts?: GroupOptions): Promise<FreezeResult | GroupResult> {
-  return run(target, true, opts);
+export function freeze(target: Target, opts?: FreezeOptions): Promise<FrozenResult>;
+export function freeze(targets: readonly Target[], opts?: GroupOptions): Promise<FrozenGroupResult>;
+export function freeze(
+  target: Target | readonly Target[],
+  opts?: GroupOptions,
+): Promise<FrozenResult | FrozenGroupResult> {
+  return run(target, true, opts) as Promise<FrozenResult | FrozenGroupResult>;
 }
 
 /** Thaws a cgroup (or a list); rejects with ERR_FROZEN_BY_ANCESTOR when an ancestor keeps it frozen. */
-export function thaw(target: Target, opts?: FreezeOptions): Promise<FreezeResult>;
-export function thaw(targets: readonly Target[], opts?: GroupOptions): Promise<GroupResult>;
-export function thaw(target: Target | readonly Target[], opts?: GroupOptions): Promise<FreezeResult | GroupResult> {
+export function thaw(target: Target, opts?: ThawOptions): Promise<FreezeResult>;
+export function thaw(targets: readonly Target[], opts?: ThawOptions): Promise<GroupResult>;
+export function thaw(target: Target | readonly Target[], opts?: ThawOptions): Promise<FreezeResult | GroupResult> {
   return run(target, false, opts);
 }
 
-/** Blocking freeze, for CLIs and scripts: the calling thread waits (up to timeoutMs). */
-export function freezeSync(target: Target, opts?: Omit<FreezeOptions, 'signal'>): FreezeResult;
-export function freezeSync(targets: readonly Target[], opts?: Omit<GroupOptions, 'signal'>): GroupResult;
+/** Blocking freeze, for CLIs and scripts: the calling thread waits (up to timeoutMs). `using` thaws it. */
+export function freezeSync(target: Target, opts?: Omit<FreezeOptions, 'signal'>): FrozenResult;
+export function freezeSync(targets: readonly Target[], opts?: Omit<GroupOptions, 'signal'>): FrozenGroupResult;
 export function freezeSync(
   target: Target | readonly Target[],
   opts?: Omit<GroupOptions, 'signal'>,
-): FreezeResult | GroupResult {
-  return runSync(target, true, opts);
+): FrozenResult | FrozenGroupResult {
+  return runSync(target, true, opts) as FrozenResult | FrozenGroupResult;
 }
 
-export function thawSync(target: Target, opts?: Omit<FreezeOptions, 'signal'>): FreezeResult;
-export function thawSync(targets: readonly Target[], opts?: Omit<GroupOptions, 'signal'>): GroupResult;
+export function thawSync(target: Target, opts?: Omit<ThawOptions, 'signal'>): FreezeResult;
+export function thawSync(targets: readonly Target[], opts?: Omit<ThawOptions, 'signal'>): GroupResult;
 export function thawSync(
   target: Target | readonly Target[],
-  opts?: Omit<GroupOptions, 'signal'>,
+  opts?: Omit<ThawOptions, 'signal'>,
 ): FreezeResult | GroupResult {
   return runSync(target, false, opts);
+}
+
+/**
+ * Freezes the target, runs `fn` with the freeze's result, and thaws what the freeze froze when `fn`
+ * returns or throws (an `await using` scope). Resolves to what `fn` returns. A list is frozen all or
+ * nothing (`atomic`), so `fn` never runs with part of it frozen.
+ */
+export function withFrozen<T>(
+  target: Target,
+  fn: (frozen: FrozenResult) => T,
+  opts?: FreezeOptions,
+): Promise<Awaited<T>>;
+export function withFrozen<T>(
+  targets: readonly Target[],
+  fn: (frozen: FrozenGroupResult) => T,
+  opts?: FreezeOptions,
+): Promise<Awaited<T>>;
+export async function withFrozen<T>(
+  target: Target | readonly Target[],
+  fn: ((frozen: FrozenResult) => T) | ((frozen: FrozenGroupResult) => T),
+  opts: FreezeOptions = {},
+): Promise<Awaited<T>> {
+  if (typeof fn !== 'function') {
+    throw new CgfreezeError('ERR_INVALID_ARG', `withFrozen needs a function to run, got ${describeValue(fn)}`);
+  }
+  const frozen = (await run(target, true, Array.isArray(target) ? { ...opts, atomic: true } : opts)) as
+    FrozenResult | FrozenGroupResult;
+  // What `await using` does, written out: tools that run TypeScript source do not all compile `using`.
+  let value: Awaited<T>;
+  try {
+    // The overloads pair a single target with FrozenResult and a list with FrozenGroupResult.
+    value = await (fn as (frozen: FrozenResult | FrozenGroupResult) => T)(frozen);
+  } catch (err) {
+    try {
+      await frozen[Symbol.asyncDispose]();
+    } catch (thawError) {
+      throw suppressedError(thawError, err);
+    }
+    throw err;
+  }
+  await frozen[Symbol.asyncDispose]();
+  return value;
+}
+
+/** What `using` throws when the scope and its disposal both fail: a SuppressedError, or its shape. */
+function suppressedError(error: unknown, suppressed: unknown): Error {
+  const message = 'thawing at the end of the scope failed after the scope itself threw';
+  const Suppressed = (globalThis as { SuppressedError?: new (e: unknown, s: unknown, m: string) => Error })
+    .SuppressedError;
+  if (Suppressed !== undefined) return new Suppressed(error, suppressed, message);
+  return Object.assign(new Error(message), { name: 'SuppressedError', error, suppressed });
 }
 
 /**

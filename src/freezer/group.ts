@@ -7,12 +7,13 @@ import {
   type WaitOptions,
   abortSync,
   isPending,
+  leftNothingFrozen,
+  releaseForThaw,
   settledSync,
   startSync,
   transitionAsync,
   transitionSync,
 } from './operations.js';
-import { readStatus } from './status.js';
 
 export type GroupItem =
   { target: string; ok: true; result: FreezeResult } | { target: string; ok: false; error: CgfreezeError };
@@ -24,19 +25,22 @@ export interface GroupResult {
   results: GroupItem[];
 }
 
+/**
+ * What a freeze of a list returns: disposable like each member's result (FrozenResult). When its scope
+ * ends it thaws, together, the members whose freeze it made; failures of that thaw are thrown (one as
+ * itself, several as ERR_THAW_FAILED with `failures`).
+ */
+export interface FrozenGroupResult extends GroupResult {
+  [Symbol.dispose](): void;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
 function failure(target: CgroupTarget, err: unknown): GroupItem {
   return { target: target.label, ok: false, error: fromSystemError(err, target.label) };
 }
 
-/** Which targets were frozen by themselves before an atomic freeze, so a rollback leaves them so. */
-function frozenBefore(targets: readonly CgroupTarget[]): boolean[] {
-  return targets.map((target) => {
-    try {
-      return readStatus(target).self;
-    } catch {
-      return false;
-    }
-  });
+function success(result: FreezeResult): GroupItem {
+  return { target: result.target, ok: true, result };
 }
 
 export function atomicFailure(count: number, failures: GroupItem[]): CgfreezeError {
@@ -61,32 +65,25 @@ export async function groupAsync(
   if (!atomic || !frozen) {
     const results = await Promise.all(
       targets.map((target) =>
-        transitionAsync(target, frozen, opts).then(
-          (result): GroupItem => ({ target: result.target, ok: true, result }),
-          (err: unknown) => failure(target, err),
-        ),
+        transitionAsync(target, frozen, opts).then(success, (err: unknown) => failure(target, err)),
       ),
     );
     return { ok: results.every((r) => r.ok), results };
   }
 
-  const before = frozenBefore(targets);
   const controller = new AbortController();
   const ourAbort = new CgfreezeError('ERR_ATOMIC_ROLLBACK', 'another target of the atomic freeze failed');
   const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
   const items = await Promise.all(
     targets.map((target) =>
-      transitionAsync(target, true, { ...opts, signal }).then(
-        (result): GroupItem => ({ target: result.target, ok: true, result }),
-        (err: unknown) => {
-          controller.abort(ourAbort);
-          return failure(target, err);
-        },
-      ),
+      transitionAsync(target, true, { ...opts, signal }).then(success, (err: unknown) => {
+        controller.abort(ourAbort);
+        return failure(target, err);
+      }),
     ),
   );
   if (items.every((i) => i.ok)) return { ok: true, results: items };
-  rollBackGroup(targets, items, before);
+  rollBackGroup(targets, items);
   throw atomicFailure(
     items.length,
     items.filter((i) => !i.ok && i.error.cause !== ourAbort),
@@ -105,7 +102,6 @@ export function groupSync(
   opts: WaitOptions,
 ): GroupResult {
   const allOrNothing = atomic && frozen;
-  const before = allOrNothing ? frozenBefore(targets) : [];
   const started: Array<Started | GroupItem> = [];
   for (const target of targets) {
     try {
@@ -131,14 +127,13 @@ export function groupSync(
     const outcome = outcomeOf.get(s) ?? (isPending(s) ? 'pending' : 'done');
     if (outcome === 'pending') return failure(target, abortSync(s, ourAbort));
     try {
-      const result = settledSync(s, outcome === 'done' ? undefined : outcome);
-      return { target: result.target, ok: true, result };
+      return success(settledSync(s, outcome === 'done' ? undefined : outcome));
     } catch (err) {
       return failure(target, err);
     }
   });
   if (allOrNothing && items.some((i) => !i.ok)) {
-    rollBackGroup(targets, items, before);
+    rollBackGroup(targets, items);
     throw atomicFailure(
       targets.length,
       items.filter((i) => !i.ok && i.error.cause !== ourAbort),
@@ -148,17 +143,60 @@ export function groupSync(
 }
 
 /**
- * Thaws the group members this call froze. Members that timed out or were
- * aborted were already rolled back by their own transition.
+ * Thaws the group members this call froze, as their scopes would (holds.ts): not those frozen by
+ * another's request before, nor those another freeze of this process still claims. Members that timed
+ * out or were aborted were already rolled back by their own transition.
  */
-function rollBackGroup(targets: readonly CgroupTarget[], items: GroupItem[], before: boolean[]): void {
+function rollBackGroup(targets: readonly CgroupTarget[], items: GroupItem[]): void {
   items.forEach((item, i) => {
-    if (!item.ok || before[i] === true) return;
-    const target = targets[i] as CgroupTarget;
+    const cg = item.ok ? releaseForThaw(item.result) : undefined;
+    if (cg === undefined) return;
     try {
-      transitionSync(target, false, {});
+      transitionSync(cg, false, {});
     } catch (err) {
-      items[i] = failure(target, err);
+      items[i] = failure(targets[i] as CgroupTarget, err);
     }
   });
+}
+
+/** The members a group's scope thaws, their claims given up. */
+function dueForThaw(results: readonly GroupItem[]): CgroupTarget[] {
+  return results.flatMap((item) => {
+    const cg = item.ok ? releaseForThaw(item.result) : undefined;
+    return cg === undefined ? [] : [cg];
+  });
+}
+
+/** A scope's thaw of several: what failed and left something of ours frozen is thrown. */
+function throwScopeFailures(thawed: GroupResult): void {
+  const failed = thawed.results.flatMap((r) => (r.ok || leftNothingFrozen(r.error) ? [] : [r]));
+  const [first] = failed;
+  if (first === undefined) return;
+  if (failed.length === 1) throw first.error;
+  const names = failed.map((f) => `${f.target} (${f.error.code})`).join(', ');
+  throw new CgfreezeError('ERR_THAW_FAILED', `thawing at the end of their scope failed for ${names}`, {
+    failures: failed.map(({ target, error }) => ({ target, error })),
+  });
+}
+
+class FrozenGroup implements FrozenGroupResult {
+  ok: boolean;
+  constructor(public results: GroupItem[]) {
+    this.ok = results.every((r) => r.ok);
+  }
+
+  [Symbol.dispose](): void {
+    const due = dueForThaw(this.results);
+    if (due.length > 0) throwScopeFailures(groupSync(due, false, false, {}));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    const due = dueForThaw(this.results);
+    if (due.length > 0) throwScopeFailures(await groupAsync(due, false, false, {}));
+  }
+}
+
+/** A group freeze's result as the public API returns it: disposable. */
+export function frozenGroup(results: GroupItem[]): FrozenGroupResult {
+  return new FrozenGroup(results);
 }

@@ -2,6 +2,7 @@ import { type FreezerState, frozenAncestor } from '../cgroup/freezer-files.js';
 import { findCulprits } from '../cgroup/tasks.js';
 import { CgfreezeError, type Culprit, fromSystemError } from '../errors.js';
 import type { CgroupEntry } from './handles.js';
+import { type Claim, claimFreeze, thawWritten } from './holds.js';
 import { ACTIVE_MS, type Pace, pace } from './pacing.js';
 
 /**
@@ -32,6 +33,8 @@ export class Transition {
   /** v1 storm remedy in progress: THAWED was written, FROZEN is due next. */
   private rethawed = false;
   private lastRethawMs = 0;
+  /** A freeze's share in this process's hold on the cgroup (holds.ts); undefined when it is not ours. */
+  claim: Claim | undefined;
 
   constructor(
     readonly entry: CgroupEntry,
@@ -55,11 +58,16 @@ export class Transition {
     return this.frozen ? 'freezing' : this.last;
   }
 
-  /** Writes the new state and reads it back once. True when it is already reached. */
+  /**
+   * Writes the new state and reads it back once. True when it is already reached. A freeze first
+   * claims its hold, before the write.
+   */
   begin(): boolean {
+    if (this.frozen) this.claim = claimFreeze(this.entry);
     this.generation = this.entry.setIntent(this.frozen);
     this.entry.handle.writeState(this.frozen);
     this.writtenAt = performance.now();
+    if (!this.frozen) thawWritten(this.entry);
     if (this.read()) return true;
     if (!this.frozen) this.assertNoFrozenAncestor();
     return false;
@@ -109,6 +117,7 @@ export class Transition {
     const culprits = safely(() => findCulprits(dir, version), []);
     if (this.frozen) {
       const rolledBack = this.rollback();
+      this.claim?.release();
       return new CgfreezeError(
         'ERR_FREEZE_TIMEOUT',
         `freezing ${this.target} did not complete within ${this.timeoutMs} ms` +
@@ -136,12 +145,14 @@ export class Transition {
   failed(err: unknown): CgfreezeError {
     const error = err instanceof CgfreezeError ? err : fromSystemError(err, this.target);
     if (this.frozen && error.code !== 'ERR_CANCELED' && error.code !== 'ERR_FROZEN_BY_ANCESTOR') this.rollback();
+    this.claim?.release();
     return error;
   }
 
   /** The caller aborted: roll a freeze back and reject with ABORT_ERR. */
   aborted(reason: unknown): CgfreezeError {
     const rolledBack = this.frozen ? this.rollback() : false;
+    this.claim?.release();
     return new CgfreezeError(
       'ABORT_ERR',
       `the ${this.frozen ? 'freeze' : 'thaw'} of ${this.target} was aborted${rolledBack ? ' and rolled back' : ''}`,
@@ -164,6 +175,7 @@ export class Transition {
     try {
       this.entry.setIntent(false);
       handle.writeState(false);
+      thawWritten(this.entry);
       for (let i = 0; i < ROLLBACK_CONFIRM_READS; i++) {
         if (!this.entry.readSelf()) return true;
         handle.wait(1000);

@@ -20,6 +20,7 @@ import {
   startSync,
 } from '../freezer/operations.js';
 import { type CgroupStatus, readStatus } from '../freezer/status.js';
+import { watchdogStarting } from '../freezer/watchdog.js';
 import { RESOLVE_OPTION_KEYS, type Engine } from '../resolve/index.js';
 import { type PreparedTarget, type Target, type TargetOptions, labelOf, prepareTarget } from './targets.js';
 
@@ -33,7 +34,13 @@ export interface ThawOptions extends TargetOptions {
   signal?: AbortSignal;
 }
 
-export type FreezeOptions = ThawOptions;
+export interface FreezeOptions extends ThawOptions {
+  /**
+   * The freeze cannot outlive this process: should it die before thawing (SIGKILL and the OOM killer
+   * included), a watchdog process thaws the cgroup. README: "A freeze that cannot outlive its owner".
+   */
+  untilExit?: boolean;
+}
 
 export interface GroupOptions extends FreezeOptions {
   /**
@@ -49,9 +56,9 @@ export interface KillOptions extends TargetOptions {
   timeoutMs?: number;
 }
 
-const OPTION_KEYS = new Set<string>(['timeoutMs', 'signal', 'atomic', ...RESOLVE_OPTION_KEYS]);
+const OPTION_KEYS = new Set<string>(['timeoutMs', 'signal', 'atomic', 'untilExit', ...RESOLVE_OPTION_KEYS]);
 
-function checkOptions(opts: unknown, target: unknown, allowSignal: boolean): GroupOptions {
+function checkOptions(opts: unknown, target: unknown, allowSignal: boolean, frozen: boolean): GroupOptions {
   if (opts === undefined) return {};
   if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
     throw new CgfreezeError('ERR_INVALID_ARG', `options must be an object, got ${describeValue(opts)}`);
@@ -64,7 +71,7 @@ function checkOptions(opts: unknown, target: unknown, allowSignal: boolean): Gro
       );
     }
   }
-  const { timeoutMs, signal, atomic } = opts as GroupOptions;
+  const { timeoutMs, signal, atomic, untilExit } = opts as GroupOptions;
   if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0)) {
     throw new CgfreezeError(
       'ERR_INVALID_ARG',
@@ -83,6 +90,12 @@ function checkOptions(opts: unknown, target: unknown, allowSignal: boolean): Gro
       `atomic must be a boolean and needs a list of targets, got ${describeValue(atomic)}`,
     );
   }
+  if (untilExit !== undefined && (typeof untilExit !== 'boolean' || !frozen)) {
+    throw new CgfreezeError(
+      'ERR_INVALID_ARG',
+      `untilExit must be a boolean and is a freeze option, got ${describeValue(untilExit)}${frozen ? '' : ' for a thaw'}`,
+    );
+  }
   return opts;
 }
 
@@ -90,6 +103,7 @@ function waitOptions(opts: GroupOptions): WaitOptions {
   return {
     ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
     ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+    ...(opts.untilExit === true ? { untilExit: true } : {}),
   };
 }
 
@@ -176,7 +190,10 @@ function cgroupsOf(prepared: Array<PreparedTarget | GroupItem>): PreparedTarget[
  */
 function run(target: unknown, frozen: boolean, rawOpts: unknown): Promise<FreezeResult | GroupResult> {
   try {
-    const opts = checkOptions(rawOpts, target, true);
+    const opts = checkOptions(rawOpts, target, true, frozen);
+    // The guard itself is written just before the freeze's write: the watchdog must be running by then.
+    const watchdog = opts.untilExit === true ? watchdogStarting() : undefined;
+    if (watchdog !== undefined) return watchdog.then(() => runChecked(target, frozen, opts));
     return runChecked(target, frozen, opts);
   } catch (err) {
     return Promise.reject(fromSystemError(err));
@@ -192,7 +209,7 @@ function runChecked(target: unknown, frozen: boolean, opts: GroupOptions): Promi
 }
 
 function runSync(target: unknown, frozen: boolean, rawOpts: unknown): FreezeResult | GroupResult {
-  const opts = checkOptions(rawOpts, target, false);
+  const opts = checkOptions(rawOpts, target, false, frozen);
   if (!Array.isArray(target)) return finishSync(startOne(target, frozen, opts, startSync));
   const { prepared, atomic } = prepareGroup(target, frozen, opts);
   return mergeGroup(prepared, groupSync(cgroupsOf(prepared), frozen, atomic, waitOptions(opts)), frozen);

@@ -1,5 +1,6 @@
 /**
- * The freezes this process holds, so that a scope thaws only what it froze (README "Scoped freeze").
+ * The freezes this process holds, so that a scope thaws only what it froze (README "Scoped freeze") and an
+ * `untilExit` freeze is thawed by the watchdog should this process die.
  *
  * A hold begins with a freeze's write over a cgroup that was not frozen by its own request: the kernel
  * says so just before the write (v1 freezer.self_freezing, v2 cgroup.freeze), and nothing else in this
@@ -10,6 +11,7 @@
  */
 import { statSync } from 'node:fs';
 import type { CgroupEntry } from './handles.js';
+import { guardWithWatchdog, releaseFromWatchdog } from './watchdog.js';
 
 class Hold {
   claims = 0;
@@ -51,16 +53,27 @@ function endHold(hold: Hold): void {
 
 /**
  * Just before a freeze's write: the claim this freeze makes, or undefined when the cgroup is frozen by
- * a request that is not this process's (then nothing of it is ours to thaw).
+ * a request that is not this process's (then nothing of it is ours to thaw). With `untilExit` the
+ * watchdog holds the cgroup before the write, so no moment exists in which this process could die
+ * with the cgroup frozen and unguarded.
  */
-export function claimFreeze(entry: CgroupEntry): Claim | undefined {
+export function claimFreeze(entry: CgroupEntry, untilExit: boolean): Claim | undefined {
   const { identity } = entry.handle;
   let hold = holds.get(identity);
+  const began = hold === undefined;
   if (hold === undefined) {
     if (entry.readSelf()) return undefined;
     if (holds.size >= PRUNE_ABOVE) pruneRemoved();
     hold = new Hold(identity, entry.location.dir);
     holds.set(identity, hold);
+  }
+  if (untilExit) {
+    try {
+      guardWithWatchdog(entry);
+    } catch (err) {
+      if (began) endHold(hold);
+      throw err;
+    }
   }
   hold.claims++;
   return new Claim(hold);
@@ -71,6 +84,7 @@ export function thawWritten(entry: CgroupEntry): void {
   const { identity } = entry.handle;
   const hold = holds.get(identity);
   if (hold !== undefined) endHold(hold);
+  releaseFromWatchdog(identity);
 }
 
 function pruneRemoved(): void {

@@ -7,7 +7,7 @@ import type { Claim } from './holds.js';
 import { SPIN_MS, SYNC_SPIN_MS } from './pacing.js';
 import { Transition } from './transition.js';
 
-/** How one freeze or thaw waits. */
+/** How one freeze or thaw waits, and what guards a freeze. */
 export interface WaitOptions {
   /**
    * How long to wait for the kernel to confirm, in ms. Freeze default 10000,
@@ -17,6 +17,8 @@ export interface WaitOptions {
   timeoutMs?: number;
   /** Aborting a pending freeze rolls it back; the promise rejects with ABORT_ERR. */
   signal?: AbortSignal;
+  /** Freeze only: a watchdog process thaws the cgroup should this process die first (watchdog.ts). */
+  untilExit?: boolean;
 }
 
 export interface FreezeResult {
@@ -130,7 +132,7 @@ function begin(target: CgroupTarget, frozen: boolean, opts: WaitOptions, spinMs:
   for (let attempt = 0; ; attempt++) {
     const t = new Transition(entry, frozen, timeoutMs, target.label, spinMs);
     try {
-      return { t, done: t.begin(), cg: target };
+      return { t, done: t.begin(opts.untilExit === true), cg: target };
     } catch (err) {
       const error = t.failed(err);
       if (error.code !== 'ERR_CGROUP_GONE' || attempt > 0) throw error;

@@ -60,10 +60,10 @@ export class Transition {
 
   /**
    * Writes the new state and reads it back once. True when it is already reached. A freeze first
-   * claims its hold, before the write.
+   * claims its hold (and with `untilExit` has the watchdog guard it), all before the write.
    */
-  begin(): boolean {
-    if (this.frozen) this.claim = claimFreeze(this.entry);
+  begin(untilExit = false): boolean {
+    if (this.frozen) this.claim = claimFreeze(this.entry, untilExit);
     this.generation = this.entry.setIntent(this.frozen);
     this.entry.handle.writeState(this.frozen);
     this.writtenAt = performance.now();

@@ -4,7 +4,7 @@ import { rmdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Workload, startWorkload } from '../../scripts/workload/index.js';
 import { freezeCgroup, isSelfFrozen, thawCgroup } from '../../scripts/workload/cgroupfs.js';
-import { freeze, freezeSync, state, thaw, thawSync, withFrozen } from '../../src/index.js';
+import { CgfreezeError, freeze, freezeSync, state, thaw, thawSync, withFrozen } from '../../src/index.js';
 import { type Scratch, createScratch } from '../helpers/scratch.js';
 
 let scratch: Scratch;
@@ -191,9 +191,11 @@ describe.each([1, 2] as const)('cgroup v%i', (v) => {
 });
 
 describe('arguments', () => {
-  it('withFrozen needs a function', async () => {
+  it('withFrozen needs a function, and untilExit is a boolean freeze option', async () => {
     const dir = scratch.make(2);
     await expect(withFrozen(dir, 'not a function' as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    await expect(thaw(dir, { untilExit: true } as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    expect(() => freezeSync(dir, { untilExit: 'yes' as never })).toThrow(CgfreezeError);
     expect(state(dir).self).toBe(false);
   });
 });

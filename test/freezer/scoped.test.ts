@@ -6,6 +6,7 @@ import { type Workload, startWorkload } from '../../scripts/workload/index.js';
 import { freezeCgroup, isSelfFrozen, thawCgroup } from '../../scripts/workload/cgroupfs.js';
 import { CgfreezeError, freeze, freezeSync, state, thaw, thawSync, withFrozen } from '../../src/index.js';
 import { type Scratch, createScratch } from '../helpers/scratch.js';
+import { withWorkload } from '../helpers/workload.js';
 
 let scratch: Scratch;
 beforeAll(() => {
@@ -14,15 +15,6 @@ beforeAll(() => {
 afterAll(async () => {
   await scratch.cleanup();
 });
-
-async function withWorkload<T>(dir: string, fn: (w: Workload) => Promise<T>): Promise<T> {
-  const w = await startWorkload(dir);
-  try {
-    return await fn(w);
-  } finally {
-    await w.stop();
-  }
-}
 
 const stalled = (w: Workload): Promise<boolean> => w.isStalled(150);
 

@@ -5,10 +5,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Workload, startWorkload } from '../../scripts/workload/index.js';
+import type { Workload } from '../../scripts/workload/index.js';
 import { freezeCgroup, isSelfFrozen, readStat, thawCgroup } from '../../scripts/workload/cgroupfs.js';
 import { ensureBuilt } from '../cli/helpers.js';
 import { type Scratch, createScratch } from '../helpers/scratch.js';
+import { withWorkload } from '../helpers/workload.js';
 
 /**
  * How soon after its owner's death the watchdog must have thawed (measured here: see the README). The
@@ -94,15 +95,6 @@ async function gone(pid: number): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 10));
   }
   return false;
-}
-
-async function withWorkload<T>(dir: string, fn: (w: Workload) => Promise<T>): Promise<T> {
-  const w = await startWorkload(dir);
-  try {
-    return await fn(w);
-  } finally {
-    await w.stop();
-  }
 }
 
 describe.each([1, 2] as const)('cgroup v%i', (v) => {

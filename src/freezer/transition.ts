@@ -28,6 +28,8 @@ export class Transition {
    * static key), and the wait that follows deserves its full spin phase.
    */
   private writtenAt = this.startedAt;
+  /** When a read first showed the target state: the result's elapsedMs, however late it is collected. */
+  private reachedAt: number | undefined;
   private generation = 0;
   private last: FreezerState = 'thawed';
   /** v1 storm remedy in progress: THAWED was written, FROZEN is due next. */
@@ -46,7 +48,7 @@ export class Transition {
   ) {}
 
   get elapsedMs(): number {
-    return performance.now() - this.startedAt;
+    return (this.reachedAt ?? performance.now()) - this.startedAt;
   }
 
   private get waitedMs(): number {
@@ -68,7 +70,10 @@ export class Transition {
     this.entry.handle.writeState(this.frozen);
     this.writtenAt = performance.now();
     if (!this.frozen) thawWritten(this.entry);
-    if (this.read()) return true;
+    if (this.read()) {
+      this.reachedAt = this.writtenAt;
+      return true;
+    }
     if (!this.frozen) this.assertNoFrozenAncestor();
     return false;
   }
@@ -99,12 +104,14 @@ export class Transition {
         this.entry.handle.writeState(true);
       }
     }
-    return this.read();
+    if (!this.read()) return false;
+    this.reachedAt = performance.now();
+    return true;
   }
 
   /** How long to wait before the next check, or 'timeout' once the deadline has passed. */
   next(): Pace | 'timeout' {
-    const remaining = this.timeoutMs - this.elapsedMs;
+    const remaining = this.timeoutMs - (performance.now() - this.startedAt);
     if (remaining <= 0) return 'timeout';
     if (this.rethawed) return { kind: 'sleep', ms: Math.min(V1_RETHAW_MS, remaining) };
     const p = pace(this.waitedMs, this.entry.version, this.spinMs);

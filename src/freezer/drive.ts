@@ -1,5 +1,5 @@
 import type { CgfreezeError } from '../errors.js';
-import { GROUP_MAX_WAIT_MS } from './pacing.js';
+import { groupWaitCapMs } from './pacing.js';
 import type { Transition } from './transition.js';
 
 /** How a transition that {@link driveAllSync} drove ended: reached, failed, or left pending (stopAtFailure). */
@@ -10,7 +10,7 @@ export type SyncOutcome = 'done' | CgfreezeError | 'pending';
  * one, then waits once, as briefly as the most urgent of them asks (pacing.ts); each keeps its own
  * deadline and is rolled back alone when it passes. The waits happen in the native ppoll (v2: woken by
  * one member's cgroup.events; v1: a sleep), so stuck freezes sleep rather than spin. With several
- * pending, no wait is longer than GROUP_MAX_WAIT_MS, since only one member's notification can end it.
+ * pending, the wait is capped (groupWaitCapMs), since only one member's notification can end it.
  * With `stopAtFailure` it returns at the first failure, leaving the rest pending for the caller.
  */
 export function driveAllSync(ts: readonly Transition[], stopAtFailure = false): SyncOutcome[] {
@@ -25,6 +25,7 @@ export function driveAllSync(ts: readonly Transition[], stopAtFailure = false): 
   while (left > 0) {
     let waitMs = Infinity;
     let waiter = -1;
+    let youngestWaitedMs = Infinity;
     for (let i = 0; i < ts.length; i++) {
       const t = ts[i] as Transition;
       if (outcomes[i] !== 'pending') continue;
@@ -41,13 +42,15 @@ export function driveAllSync(ts: readonly Transition[], stopAtFailure = false): 
         continue;
       }
       waitMs = Math.min(waitMs, p.kind === 'spin' ? 0 : p.ms);
+      youngestWaitedMs = Math.min(youngestWaitedMs, t.waitedMs);
       // Wait on a v2 member's notification when one is waiting for it.
       if (waiter < 0 || (p.kind === 'event' && ts[waiter]?.entry.version === 1)) waiter = i;
     }
     if (left === 0) break;
     const t = ts[waiter] as Transition;
     try {
-      if (waitMs > 0) t.entry.handle.wait(Math.min(waitMs, left > 1 ? GROUP_MAX_WAIT_MS : waitMs) * 1000);
+      if (left > 1) waitMs = Math.min(waitMs, groupWaitCapMs(youngestWaitedMs));
+      if (waitMs > 0) t.entry.handle.wait(waitMs * 1000);
     } catch (err) {
       if (settle(waiter, t.failed(err))) return outcomes;
     }

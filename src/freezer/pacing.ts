@@ -28,10 +28,13 @@ export const YIELD_MS = 2;
 export const ACTIVE_MS = 20;
 export const V1_MAX_SLEEP_MS = 10;
 /**
- * A sync group's wait can be ended early by one member's notification only, so while several are
- * pending the others are re-read at least this often (as v1 cgroups are anyway).
+ * A sync group's wait can be ended early by one member's notification only. The others are re-read
+ * after at most a quarter of the time they have waited so far, 10–100 ms, as v1 cgroups are: a member
+ * that freezes late is seen within a quarter of its own time, and a stuck group costs a few reads a second.
  */
-export const GROUP_MAX_WAIT_MS = V1_MAX_SLEEP_MS;
+export function groupWaitCapMs(waitedMs: number): number {
+  return clamp(waitedMs / 4, V1_MAX_SLEEP_MS, EVENT_SLICE_MS);
+}
 export const EVENT_SLICE_MS = 100;
 const YIELD_SLEEP_MS = 0.02;
 

@@ -51,7 +51,8 @@ export class Transition {
     return (this.reachedAt ?? performance.now()) - this.startedAt;
   }
 
-  private get waitedMs(): number {
+  /** Since our write returned. */
+  get waitedMs(): number {
     return performance.now() - this.writtenAt;
   }
 

@@ -111,7 +111,7 @@ export async function scratchCases(opts: Options, cases: CaseResult[]): Promise<
             const hot = await interleave(
               `${title} · warm`,
               subject,
-              pick([rawC, cgfreezeSync], opts).map(warmLabel),
+              pick([rawC, naiveNode, cgfreezeSync, cgfreezePromise], opts).map(warmLabel),
               cycles,
               opts.rounds,
             );

@@ -82,15 +82,15 @@ class Frozen implements FrozenResult {
     this.#identity = t.entry.handle.identity;
   }
 
-  /** Gives up this result's claim: the cgroup to thaw when it was the last one. */
-  releaseForThaw(): CgroupTarget | undefined {
-    if (this.#claim?.release() !== true) return undefined;
+  /** Gives up a result's claim: the cgroup to thaw when it was the last one. Not on the instances. */
+  static releaseForThaw(result: Frozen): CgroupTarget | undefined {
+    if (result.#claim?.release() !== true) return undefined;
     // The identity guard: a cgroup recreated at the same path since is not the one we froze.
-    return { ...this.#cg, identity: this.#identity };
+    return { ...result.#cg, identity: result.#identity };
   }
 
   [Symbol.dispose](): void {
-    const cg = this.releaseForThaw();
+    const cg = Frozen.releaseForThaw(this);
     if (cg === undefined) return;
     try {
       transitionSync(cg, false, {});
@@ -100,7 +100,7 @@ class Frozen implements FrozenResult {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    const cg = this.releaseForThaw();
+    const cg = Frozen.releaseForThaw(this);
     if (cg === undefined) return;
     try {
       await transitionAsync(cg, false, {});
@@ -112,7 +112,7 @@ class Frozen implements FrozenResult {
 
 /** The cgroup a freeze result's scope would thaw, its claim given up; undefined for anything else. */
 export function releaseForThaw(result: FreezeResult): CgroupTarget | undefined {
-  return result instanceof Frozen ? result.releaseForThaw() : undefined;
+  return result instanceof Frozen ? Frozen.releaseForThaw(result) : undefined;
 }
 
 /** A begun transition: the write is done, the wait (if any) is not. */

@@ -58,7 +58,7 @@ function endHold(hold: Hold): void {
  * with the cgroup frozen and unguarded.
  */
 export function claimFreeze(entry: CgroupEntry, untilExit: boolean): Claim | undefined {
-  const { identity } = entry.handle;
+  const { identity } = entry;
   let hold = holds.get(identity);
   const began = hold === undefined;
   if (hold === undefined) {
@@ -81,7 +81,7 @@ export function claimFreeze(entry: CgroupEntry, untilExit: boolean): Claim | und
 
 /** After this process wrote a thaw to a cgroup: whatever it held there is over. */
 export function thawWritten(entry: CgroupEntry): void {
-  const { identity } = entry.handle;
+  const { identity } = entry;
   const hold = holds.get(identity);
   if (hold !== undefined) endHold(hold);
   releaseFromWatchdog(identity);

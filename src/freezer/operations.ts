@@ -79,7 +79,7 @@ class Frozen implements FrozenResult {
     this.elapsedMs = t.elapsedMs;
     this.#claim = t.claim;
     this.#cg = cg;
-    this.#identity = t.entry.handle.identity;
+    this.#identity = t.entry.identity;
   }
 
   /** Gives up a result's claim: the cgroup to thaw when it was the last one. Not on the instances. */

@@ -33,7 +33,7 @@ function guard(identity: string, dir: string): void {
   try {
     const entry = openOnce({ label: dir, cgroupDir: dir, openDir: dir });
     // Another identity: the cgroup the owner froze was removed and its path reused; that one is not ours.
-    if (entry.handle.identity === identity) guarded.set(identity, entry);
+    if (entry.identity === identity) guarded.set(identity, entry);
     else entry.handle.close();
   } catch {
     // Removed before the guard was read: nothing of the owner's is left in it to thaw.

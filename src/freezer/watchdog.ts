@@ -145,7 +145,7 @@ export function watchdogStarting(): Promise<void> | undefined {
 
 /** Has the watchdog guard this cgroup (before the freeze's write), starting one if none is running. */
 export function guardWithWatchdog(entry: CgroupEntry): void {
-  const { identity } = entry.handle;
+  const { identity } = entry;
   const dog = current?.alive === true ? current : startSync();
   if (dog.guarded.has(identity)) return;
   const dir = entry.location.dir;

@@ -35,6 +35,14 @@ export interface FrozenGroupResult extends GroupResult {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/**
+ * The reason members of a failed atomic freeze are aborted with, made only then: an error's stack
+ * trace costs more than a whole freeze of an empty cgroup.
+ */
+function abortReason(): CgfreezeError {
+  return new CgfreezeError('ERR_ATOMIC_ROLLBACK', 'another target of the atomic freeze failed');
+}
+
 function failure(target: CgroupTarget, err: unknown): GroupItem {
   return { target: target.label, ok: false, error: fromSystemError(err, target.label) };
 }
@@ -72,12 +80,12 @@ export async function groupAsync(
   }
 
   const controller = new AbortController();
-  const ourAbort = new CgfreezeError('ERR_ATOMIC_ROLLBACK', 'another target of the atomic freeze failed');
+  let ourAbort: CgfreezeError | undefined;
   const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
   const items = await Promise.all(
     targets.map((target) =>
       transitionAsync(target, true, { ...opts, signal }).then(success, (err: unknown) => {
-        controller.abort(ourAbort);
+        controller.abort((ourAbort ??= abortReason()));
         return failure(target, err);
       }),
     ),
@@ -86,7 +94,7 @@ export async function groupAsync(
   rollBackGroup(targets, items);
   throw atomicFailure(
     items.length,
-    items.filter((i) => !i.ok && i.error.cause !== ourAbort),
+    items.filter((i) => !i.ok && (ourAbort === undefined || i.error.cause !== ourAbort)),
   );
 }
 
@@ -120,12 +128,12 @@ export function groupSync(
     allOrNothing,
   );
   const outcomeOf = new Map(waiting.map((s, i) => [s, outcomes[i]]));
-  const ourAbort = new CgfreezeError('ERR_ATOMIC_ROLLBACK', 'another target of the atomic freeze failed');
+  let ourAbort: CgfreezeError | undefined;
   const items = started.map((s, i): GroupItem => {
     if ('ok' in s) return s;
     const target = targets[i] as CgroupTarget;
     const outcome = outcomeOf.get(s) ?? (isPending(s) ? 'pending' : 'done');
-    if (outcome === 'pending') return failure(target, abortSync(s, ourAbort));
+    if (outcome === 'pending') return failure(target, abortSync(s, (ourAbort ??= abortReason())));
     try {
       return success(settledSync(s, outcome === 'done' ? undefined : outcome));
     } catch (err) {
@@ -136,7 +144,7 @@ export function groupSync(
     rollBackGroup(targets, items);
     throw atomicFailure(
       targets.length,
-      items.filter((i) => !i.ok && i.error.cause !== ourAbort),
+      items.filter((i) => !i.ok && (ourAbort === undefined || i.error.cause !== ourAbort)),
     );
   }
   return { ok: items.every((i) => i.ok), results: items };

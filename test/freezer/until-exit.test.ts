@@ -35,11 +35,12 @@ type After = 'wait' | 'thaw' | 'return' | 'allocate';
 const OWNER = `
 const { freeze, freezeSync, thawSync } = require(${JSON.stringify(join(DIST, 'index.js'))});
 const { watchdogPid } = require(${JSON.stringify(join(DIST, 'freezer', 'watchdog.js'))});
-const [dir, api, after] = process.argv.slice(1);
+const [dirs, api, after] = process.argv.slice(1);
+const target = dirs.includes(',') ? dirs.split(',') : dirs;
 (async () => {
-  if (api === 'sync') freezeSync(dir, { untilExit: true });
-  else await freeze(dir, { untilExit: true });
-  if (after === 'thaw') thawSync(dir);
+  if (api === 'sync') freezeSync(target, { untilExit: true });
+  else await freeze(target, { untilExit: true });
+  if (after === 'thaw') thawSync(target);
   process.stdout.write('frozen ' + watchdogPid() + '\\n');
   if (after === 'return') return;
   if (after === 'allocate') {
@@ -56,9 +57,12 @@ interface Owner {
   exited: Promise<{ how: NodeJS.Signals | number | null; at: number }>;
 }
 
-/** Starts an owner (in its own process group, as a shell runs a job) and waits until it has frozen `dir`. */
-async function startOwner(dir: string, api: Api, after: After, wrap: string[] = []): Promise<Owner> {
-  const command = [...wrap, process.execPath, '-e', OWNER, dir, api, after];
+/**
+ * Starts an owner (in its own process group, as a shell runs a job) and waits until it has frozen `dirs`
+ * (one cgroup, or a list as one call).
+ */
+async function startOwner(dirs: string | string[], api: Api, after: After, wrap: string[] = []): Promise<Owner> {
+  const command = [...wrap, process.execPath, '-e', OWNER, [dirs].flat().join(','), api, after];
   const child = spawn(command[0] as string, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const exited = new Promise<{ how: NodeJS.Signals | number | null; at: number }>((resolve) =>
     child.once('exit', (code, sig) => resolve({ how: sig ?? code, at: performance.now() })),
@@ -121,6 +125,21 @@ describe.each([1, 2] as const)('cgroup v%i', (v) => {
       });
     },
   );
+
+  it('a list frozen with untilExit is thawed whole when its owner is killed', async () => {
+    const dirs = [scratch.make(v), scratch.make(v)];
+    await withWorkload(dirs[0] as string, async (first) => {
+      await withWorkload(dirs[1] as string, async (second) => {
+        const owner = await startOwner(dirs, 'promise', 'wait');
+        expect([await first.isStalled(150), await second.isStalled(150)]).toEqual([true, true]);
+        const killedAt = performance.now();
+        owner.child.kill('SIGKILL');
+        expect(await msUntilProgress(first, killedAt)).toBeLessThan(THAW_BOUND_MS);
+        expect(await msUntilProgress(second, killedAt)).toBeLessThan(THAW_BOUND_MS);
+        expect(await gone(owner.watchdog)).toBe(true);
+      });
+    });
+  });
 
   it('Ctrl-C of the owner’s job does not reach the watchdog, which thaws', async () => {
     const dir = scratch.make(v);

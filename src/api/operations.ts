@@ -24,23 +24,11 @@ import { watchdogStarting } from '../freezer/watchdog.js';
 import { RESOLVE_OPTION_KEYS, type Engine } from '../resolve/index.js';
 import { type PreparedTarget, type Target, type TargetOptions, labelOf, prepareTarget } from './targets.js';
 
-export interface ThawOptions extends TargetOptions {
-  /**
-   * How long to wait for the kernel to confirm, in ms. Freeze default 10000, thaw default 1000; 0 writes
-   * and returns without waiting (no rollback); Infinity waits as long as it takes.
-   */
-  timeoutMs?: number;
-  /** Promise API only: aborting a pending freeze rolls it back; the promise rejects with ABORT_ERR. */
-  signal?: AbortSignal;
-}
+/** `timeoutMs` and `signal` (Promise API only), and where the target is. */
+export interface ThawOptions extends TargetOptions, Omit<WaitOptions, 'untilExit'> {}
 
-export interface FreezeOptions extends ThawOptions {
-  /**
-   * The freeze cannot outlive this process: should it die before thawing (SIGKILL and the OOM killer
-   * included), a watchdog process thaws the cgroup. README: "A freeze that cannot outlive its owner".
-   */
-  untilExit?: boolean;
-}
+/** A thaw's options, and `untilExit`: README "A freeze that cannot outlive its owner". */
+export interface FreezeOptions extends TargetOptions, WaitOptions {}
 
 export interface GroupOptions extends FreezeOptions {
   /**

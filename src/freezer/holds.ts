@@ -42,8 +42,11 @@ export class Claim {
   }
 }
 
-/** Beyond this many holds, those of removed cgroups are dropped (a container removed while paused). */
-const PRUNE_ABOVE = 1024;
+/**
+ * Holds of removed cgroups (a container removed while paused) are dropped when the table reaches this
+ * size, which then doubles past what is left, so a process holding many live ones prunes rarely.
+ */
+let pruneAt = 1024;
 const holds = new Map<string, Hold>();
 
 function endHold(hold: Hold): void {
@@ -63,7 +66,7 @@ export function claimFreeze(entry: CgroupEntry, untilExit: boolean): Claim | und
   const began = hold === undefined;
   if (hold === undefined) {
     if (entry.readSelf()) return undefined;
-    if (holds.size >= PRUNE_ABOVE) pruneRemoved();
+    if (holds.size >= pruneAt) pruneRemoved();
     hold = new Hold(identity, entry.location.dir);
     holds.set(identity, hold);
   }
@@ -98,4 +101,5 @@ function pruneRemoved(): void {
     }
     if (identity !== hold.identity) endHold(hold);
   }
+  pruneAt = Math.max(1024, 2 * holds.size);
 }

@@ -17,7 +17,10 @@ export interface WaitOptions {
   timeoutMs?: number;
   /** Aborting a pending freeze rolls it back; the promise rejects with ABORT_ERR. */
   signal?: AbortSignal;
-  /** Freeze only: a watchdog process thaws the cgroup should this process die first (watchdog.ts). */
+  /**
+   * Freeze only: the freeze cannot outlive this process. Should it die before thawing (SIGKILL and the
+   * OOM killer included), a watchdog process thaws the cgroup (watchdog.ts).
+   */
   untilExit?: boolean;
 }
 

@@ -9,6 +9,7 @@ import {
   type Subject,
   cgfreezePromise,
   cgfreezeSync,
+  naiveNode,
   rawC,
 } from './methods.js';
 import { type CaseResult, type MethodResult, methodResult } from './report.js';
@@ -143,7 +144,7 @@ export async function scratchCases(opts: Options, cases: CaseResult[]): Promise<
         const cold = await interleave(
           title,
           subject,
-          pick([rawC, cgfreezeSync, cgfreezePromise], opts),
+          pick([rawC, naiveNode, cgfreezeSync, cgfreezePromise], opts),
           cycles,
           opts.rounds,
         );
@@ -158,7 +159,13 @@ export async function scratchCases(opts: Options, cases: CaseResult[]): Promise<
         });
         if (mode === 'v1') {
           const hot = await whileWarm(subject, (warm) =>
-            interleave(`${title} · warm`, warm, pick([rawC, cgfreezeSync], opts).map(warmLabel), cycles, opts.rounds),
+            interleave(
+              `${title} · warm`,
+              warm,
+              pick([rawC, naiveNode, cgfreezeSync, cgfreezePromise], opts).map(warmLabel),
+              cycles,
+              opts.rounds,
+            ),
           );
           cases.push({
             id: `scratch-${mode}-${tasks}-warm`,

@@ -11,7 +11,7 @@
  */
 import type { ResolveOptions } from '../../src/resolve/index.js';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { freeze, freezeSync, thaw, thawSync } from '../../src/index.js';
 import type { MethodId } from './options.js';
@@ -213,6 +213,41 @@ export const cgfreezeByRef = inProcessMethod(
   },
   (s) => s.container?.resolveOptions ?? {},
 );
+
+/**
+ * The floor for a Node caller: a naive loop on fds kept open across cycles (write the freeze file,
+ * re-read the state file until the kernel says frozen; a thaw is the write alone). No validation,
+ * no deadline, no rollback: what the library's own overhead is measured against.
+ */
+export const naiveNode: Method = {
+  id: 'node-naive',
+  label: 'naive Node loop (kept fds)',
+  async run(subject, cycles) {
+    const v1 = subject.mode === 'v1';
+    const freezeFd = openSync(`${subject.cgroupDir}/${v1 ? 'freezer.state' : 'cgroup.freeze'}`, 'r+');
+    const stateFd = v1 ? freezeFd : openSync(`${subject.cgroupDir}/cgroup.events`, 'r');
+    const buf = Buffer.alloc(256);
+    const frozenText = v1 ? 'FROZEN' : 'frozen 1';
+    const isFrozen = (): boolean =>
+      buf.toString('latin1', 0, readSync(stateFd, buf, 0, buf.length, 0)).includes(frozenText);
+    const freezeCall = (): void => {
+      writeSync(freezeFd, v1 ? 'FROZEN' : '1', 0);
+      while (!isFrozen()) {
+        // re-read until the kernel reports frozen
+      }
+    };
+    const thawCall = (): void => void writeSync(freezeFd, v1 ? 'THAWED' : '0', 0);
+    try {
+      return await inProcessMethod(this.id, this.label, [freezeCall, thawCall], (s) => s.cgroupDir).run(
+        subject,
+        cycles,
+      );
+    } finally {
+      if (stateFd !== freezeFd) closeSync(stateFd);
+      closeSync(freezeFd);
+    }
+  },
+};
 
 /** A resume that shows no life for this long has failed (the engines take seconds on a loaded VM, not minutes). */
 const OBSERVE_LIMIT_NS = 120e9;

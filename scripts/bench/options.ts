@@ -12,6 +12,7 @@ export const MODES = ['v1', 'v2'] as const;
 /** Every method the bench can run; `--methods` keeps a subset. */
 export const METHOD_IDS = [
   'raw-c',
+  'node-naive',
   'cgfreeze-sync',
   'cgfreeze-promise',
   'cgfreeze-ref',

@@ -65,7 +65,7 @@ describe('npm run bench, when its keepWarm cgroup is thawed by someone else', ()
     const report = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as BenchReport;
     expect(report.errors).toEqual([]);
     const warm = report.cases.find((c) => c.id === 'scratch-v1-1-warm');
-    expect(warm?.methods.map((m) => m.id)).toEqual(['raw-c', 'cgfreeze-sync']);
+    expect(warm?.methods.map((m) => m.id)).toEqual(['raw-c', 'node-naive', 'cgfreeze-sync', 'cgfreeze-promise']);
     for (const m of warm?.methods ?? []) expect(m.ranAs.warmSamples).toBeLessThan(m.cycles);
     expect(stdout).toMatch(/sync resume p50 ÷ raw C +v1 · 1 task · keepWarm .* RUN FAILED: not as labelled/);
     expect(stdout).toMatch(/raw C loop \+ keepWarm in "v1 · 1 task · keepWarm": \d+ of \d+ samples ran without/);

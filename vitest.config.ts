@@ -14,10 +14,6 @@ const UNIT = [
   'test/serve/units.test.ts',
   'test/freezer/pacing.test.ts',
   'test/resolve/cache.test.ts',
-  'test/resolve/fixtures.test.ts',
-  'test/resolve/fuzz.test.ts',
-  'test/resolve/hostile.test.ts',
-  'test/resolve/reference-cache.test.ts',
   'test/bench/stats.test.ts',
   'test/bench/svg.test.ts',
 ];

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { formatMs, labelsFilterStrings, parseFilters } from '../../src/cli/args.js';
 import { parseDuration } from '../../src/client/index.js';
 import { colorEnabled, formatTable } from '../../src/cli/output.js';
+import { errorWith } from '../helpers/matchers.js';
 
 // The one duration grammar: the CLI's --for and --timeout, the sidecar's ttl and its own time options.
 describe('parseDuration', () => {
@@ -40,7 +41,7 @@ describe('label filters', () => {
     expect(labelsFilterStrings(parseFilters('ls', ['label=tier', 'label=x=a=b']))).toEqual(['tier', 'x=a=b']);
   });
   it('refuses other filters as usage errors', () => {
-    expect(() => parseFilters('ls', ['name=web'])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+    expect(() => parseFilters('ls', ['name=web'])).toThrow(errorWith({ code: 'ERR_INVALID_ARG' }));
     expect(() => parseFilters('ls', ['label='])).toThrow(/unsupported filter/);
   });
 });

@@ -6,8 +6,8 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmdirSync
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeError, assertNotProtected } from '../../src/index.js';
-import { ensureBuilt } from '../cli/helpers.js';
-import { REPO, ScratchCgroups, V2_ROOT, removeTemp, tempDir } from './helpers.js';
+import { REPO, ScratchCgroups, removeTemp, tempDir, until } from './helpers.js';
+import { CGROUP2_MOUNT } from '../helpers/scratch.js';
 
 const hex = (): string => randomBytes(32).toString('hex');
 
@@ -25,16 +25,20 @@ function verdict(target: { cgroupDir: string; kind?: string }): string {
 describe('the guard: cgroups the sidecar never freezes (real cgroups)', () => {
   const cg = new ScratchCgroups();
   const tmp = tempDir();
-  const named = (comm: string): string => {
+  /** A child cgroup whose one task runs /bin/sleep under the name `comm`, once it does (after its exec). */
+  const running = async (leaf: string, comm: string): Promise<string> => {
     const file = join(tmp, comm);
     if (!existsSync(file)) copyFileSync('/bin/sleep', file);
-    return file;
+    const dir = await cg.make(2, leaf, file);
+    const pid = readFileSync(`${dir}/cgroup.procs`, 'utf8').trim();
+    await until(`${comm} in ${dir}`, () => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === comm.slice(0, 15));
+    return dir;
   };
   let base: string;
 
   beforeAll(() => {
     chmodSync(tmp, 0o755);
-    base = `${V2_ROOT}/${cg.name}`;
+    base = `${CGROUP2_MOUNT}/${cg.name}`;
   });
   afterAll(async () => {
     await cg.cleanup();
@@ -54,18 +58,18 @@ describe('the guard: cgroups the sidecar never freezes (real cgroups)', () => {
   });
 
   it('refuses host daemons by name outside containers, and lets a container run what it likes', async () => {
-    const plain = await cg.make(2, 'plain', named('sshd'));
+    const plain = await running('plain', 'sshd');
     expect(verdict({ cgroupDir: plain })).toMatch(/^ERR_PROTECTED_CGROUP: .*it holds sshd \(pid \d+\)$/);
     for (const comm of ['systemd-journald', 'containerd-shim-runc-v2', 'kubelite', 'k3s-agent', 'dbus-daemon']) {
-      const dir = await cg.make(2, `plain-${comm}`, named(comm));
+      const dir = await running(`plain-${comm}`, comm);
       expect(verdict({ cgroupDir: dir })).toMatch(/^ERR_PROTECTED_CGROUP: /);
     }
     // The same names inside a container's own cgroup, by the engines' layouts: its own business.
-    const scope = await cg.make(2, `docker-${hex()}.scope`, named('systemd'));
-    await cg.make(2, `${scope.slice(base.length + 1)}/init.scope`, named('sshd'));
+    const scope = await running(`docker-${hex()}.scope`, 'systemd');
+    await running(`${scope.slice(base.length + 1)}/init.scope`, 'sshd');
     expect(verdict({ cgroupDir: scope })).toBe('passed');
     const pod = await cg.make(2, 'kubepods-burstable-pod0c1d2e3f_4a5b_6c7d_8e9f_0a1b2c3d4e5f.slice');
-    await cg.make(2, `${pod.slice(base.length + 1)}/cri-containerd-${hex()}.scope`, named('dockerd'));
+    await running(`${pod.slice(base.length + 1)}/cri-containerd-${hex()}.scope`, 'dockerd');
     expect(verdict({ cgroupDir: pod })).toBe('passed');
     // A resolve() result of a container is a container whatever its cgroup is called.
     expect(verdict({ cgroupDir: plain, kind: 'container' })).toBe('passed');
@@ -74,9 +78,9 @@ describe('the guard: cgroups the sidecar never freezes (real cgroups)', () => {
 
   it("refuses a container's cgroup that holds the engine's plumbing", async () => {
     const scope = await cg.make(2, `libpod-${hex()}.scope`);
-    await cg.make(2, `${scope.slice(base.length + 1)}/monitor`, named('conmon'));
+    await running(`${scope.slice(base.length + 1)}/monitor`, 'conmon');
     expect(verdict({ cgroupDir: scope })).toMatch(/it holds conmon \(pid \d+\)/);
-    const shim = await cg.make(2, hex(), named('containerd-shim-runc-v2'));
+    const shim = await running(hex(), 'containerd-shim-runc-v2');
     expect(verdict({ cgroupDir: shim, kind: 'container' })).toMatch(/it holds containerd-shim/);
   });
 
@@ -89,7 +93,7 @@ describe('the guard: cgroups the sidecar never freezes (real cgroups)', () => {
       expect(verdict({ cgroupDir: inner, kind: 'container' })).toMatch(/it holds this process/);
       expect(verdict({ cgroupDir: self })).toMatch(/it holds this process .*\(in .*\/inner\)$/);
     } finally {
-      writeFileSync(`${V2_ROOT}${home === '/' ? '' : home}/cgroup.procs`, String(process.pid));
+      writeFileSync(`${CGROUP2_MOUNT}${home === '/' ? '' : home}/cgroup.procs`, String(process.pid));
     }
   });
 
@@ -107,8 +111,6 @@ describe('the guard: cgroups the sidecar never freezes (real cgroups)', () => {
   });
 
   describe('fails closed where it cannot see (a separate process)', () => {
-    beforeAll(() => ensureBuilt(), 120_000);
-
     /** Runs the built guard on `dir` in a child under `wrapper` (setpriv, unshare) and prints its verdict. */
     const inChild = (wrapper: string[], dir: string): string => {
       const script = `

@@ -7,7 +7,8 @@ import { cgroupOwnerSync, thawSync } from '../../src/index.js';
 import { type Sidecar, startServer } from '../../src/serve/index.js';
 import { type K8sPod, type LabContainer, getLab } from '../helpers/lab.js';
 import { asUid } from './as-uid.js';
-import { auditLines, removeTemp, stateOf, tempDir, until } from './helpers.js';
+import { auditLines, removeTemp, tempDir, until } from './helpers.js';
+import { kernelFreezerState } from '../helpers/kernel.js';
 
 const NOBODY = 65534;
 
@@ -59,7 +60,7 @@ describe('cgfreeze serve with lab containers', () => {
   it('pauses and unpauses a container by name', async () => {
     const paused = await client.pause(plain.name);
     expect(paused).toMatchObject({ ok: true, state: 'frozen', cgroupDir: plain.cgroupDir });
-    expect(stateOf(plain.cgroupDir)).toBe('frozen');
+    expect(kernelFreezerState(plain.cgroupDir)).toBe('frozen');
     expect(await client.status(plain.name)).toMatchObject({
       state: 'frozen',
       id: plain.id,
@@ -67,14 +68,14 @@ describe('cgfreeze serve with lab containers', () => {
       name: plain.name,
     });
     await client.unpause(plain.name);
-    expect(stateOf(plain.cgroupDir)).toBe('thawed');
+    expect(kernelFreezerState(plain.cgroupDir)).toBe('thawed');
     await expect(client.pause(`cgfs-missing-${tag}`)).rejects.toMatchObject({ code: 'ERR_CONTAINER_NOT_FOUND' });
   });
 
   it('refuses to unpause a container its engine paused', async () => {
     const enginePaused = await lab.docker({ name: `cgfs-ep-${tag}`, state: 'paused' });
     await expect(client.unpause(enginePaused.name)).rejects.toMatchObject({ code: 'ERR_PAUSED_BY_ENGINE' });
-    expect(stateOf(enginePaused.cgroupDir)).toBe('frozen');
+    expect(kernelFreezerState(enginePaused.cgroupDir)).toBe('frozen');
     await enginePaused.remove();
   });
 
@@ -91,7 +92,7 @@ describe('cgfreeze serve with lab containers', () => {
     expect(cgroupOwnerSync(c.cgroupDir, dockerOnly)).toMatchObject({ id: c.id, name: c.name, pausedByEngine: true });
     expect(cgroupOwnerSync(dirname(c.cgroupDir), dockerOnly)).toBeUndefined();
     await expect(client.unpause(c.cgroupDir)).rejects.toMatchObject({ code: 'ERR_PAUSED_BY_ENGINE' });
-    expect(stateOf(c.cgroupDir)).toBe('frozen');
+    expect(kernelFreezerState(c.cgroupDir)).toBe('frozen');
     await docker('unpause', c);
     // A lease; then someone thaws it and docker pauses it: the lease's end leaves docker's pause alone.
     await client.pause(c.cgroupDir, { ttl: '1500ms' });
@@ -105,27 +106,36 @@ describe('cgfreeze serve with lab containers', () => {
       error: { code: 'ERR_PAUSED_BY_ENGINE' },
       leaseOwner: 'uid:0',
     });
-    expect(stateOf(c.cgroupDir)).toBe('frozen');
+    expect(kernelFreezerState(c.cgroupDir)).toBe('frozen');
     expect(sidecar.leases()).toEqual([]);
     await docker('unpause', c);
-    expect(stateOf(c.cgroupDir)).toBe('thawed');
+    expect(kernelFreezerState(c.cgroupDir)).toBe('thawed');
     await c.remove();
   });
 
   it('lets another uid pause only containers with the label its rule names', async () => {
     const denied = await asUid(NOBODY, socketPath, '/v1/pause', JSON.stringify({ target: plain.name }));
     expect(denied.status).toBe(403);
-    expect(stateOf(plain.cgroupDir)).toBe('thawed');
+    expect(kernelFreezerState(plain.cgroupDir)).toBe('thawed');
     const allowed = await asUid(NOBODY, socketPath, '/v1/pause', JSON.stringify({ target: pausable.name, ttl: '30s' }));
     expect(allowed.status).toBe(200);
-    expect(stateOf(pausable.cgroupDir)).toBe('frozen');
+    expect(kernelFreezerState(pausable.cgroupDir)).toBe('frozen');
     expect(
       auditLines(auditLog)
         .filter((l) => l.result === 'denied')
         .at(-1),
     ).toMatchObject({ target: plain.name, who: { via: 'unix', uid: NOBODY } });
     await client.unpause(pausable.name);
-    expect(stateOf(pausable.cgroupDir)).toBe('thawed');
+    expect(kernelFreezerState(pausable.cgroupDir)).toBe('thawed');
+  });
+
+  it('lists to another uid only the containers it may act on', async () => {
+    const res = await asUid(NOBODY, socketPath, `/v1/list?name=${encodeURIComponent(`cgfs-*-${tag}`)}`, '', {
+      method: 'GET',
+    });
+    expect(res.status).toBe(200);
+    const { items } = JSON.parse(res.text) as { items: Array<{ name: string }> };
+    expect(items.map((i) => i.name)).toEqual([pausable.name]);
   });
 
   it('lists containers with label and state filters', async () => {
@@ -165,7 +175,7 @@ describe('cgfreeze serve with lab containers', () => {
       const last = log.filter((l) => l.target === name).at(-1);
       expect(last?.result).toBe('ok');
       const dir = [pausable, plain, third][k]?.cgroupDir as string;
-      expect(stateOf(dir)).toBe(last?.action === 'pause' ? 'frozen' : 'thawed');
+      expect(kernelFreezerState(dir)).toBe(last?.action === 'pause' ? 'frozen' : 'thawed');
     }
     await client.unpause(names);
   });
@@ -219,14 +229,14 @@ describe('cgfreeze serve and targets.k8s', () => {
     const ask = (path: string, target: string): Promise<number> =>
       asUid(NOBODY, socketPath, path, JSON.stringify({ target })).then((r) => r.status);
     expect(await ask('/v1/pause', `${ns}/${worker.name}/app`)).toBe(200);
-    expect(stateOf(app.cgroupDir)).toBe('frozen');
+    expect(kernelFreezerState(app.cgroupDir)).toBe('frozen');
     expect(await ask('/v1/unpause', `${ns}/${worker.name}/app`)).toBe(200);
-    expect(stateOf(app.cgroupDir)).toBe('thawed');
+    expect(kernelFreezerState(app.cgroupDir)).toBe('thawed');
     // Another container of the pod, the whole pod, and a pod of another name: not named by the rule.
     expect(await ask('/v1/pause', `${ns}/${worker.name}/side`)).toBe(403);
     expect(await ask('/v1/pause', `${ns}/${worker.name}`)).toBe(403);
     expect(await ask('/v1/pause', `${ns}/${other.name}/app`)).toBe(403);
-    expect(stateOf(worker.podDir)).toBe('thawed');
-    expect(stateOf(other.podDir)).toBe('thawed');
+    expect(kernelFreezerState(worker.podDir)).toBe('thawed');
+    expect(kernelFreezerState(other.podDir)).toBe('thawed');
   });
 });

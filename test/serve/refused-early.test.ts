@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeClient } from '../../src/client/index.js';
-import { CLI, ensureBuilt } from '../cli/helpers.js';
+import { CLI } from '../cli/helpers.js';
 import { asUid } from './as-uid.js';
 import { auditLines, removeTemp, tempDir, until } from './helpers.js';
 
@@ -23,7 +23,6 @@ describe('a caller without a rule (strace of the sidecar)', () => {
   let stderr = '';
 
   beforeAll(async () => {
-    await ensureBuilt();
     chmodSync(tmp, 0o755);
     mkdirSync(join(dataRoot, 'containers', id), { recursive: true });
     writeFileSync(

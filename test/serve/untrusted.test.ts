@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Sidecar, startServer } from '../../src/serve/index.js';
 import { type LabContainer, getLab } from '../helpers/lab.js';
 import { asUid } from './as-uid.js';
-import { ScratchCgroups, auditLines, removeTemp, stateOf, tempDir } from './helpers.js';
+import { ScratchCgroups, auditLines, removeTemp, tempDir } from './helpers.js';
+import { kernelFreezerState } from '../helpers/kernel.js';
 
 describe('the sidecar and state a user can write (real uid, real root processes)', () => {
   const lab = getLab('host');
@@ -105,7 +106,7 @@ describe('the sidecar and state a user can write (real uid, real root processes)
     expect(JSON.parse(res.text)).toMatchObject({
       results: [{ ok: false, error: { code: 'ERR_UNTRUSTED_SOURCE', message: new RegExp(`uid ${uid}`) } }],
     });
-    expect(stateOf(victimDir)).toBe('thawed');
+    expect(kernelFreezerState(victimDir)).toBe('thawed');
     expect(auditLines(auditLog).at(-1)).toMatchObject({
       who: { uid },
       target: `batch-${tag}`,
@@ -120,6 +121,6 @@ describe('the sidecar and state a user can write (real uid, real root processes)
     expect(JSON.parse(res.text)).toMatchObject({
       results: [{ ok: false, error: { code: 'ERR_CONTAINER_NOT_FOUND' } }],
     });
-    expect(stateOf(rootful.cgroupDir)).toBe('thawed');
+    expect(kernelFreezerState(rootful.cgroupDir)).toBe('thawed');
   });
 });

@@ -119,7 +119,7 @@ function readSmallFile(file: string, limit: number): string {
     const stat = fstatSync(fd);
     if (!stat.isFile()) throw new DamagedLeaseFile(file, 'is not a regular file', { leases: [] });
     if (stat.size > limit)
-      throw new DamagedLeaseFile(file, `is ${stat.size} bytes, more than a lease file holds`, { leases: [] });
+      throw new DamagedLeaseFile(file, `is ${stat.size} bytes, more than it may hold`, { leases: [] });
     return readFileSync(fd, 'utf8');
   } finally {
     closeSync(fd);
@@ -375,8 +375,8 @@ export class LeaseStore {
     try {
       text = readSmallFile(this.journal, JOURNAL_BYTES * 2);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        this.log(`cgfreeze serve: LEASE JOURNAL UNREADABLE: ${(err as Error).message}; starting without it`);
+      // Unreadable (a link, not a file, too large): set aside like a damaged lease file, then started afresh.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.setAside(this.journal, err);
       return { changes: [], puts: [] };
     }
     const changes: Array<LeaseRecord | string> = [];
@@ -403,7 +403,7 @@ export class LeaseStore {
     return { ...(bootId === undefined ? {} : { bootId }), changes, puts };
   }
 
-  /** Moves a damaged (or unreadable) lease file aside, says so loudly, and returns what could be read. */
+  /** Moves a damaged (or unreadable) lease file or journal aside, says so loudly, and returns what could be read. */
   private setAside(file: string, err: unknown): LeaseFileContents {
     const salvaged = err instanceof DamagedLeaseFile ? err.salvaged : { leases: [] };
     const aside = `${file}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;

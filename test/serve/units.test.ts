@@ -161,6 +161,7 @@ describe('lease store', () => {
     const victim = join(tmp, 'victim');
     writeFileSync(victim, 'not yours\n');
     symlinkSync(victim, file);
+    symlinkSync(victim, `${file}.journal`);
     const logs: string[] = [];
     const store = new LeaseStore(
       file,
@@ -169,10 +170,12 @@ describe('lease store', () => {
     );
     expect(store.load()).toEqual([]);
     expect(logs.join('\n')).toMatch(/LEASE FILE DAMAGED: .*ELOOP.*moved it to .*linked\.json\.damaged-/);
+    expect(logs.join('\n')).toMatch(/LEASE FILE DAMAGED: .*ELOOP.*moved it to .*linked\.json\.journal\.damaged-/);
     store.put(record('z'));
     store.close();
     expect(readFileSync(victim, 'utf8')).toBe('not yours\n');
     expect(lstatSync(file).isFile()).toBe(true);
+    expect(lstatSync(`${file}.journal`).isFile()).toBe(true);
   });
 
   it('sets a damaged file aside, loudly, and starts with the leases it could still read', () => {
@@ -211,7 +214,7 @@ describe('lease store', () => {
         (line) => logs.push(line),
       ).load(),
     ).toEqual([]);
-    expect(logs.join('')).toMatch(/is 16777217 bytes, more than a lease file holds/);
+    expect(logs.join('')).toMatch(/is 16777217 bytes, more than it may hold/);
     const store = new LeaseStore(undefined, () => undefined);
     const long = 'x'.repeat(4096);
     let i = 0;

@@ -2,15 +2,14 @@
 // user (useradd) writes a rootless Docker's state as itself, forged to name a root process in a
 // root-owned cgroup; root then freezes by that name through the library and the CLI. The oracle is the
 // kernel's own cgroup.events and the workload process, never src/.
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, chmodSync, mkdirSync, chownSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeError, clearResolveCache, freezeSync, resolveSync } from '../../src/index.js';
 import { CLI } from '../cli/helpers.js';
 import { type Scratch, createScratch } from '../helpers/scratch.js';
+import { type TestUser, createUser } from '../helpers/user.js';
 
 const ID = randomBytes(32).toString('hex');
 const NAME = `batch-${randomBytes(3).toString('hex')}`;
@@ -32,17 +31,7 @@ describe('state a user can write is untrusted (real uid, real root process)', ()
   let scratch: Scratch;
   let victimDir: string;
   let victim: ChildProcess;
-  let home: string;
-  const user = `cgfu${randomBytes(3).toString('hex')}`;
-  let uid = 0;
-  let runDir = '';
-
-  /** Runs a shell snippet as the user, as that user would forge its own files. */
-  const asUser = (script: string): void => {
-    execFileSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'sh', '-c', script], {
-      stdio: 'inherit',
-    });
-  };
+  let user: TestUser | undefined;
 
   beforeAll(async () => {
     scratch = createScratch();
@@ -50,37 +39,13 @@ describe('state a user can write is untrusted (real uid, real root process)', ()
     // Root's process that the user wants frozen.
     victim = spawn('sh', ['-c', `echo $$ > ${victimDir}/cgroup.procs && exec sleep 1000`], { stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, 100));
-    home = mkdtempSync(join(tmpdir(), 'cgfu-home-'));
-    chmodSync(home, 0o755);
-    execFileSync('useradd', ['--no-create-home', '--home-dir', home, '--shell', '/usr/sbin/nologin', user]);
-    uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
-    chownSync(home, uid, uid);
-    runDir = `/run/user/${uid}`;
-    mkdirSync(runDir, { recursive: true, mode: 0o700 });
-    chownSync(runDir, uid, uid);
-    const pid = victim.pid as number;
-    const start = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[19];
-    const config = JSON.stringify({ ID, Name: `/${NAME}`, State: { Running: true, Paused: false, Pid: pid } });
-    const state = JSON.stringify({
-      id: ID,
-      init_process_pid: pid,
-      init_process_start: Number(start),
-      cgroup_paths: { '': victimDir },
-    });
-    asUser(
-      [
-        `mkdir -p ${home}/.local/share/docker/containers/${ID} ${runDir}/docker/runtime-runc/moby/${ID}`,
-        `printf '%s' '${config}' > ${home}/.local/share/docker/containers/${ID}/config.v2.json`,
-        `printf '%s' '${state}' > ${runDir}/docker/runtime-runc/moby/${ID}/state.json`,
-      ].join(' && '),
-    );
+    user = createUser('cgfu');
+    user.forgeDocker({ id: ID, name: NAME, pid: victim.pid as number, cgroupPaths: { '': victimDir } });
   });
 
   afterAll(async () => {
     victim?.kill('SIGKILL');
-    spawnSync('userdel', [user]);
-    rmSync(home, { recursive: true, force: true });
-    if (runDir !== '') rmSync(runDir, { recursive: true, force: true });
+    user?.remove();
     await scratch?.cleanup();
   });
 
@@ -93,6 +58,7 @@ describe('state a user can write is untrusted (real uid, real root process)', ()
   });
 
   it('the same state named by path (a user-owned directory, not the rootless default) is untrusted too', () => {
+    const { home, runDir } = user as TestUser;
     const opts = { docker: [{ dataRoot: `${home}/.local/share/docker`, execRoot: `${runDir}/docker` }] };
     clearResolveCache();
     expect(codeOf(() => freezeSync(ID.slice(0, 12), opts))).toBe('ERR_UNTRUSTED_SOURCE');

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createScratch, killAtExit } from '../helpers/scratch.js';
+import { type ServeOptions, type Sidecar, startServer } from '../../src/serve/index.js';
+import { createScratch, killAtExit, makeTempDir, removeTempDir } from '../helpers/scratch.js';
 
 export { makeTempDir as tempDir, removeTempDir as removeTemp } from '../helpers/scratch.js';
 
@@ -110,4 +111,32 @@ export function leasedOnFile(file: string): string[] {
     if (change.delete !== undefined) leases.delete(change.delete);
   }
   return [...leases];
+}
+
+/** A sidecar in a fresh directory other uids can reach, with its socket, lease file and audit log in it. */
+export class TestSidecar {
+  readonly tmp = makeTempDir();
+  readonly socketPath = join(this.tmp, 's.sock');
+  readonly auditLog = join(this.tmp, 'audit.log');
+  private running: Sidecar | undefined;
+
+  async start(options: ServeOptions = {}): Promise<void> {
+    chmodSync(this.tmp, 0o755);
+    this.running = await startServer({
+      socketPath: this.socketPath,
+      leaseFile: join(this.tmp, 'leases.json'),
+      audit: { file: this.auditLog },
+      ...options,
+    });
+  }
+
+  get sidecar(): Sidecar {
+    if (this.running === undefined) throw new Error('the test sidecar did not start');
+    return this.running;
+  }
+
+  async stop(): Promise<void> {
+    await this.running?.close();
+    removeTempDir(this.tmp);
+  }
 }

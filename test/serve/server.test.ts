@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type StuckTask, startStuckTask } from '../../scripts/workload/index.js';
 import { CgfreezeClient } from '../../src/client/index.js';
 import { CgfreezeError, assertNotProtected } from '../../src/index.js';
-import { type ServeOptions, type Sidecar, startServer } from '../../src/serve/index.js';
+import { type Sidecar, startServer } from '../../src/serve/index.js';
 import { asUid } from './as-uid.js';
-import { ScratchCgroups, auditLines, leasedOnFile, removeTemp, sleep, tempDir, until } from './helpers.js';
+import { ScratchCgroups, TestSidecar, auditLines, leasedOnFile, removeTemp, sleep, tempDir, until } from './helpers.js';
 import { kernelFreezerState } from '../helpers/kernel.js';
 
 const NOBODY = 65534;
@@ -332,34 +332,6 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     await client.unpause(dirs);
   });
 });
-
-/** A sidecar in a fresh directory other uids can reach, with its socket, lease file and audit log in it. */
-class TestSidecar {
-  readonly tmp = tempDir();
-  readonly socketPath = join(this.tmp, 's.sock');
-  readonly auditLog = join(this.tmp, 'audit.log');
-  private running: Sidecar | undefined;
-
-  async start(options: ServeOptions = {}): Promise<void> {
-    chmodSync(this.tmp, 0o755);
-    this.running = await startServer({
-      socketPath: this.socketPath,
-      leaseFile: join(this.tmp, 'leases.json'),
-      audit: { file: this.auditLog },
-      ...options,
-    });
-  }
-
-  get sidecar(): Sidecar {
-    if (this.running === undefined) throw new Error('the test sidecar did not start');
-    return this.running;
-  }
-
-  async stop(): Promise<void> {
-    await this.running?.close();
-    removeTemp(this.tmp);
-  }
-}
 
 /** A client that sends headers and half a body, then nothing until destroyed; resolves with what came back. */
 function slowClient(socketPath: string): { socket: ReturnType<typeof connect>; reply: Promise<string> } {

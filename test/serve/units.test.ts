@@ -118,6 +118,16 @@ describe('lease store', () => {
     ...extra,
   });
   const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  /** Loads `file` as a start does: the leases it keeps, and the lines it logged. */
+  const loadLogged = (file: string): { leases: LeaseRecord[]; logs: string[] } => {
+    const logs: string[] = [];
+    const leases = new LeaseStore(
+      file,
+      () => undefined,
+      (line) => logs.push(line),
+    ).load();
+    return { leases, logs };
+  };
 
   it('journals each change before it counts, folds it into a file of one lease per line, 0600 whatever the umask', () => {
     const file = join(tmp, 'sub', 'leases.json');
@@ -184,13 +194,8 @@ describe('lease store', () => {
     // A torn middle line, as a disk error or a hand edit might leave.
     const text = `{"version":1,"bootId":"${bootId}","leases":[\n${lines[0]},\n${lines[1]?.slice(0, 30)},\n${lines[2]}\n]}\n`;
     writeFileSync(file, text);
-    const logs: string[] = [];
-    const loaded = new LeaseStore(
-      file,
-      () => undefined,
-      (line) => logs.push(line),
-    ).load();
-    expect(loaded).toEqual([record('a'), record('c')]);
+    const { leases, logs } = loadLogged(file);
+    expect(leases).toEqual([record('a'), record('c')]);
     expect(logs).toHaveLength(1);
     expect(logs[0]).toMatch(
       /^cgfreeze serve: LEASE FILE DAMAGED: lease file .* is not valid JSON: .*; moved it to .*\.damaged-.*Starting with the 2 lease\(s\) that could be read/,
@@ -206,15 +211,9 @@ describe('lease store', () => {
   it('caps the file: a larger one is set aside, a lease that would pass the cap is refused', () => {
     const file = join(tmp, 'huge.json');
     writeFileSync(file, Buffer.alloc(MAX_LEASE_FILE_BYTES + 1, 0x20));
-    const logs: string[] = [];
-    expect(
-      new LeaseStore(
-        file,
-        () => undefined,
-        (line) => logs.push(line),
-      ).load(),
-    ).toEqual([]);
-    expect(logs.join('')).toMatch(/is 16777217 bytes, more than it may hold/);
+    const huge = loadLogged(file);
+    expect(huge.leases).toEqual([]);
+    expect(huge.logs.join('')).toMatch(/is 16777217 bytes, more than it may hold/);
     const store = new LeaseStore(undefined, () => undefined);
     const long = 'x'.repeat(4096);
     let i = 0;
@@ -242,14 +241,8 @@ describe('lease store', () => {
       `{"bootId":"00000000-0000-0000-0000-000000000000"}\n${JSON.stringify({ put: record('b') })}\n`,
     );
     writeFileSync(`${file}.tmp-1234-abcd`, '{');
-    const logs: string[] = [];
-    expect(
-      new LeaseStore(
-        file,
-        () => undefined,
-        (line) => logs.push(line),
-      ).load(),
-    ).toEqual([]);
+    const { leases, logs } = loadLogged(file);
+    expect(leases).toEqual([]);
     expect(logs.join('')).toMatch(/written before the last reboot; its 2 lease\(s\) ended with that boot/);
     expect(existsSync(`${file}.tmp-1234-abcd`)).toBe(false);
   });
@@ -261,13 +254,8 @@ describe('lease store', () => {
       `${file}.journal`,
       `${JSON.stringify({ bootId })}\n${put(record('a'))}\n${put(record('b')).slice(0, 40)}`,
     );
-    const logs: string[] = [];
-    const loaded = new LeaseStore(
-      file,
-      () => undefined,
-      (line) => logs.push(line),
-    ).load();
-    expect(loaded).toEqual([record('a')]);
+    const { leases, logs } = loadLogged(file);
+    expect(leases).toEqual([record('a')]);
     expect(logs).toEqual([
       `cgfreeze serve: the lease journal ${file}.journal had 1 unreadable line(s); they were skipped`,
     ]);

@@ -51,10 +51,14 @@ export interface Entry {
 /** The containers of one engine instance. */
 export interface Source {
   readonly label: string;
+  /** The engines whose containers it holds. */
+  readonly engines: readonly Engine[];
   /** Who could have written this source's state (see {@link SourceTrust}). */
   readonly trust: SourceTrust;
   /** Every container the instance knows, running or not. */
   entries(): Entry[];
+  /** The directories entries() lists: one this process may not read leaves the listing incomplete. */
+  listingDirs(): string[];
   /** Keys of entries whose name is exactly `name`. */
   byName(name: string): string[];
   /** Full record of one entry; undefined when it is not a container of a handled engine. */

@@ -71,6 +71,7 @@ function healthOf(health: unknown): { health?: HealthStatus } {
 
 export class DockerSource implements Source {
   readonly label: string;
+  readonly engines = ['docker'] as const;
   readonly trust: SourceTrust;
   private readonly dataRoot: string;
   private readonly execRoot: string;
@@ -96,6 +97,10 @@ export class DockerSource implements Source {
       .filter((id) => DOCKER_ID.test(id))
       .map((id) => ({ id, key: id }));
     return this.cachedEntries;
+  }
+
+  listingDirs(): string[] {
+    return [`${this.dataRoot}/containers`];
   }
 
   byName(name: string): string[] {

@@ -64,6 +64,7 @@ export function defaultStorageRoots(host: Host): Array<Discovered<StorageRoots>>
  */
 export class StorageSource implements Source {
   readonly label: string;
+  readonly engines = ['podman', 'cri-o'] as const;
   readonly trust: SourceTrust;
   private readonly graphRoot: string;
   private readonly runRoot: string;
@@ -111,6 +112,10 @@ export class StorageSource implements Source {
     }
     this.cachedEntries = ids.filter((id) => this.host.isDir(`${dir}/${id}/userdata`)).map((id) => ({ id, key: id }));
     return this.cachedEntries;
+  }
+
+  listingDirs(): string[] {
+    return [`${this.graphRoot}/overlay-containers`];
   }
 
   byName(name: string): string[] {

@@ -1,4 +1,5 @@
 import type { CgfreezeError } from '../errors.js';
+import { isRecord } from '../json.js';
 import type { FileStamp } from './host.js';
 import type { Engine, HealthStatus, K8sIdentity } from './types.js';
 
@@ -17,7 +18,7 @@ export interface Candidate {
   /** The engine records it as running (a pid file or State.Running); liveness is checked separately. */
   running: boolean;
   pausedByEngine: boolean;
-  /** Docker's recorded health, for a container with a health check. */
+  /** The engine's recorded health (Docker, Podman), for a container with a health check. */
   health?: HealthStatus;
   /** Init pid from the engine's state, 0 when none. */
   pid: number;
@@ -63,6 +64,12 @@ export interface Source {
   byName(name: string): string[];
   /** Full record of one entry; undefined when it is not a container of a handled engine. */
   load(key: string): Candidate | undefined;
+}
+
+/** `{ "Status": "healthy", … }`: how Docker (`State.Health`) and Podman (`healthcheck.log`) record health. */
+export function healthOf(record: unknown): { health?: HealthStatus } {
+  const status = isRecord(record) ? record['Status'] : undefined;
+  return status === 'starting' || status === 'healthy' || status === 'unhealthy' ? { health: status } : {};
 }
 
 /** The annotation names one engine uses for a pod member's Kubernetes identity. */

@@ -68,7 +68,10 @@ export interface K8sIdentity {
   podUid?: string;
 }
 
-/** Docker's health of a container with a health check, as it records it after every probe. */
+/**
+ * The health of a container with a health check, as its engine records it after every probe (Docker
+ * `State.Health` in config.v2.json, Podman `healthcheck.log` next to its run directory).
+ */
 export type HealthStatus = 'starting' | 'healthy' | 'unhealthy';
 
 interface ResolvedCommon {
@@ -98,7 +101,7 @@ export interface ResolvedContainer extends ResolvedCommon {
   name?: string;
   k8s?: K8sIdentity;
   initPid: number;
-  /** Docker's recorded health, for a container with a health check. */
+  /** The engine's recorded health (Docker, Podman), for a container with a health check. */
   health?: HealthStatus;
 }
 

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { CgfreezeError } from '../../errors.js';
-import type { Candidate, Entry, Source, SourceTrust } from '../candidate.js';
+import { type Candidate, type Entry, healthOf, type Source, type SourceTrust } from '../candidate.js';
 import { isRecord, num, str, stringMap } from '../../json.js';
 import type { Host } from '../host.js';
-import type { Discovered, DockerRoots, HealthStatus } from '../types.js';
+import type { Discovered, DockerRoots } from '../types.js';
 
 const DOCKER_ID = /^[0-9a-f]{64}$/;
 
@@ -62,11 +62,6 @@ function dockerdFlags(host: Host, pidFile: string): Map<string, string> {
     if (value?.startsWith('/') === true) flags.set(key, value);
   }
   return flags;
-}
-
-function healthOf(health: unknown): { health?: HealthStatus } {
-  const status = isRecord(health) ? health['Status'] : undefined;
-  return status === 'starting' || status === 'healthy' || status === 'unhealthy' ? { health: status } : {};
 }
 
 export class DockerSource implements Source {

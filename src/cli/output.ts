@@ -83,6 +83,20 @@ export class Output {
   }
 }
 
+const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+/** Bytes as docker stats shows them, in binary units: `512KiB`, `1.5MiB`, `64MiB`. */
+export function formatBytes(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < BYTE_UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  const digits = unit === 0 || value >= 100 ? 0 : 1;
+  return `${Number(value.toFixed(digits))}${BYTE_UNITS[unit] ?? 'B'}`;
+}
+
 /** Plain-text table with docker's spacing: columns padded to width, three spaces apart. */
 export function formatTable(
   header: string[],

@@ -106,11 +106,13 @@ export class Scratch {
   readonly counterFile: string;
   private child: ChildProcess | undefined;
 
+  /** `parent`: a cgroup directory to make it in (default the hierarchy's root). */
   constructor(
     readonly version: 'v1' | 'v2',
     name: string,
+    parent: string = version === 'v1' ? V1 : V2,
   ) {
-    this.dir = `${version === 'v1' ? V1 : V2}/cgfc-${process.pid}-${name}`;
+    this.dir = `${parent}/cgfc-${process.pid}-${name}`;
     this.counterFile = `/tmp/cgfc-${process.pid}-${name}.count`;
   }
 

@@ -53,18 +53,26 @@ describe('usage, help and version', () => {
       ['pause'],
       "Error: 'cgfreeze pause' requires at least 1 CONTAINER argument, a --cgroup PATH or a --filter (see 'cgfreeze pause --help')",
     ],
-    [['unpause', '--bogus', 'x'], "Error: unknown flag: --bogus (see 'cgfreeze unpause --help')"],
-    [['pause', '--timeout'], "Error: flag needs an argument: --timeout (see 'cgfreeze pause --help')"],
+    [['unpause', '--bogus', 'x'], "Error: Unknown flag: --bogus (see 'cgfreeze unpause --help')"],
+    [['pause', '--timeout'], "Error: Flag needs an argument: --timeout (see 'cgfreeze pause --help')"],
     [
       ['pause', '--timeout', 'later', 'x'],
-      `Error: invalid duration for --timeout: "later"; use e.g. 30s, 1m30s, 500ms or a number of seconds (see 'cgfreeze pause --help')`,
+      `Error: Invalid duration for --timeout: "later"; use e.g. 30s, 1m30s, 500ms or a number of seconds (see 'cgfreeze pause --help')`,
     ],
     [
-      ['pause', '--filter', 'status=running'],
-      `Error: unsupported filter "status=running"; use --filter label=KEY or --filter label=KEY=VALUE (see 'cgfreeze pause --help')`,
+      ['pause', '--filter', 'name=web'],
+      `Error: Unsupported filter "name=web"; use label=KEY, label=KEY=VALUE, status=running, status=paused, memory<SIZE, memory>SIZE, memory<PERCENT% or memory>PERCENT% (see 'cgfreeze pause --help')`,
     ],
-    [['frobnicate'], "Error: unknown command: frobnicate (see 'cgfreeze --help')"],
-    [['serve', '--no-such-flag'], "Error: unknown flag: --no-such-flag (see 'cgfreeze serve --help')"],
+    [
+      ['unpause', '--filter', 'memory<lots'],
+      `Error: Invalid memory size in filter "memory<lots": use e.g. 512MiB, 2GiB, 512m or a number of bytes (see 'cgfreeze unpause --help')`,
+    ],
+    [
+      ['ls', '--filter', 'status=exited'],
+      `Error: Unsupported status in filter "status=exited"; use status=running or status=paused (see 'cgfreeze ls --help')`,
+    ],
+    [['frobnicate'], "Error: Unknown command: frobnicate (see 'cgfreeze --help')"],
+    [['serve', '--no-such-flag'], "Error: Unknown flag: --no-such-flag (see 'cgfreeze serve --help')"],
     [['serve', '--on-sigterm', 'kill'], "Error: --on-sigterm takes leave or thaw (see 'cgfreeze serve --help')"],
     [
       ['serve', '--tcp', '9000'],
@@ -148,7 +156,7 @@ describe('a bug in cgfreeze', () => {
         status: 70,
         stdout: '',
         stderr:
-          'Error: internal error in cgfreeze (please report it): an injected bug\n' +
+          'Error: Internal error in cgfreeze (please report it): an injected bug\n' +
           'This is a bug in cgfreeze: please report it, with the stack trace CGFREEZE_DEBUG=1 prints.\n',
       });
       const debug = run({ CGFREEZE_DEBUG: '1' });

@@ -43,6 +43,7 @@ function timed(steps: ReadonlyArray<readonly string[]>): number {
 function main(): void {
   const runsAt = process.argv.indexOf('--runs');
   const runs = runsAt > 0 ? Number(process.argv[runsAt + 1]) : 40;
+  const info = machineInfo();
   labCmd('lease', 'host');
   const env = JSON.parse(labCmd('env', 'host')) as LabEnv;
   const docker = [env.docker.cli, '-H', env.docker.host];
@@ -94,14 +95,13 @@ function main(): void {
         inRound[i] = ms;
       }
       overhead.push((inRound[1] as number) - (inRound[0] as number));
-      process.stderr.write(`\rround ${round + 1}/${runs}`);
+      if (process.stderr.isTTY) process.stderr.write(`\rround ${round + 1}/${runs}`);
     }
   } finally {
-    process.stderr.write('\n');
+    if (process.stderr.isTTY) process.stderr.write('\n');
     spawnSync(docker[0] as string, [...docker.slice(1), 'rm', '-f', name], { stdio: 'ignore' });
     labCmd('release', 'host');
   }
-  const info = machineInfo();
   const end = machineInfo(true);
   const fmt = (ms: number): string => `${ms.toFixed(1)} ms`;
   const lines = [

@@ -1,7 +1,9 @@
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../client/protocol.js';
 import { CgfreezeError } from '../errors.js';
-import { type ContainerFilter, parseContainerFilter } from '../index.js';
+import type { ContainerFilter } from '../index.js';
+// The grammar's own module, not the public API's index: every command parses options, few need the rest.
+import { parseContainerFilter } from '../resolve/filter.js';
 
 /** An option as node:util parseArgs takes it, plus the text for --help. */
 export interface OptionSpec {

@@ -18,9 +18,9 @@ function newestMtime(dir: string): number {
 }
 
 /**
- * The CLI runs as a real process from dist/, as users run it. Rebuilds when a
- * source file is newer than the build; a lock directory keeps parallel test
- * files from writing dist/ at the same time.
+ * The CLI runs as a real process from dist/, as users run it: the bundle scripts/build-cli.mjs makes
+ * from tsc's output. Rebuilds when a source file is newer than the build; a lock directory keeps
+ * parallel test files from writing dist/ at the same time.
  */
 export async function ensureBuilt(): Promise<void> {
   const lock = '/tmp/cgfc-build.lock';
@@ -34,14 +34,11 @@ export async function ensureBuilt(): Promise<void> {
   }
   try {
     if (!existsSync(CLI) || newestMtime(join(ROOT, 'src')) > statSync(CLI).mtimeMs) {
-      execFileSync(
-        process.execPath,
-        [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
-        {
-          cwd: ROOT,
-          stdio: 'inherit',
-        },
-      );
+      const node = (args: string[]): void => {
+        execFileSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit' });
+      };
+      node([join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json']);
+      node([join(ROOT, 'scripts', 'build-cli.mjs')]);
     }
   } finally {
     rmdirSync(lock);

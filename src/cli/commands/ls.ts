@@ -63,7 +63,6 @@ const FREEZER_STYLE: Record<string, Style> = { frozen: 'cyan', freezing: 'yellow
 
 export const lsCommand: Command = {
   name: 'ls',
-  aliases: ['ps'],
   summary: 'List containers with the kernel freezer state next to the engine state, and their memory and CPU',
   usage: 'ls [OPTIONS]',
   options: {

@@ -1,13 +1,15 @@
 /**
- * npm run bench:cli [-- --runs N]
+ * npm run bench:cli [-- --runs N] [--before DIR]
  *
  * The CLI as users run it: whole processes, from spawn to exit, side by side in one run. `node -e 0`
  * (Node's own start), `cgfreeze --version` (the CLI's start-up), and a pause + unpause pair of one
  * container of the host lab through `cgfreeze` and through the docker CLI (the lab's dockerd). Rounds
- * interleave the four in a rotating order, so a load change on a shared machine spreads over all of
- * them; the CLI's start-up overhead is the median of `cgfreeze --version` minus `node -e 0` within each
- * round. CPU is user + system time of the processes spawned (the docker CLI's; dockerd, containerd and
- * runc do its work in processes that already run, not counted).
+ * interleave them in a rotating order, so a load change on a shared machine spreads over all of them.
+ * Each process's time over `node -e 0` is the median of the differences within each round: for
+ * `--version`, the CLI's start-up overhead. CPU is user + system time of the processes spawned (the
+ * docker CLI's; dockerd, containerd and runc do its work in processes that already run, not counted).
+ * `--before DIR`: another build of the CLI (a checkout with dist/ and the addon built, e.g. of the main
+ * branch) in the same rounds.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -40,9 +42,14 @@ function timed(steps: ReadonlyArray<readonly string[]>): number {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
+function option(name: string): string | undefined {
+  const at = process.argv.indexOf(name);
+  return at > 0 ? process.argv[at + 1] : undefined;
+}
+
 function main(): void {
-  const runsAt = process.argv.indexOf('--runs');
-  const runs = runsAt > 0 ? Number(process.argv[runsAt + 1]) : 40;
+  const runs = Number(option('--runs') ?? 40);
+  const before = option('--before');
   const info = machineInfo();
   labCmd('lease', 'host');
   const env = JSON.parse(labCmd('env', 'host')) as LabEnv;
@@ -62,16 +69,20 @@ function main(): void {
   ]);
   const roots = ['--docker-root', env.docker.dataRoot, '--docker-exec-root', env.docker.execRoot];
   const node = process.execPath;
-  const variants: Array<{ label: string; steps: string[][] }> = [
-    { label: '`node -e 0`', steps: [[node, '-e', '0']] },
-    { label: '`cgfreeze --version`', steps: [[node, cli, '--version']] },
+  const cliVariants = (bin: string, note: string): Array<{ label: string; steps: string[][] }> => [
+    { label: `\`cgfreeze --version\`${note}`, steps: [[node, bin, '--version']] },
     {
-      label: '`cgfreeze pause` + `cgfreeze unpause`',
+      label: `\`cgfreeze pause\` + \`cgfreeze unpause\`${note}`,
       steps: [
-        [node, cli, 'pause', name, ...roots],
-        [node, cli, 'unpause', name, ...roots],
+        [node, bin, 'pause', name, ...roots],
+        [node, bin, 'unpause', name, ...roots],
       ],
     },
+  ];
+  const variants: Array<{ label: string; steps: string[][] }> = [
+    { label: '`node -e 0`', steps: [[node, '-e', '0']] },
+    ...cliVariants(cli, ''),
+    ...(before === undefined ? [] : cliVariants(join(before, 'dist', 'cli', 'main.js'), ` (${before})`)),
     {
       label: '`docker pause` + `docker unpause`',
       steps: [
@@ -82,7 +93,8 @@ function main(): void {
   ];
   const wall = variants.map((): number[] => []);
   const cpu = variants.map(() => 0);
-  const overhead: number[] = [];
+  /** Per round, each process's wall time minus `node -e 0`'s. */
+  const overNode = variants.map((): number[] => []);
   try {
     for (let round = 0; round < runs; round++) {
       const inRound: number[] = [];
@@ -94,7 +106,7 @@ function main(): void {
         (wall[i] as number[]).push(ms);
         inRound[i] = ms;
       }
-      overhead.push((inRound[1] as number) - (inRound[0] as number));
+      inRound.forEach((ms, i) => overNode[i]?.push(ms - (inRound[0] as number)));
       if (process.stderr.isTTY) process.stderr.write(`\rround ${round + 1}/${runs}`);
     }
   } finally {
@@ -108,19 +120,16 @@ function main(): void {
     `${String(info['cpu'])}, ${String(info['kernel'])}, Node ${process.version}, cgfreeze ${String(info['commit'])},`,
     `load ${JSON.stringify(info['loadAtStart'])} → ${JSON.stringify(end['loadAtEnd'])}, ${runs} interleaved rounds, ${new Date().toISOString()}`,
     '',
-    '| whole process | median | p10 | p90 | CPU (user + sys) |',
-    '|---|---|---|---|---|',
+    '| whole process | median | p10 | p90 | over `node -e 0` (median per round) | CPU (user + sys) |',
+    '|---|---|---|---|---|---|',
     ...variants.map((v, i) => {
       const sorted = [...(wall[i] as number[])].sort((a, b) => a - b);
-      return `| ${v.label} | ${fmt(percentile(sorted, 50))} | ${fmt(percentile(sorted, 10))} | ${fmt(percentile(sorted, 90))} | ${fmt((cpu[i] as number) / runs)} |`;
-    }),
-    '',
-    `CLI start-up over \`node -e 0\` (median of the per-round differences): ${fmt(
-      percentile(
-        [...overhead].sort((a, b) => a - b),
+      const over = percentile(
+        [...(overNode[i] as number[])].sort((a, b) => a - b),
         50,
-      ),
-    )}`,
+      );
+      return `| ${v.label} | ${fmt(percentile(sorted, 50))} | ${fmt(percentile(sorted, 10))} | ${fmt(percentile(sorted, 90))} | ${i === 0 ? '' : fmt(over)} | ${fmt((cpu[i] as number) / runs)} |`;
+    }),
   ];
   process.stdout.write(lines.join('\n') + '\n');
 }

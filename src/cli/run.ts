@@ -7,7 +7,7 @@ import { auditOptionsOf, cliWho } from './audit.js';
 import { type Command, type CommandContext, EXIT_FAILURE, EXIT_OK, EXIT_SOFTWARE, EXIT_USAGE } from './command.js';
 import { commandHelp, mainHelp } from './help.js';
 import { Output, type CliStreams, standardStream } from './output.js';
-import { describeError } from './messages.js';
+import { describeError, sentence } from './messages.js';
 
 /** A command by name, its module loaded only when it runs (or for help): one command's code per process. */
 export interface CommandEntry {
@@ -93,7 +93,7 @@ export async function run(argv: string[], streams: CliStreams): Promise<number> 
       env: streams.env,
       who: cliWho(argv),
       auditOptions,
-      audit: () => (audit ??= new AuditLog({ ...auditOptions, warn: (text) => out.warn(text) })),
+      audit: () => (audit ??= new AuditLog({ ...auditOptions, warn: (text) => out.warn(sentence(text)) })),
     };
     status = await cmd.run(ctx, parsed);
   } catch (err) {

@@ -245,7 +245,7 @@ describe('audit log', () => {
     const r = cli(['pause', '--syslog', v2.dir], { CGFREEZE_SYSLOG_SOCKET: join(tmp, 'nobody-listens.sock') });
     expect(r.status).toBe(0);
     expect(r.stdout).toBe(`${v2.dir}\n`);
-    expect(r.stderr).toMatch(/^Warning: syslog: .*nobody-listens\.sock.*\n$/);
+    expect(r.stderr).toMatch(/^Warning: Syslog: .*nobody-listens\.sock.*\n$/);
     expect(cli(['unpause', v2.dir]).status).toBe(0);
   });
 });

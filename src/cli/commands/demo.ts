@@ -44,7 +44,7 @@ export const demoCommand: Command = {
       ctx.out.out('');
       ctx.out.out('RESUME: from the start of the thaw until the worker answers a byte sent while frozen.');
     }
-    if (!held) ctx.out.error('a worker answered while frozen: the freeze did not hold');
+    if (!held) ctx.out.error('A worker answered while frozen: the freeze did not hold');
     return held ? EXIT_OK : EXIT_FAILURE;
   },
 };

@@ -1,6 +1,6 @@
 // The CLI as one file: `dist/cli/main.js` (the package's bin) becomes an esbuild bundle of src/cli/main.ts
 // and everything it loads, so a `cgfreeze` process reads and compiles one file instead of resolving and
-// loading sixty modules (README, "Command line": start-up measured by `npm run bench:cli`). tsc's output
+// loading 58 modules (README, "Command line": start-up measured by `npm run bench:cli`). tsc's output
 // stays beside it for the library, `cgfreeze/serve` and the sidecar image's `dist/serve/main.js`.
 //
 // The library's modules expect to sit in dist/ (src/native.ts: the package root is `dirname(__dirname)`),
@@ -18,6 +18,7 @@ await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
+  // CGFREEZE_NO_MINIFY=1 keeps names and lines, for a CPU profile of the CLI.
   minify: process.env.CGFREEZE_NO_MINIFY === undefined,
   legalComments: 'none',
   // Loaded from node_modules at run time, and only to find a locally built addon.

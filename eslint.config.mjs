@@ -31,6 +31,8 @@ export default tseslint.config(
       ...vitest.configs.recommended.rules,
       // An expect that runs only on some paths proves nothing on the others.
       'vitest/no-conditional-expect': 'error',
+      // expect(value, message): the message says which of many cases failed.
+      'vitest/valid-expect': ['error', { maxArgs: 2 }],
       'vitest/no-conditional-in-test': 'off',
       'vitest/expect-expect': 'off',
     },

@@ -21,6 +21,7 @@ export const ERROR_CODES = [
   'ERR_CANCELED',
   'ERR_ATOMIC_ROLLBACK',
   'ERR_KILL_TIMEOUT',
+  'ERR_WATCHDOG',
   'ABORT_ERR',
   // Container references.
   'ERR_CONTAINER_NOT_FOUND',

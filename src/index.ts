@@ -12,14 +12,16 @@ export {
   state,
   thaw,
   thawSync,
+  withFrozen,
   type FreezeOptions,
   type GroupOptions,
   type KillOptions,
+  type ThawOptions,
 } from './api/operations.js';
 export { list, listSync, resolve, resolveSync, unreadableEngineState, usage } from './api/resolve.js';
 export { isCgroupPath, type Target, type TargetOptions } from './api/targets.js';
-export type { FreezeResult } from './freezer/operations.js';
-export type { GroupItem, GroupResult } from './freezer/group.js';
+export type { FreezeResult, FrozenResult } from './freezer/operations.js';
+export type { FrozenGroupResult, GroupItem, GroupResult } from './freezer/group.js';
 export type { CgroupStatus } from './freezer/status.js';
 export type { KillResult } from './freezer/kill.js';
 export { keepWarm, type KeepWarmHandle } from './freezer/keep-warm.js';

@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { labCmd } from './engines.js';
 import { machineInfo } from './machine.js';
-import { percentile } from './stats.js';
+import { percentile } from '../../src/percentile.js';
 
 interface LabEnv {
   docker: { cli: string; host: string; image: string; dataRoot: string; execRoot: string };

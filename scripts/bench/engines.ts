@@ -13,8 +13,8 @@ import Docker from 'dockerode';
 import { freeze, freezeSync, thaw, thawSync } from '../../src/index.js';
 import { cgroupPathOf } from '../../src/cgroup/membership.js';
 import { cgroup2Mount, cgroupMounts, freezerV1Mount, hierarchyPathToDir } from '../../src/cgroup/mountinfo.js';
-import { keepWarm } from '../../src/freezer/keep-warm.js';
-import { type Options, interleave, pick, progress, warmLabel } from './harness.js';
+import { describeError, interleave, pick, progress, warmLabel, whileWarm } from './harness.js';
+import type { MethodId, Options } from './options.js';
 import {
   type Method,
   type Sample,
@@ -26,7 +26,8 @@ import {
   rawC,
   run,
 } from './methods.js';
-import { type BenchReport, type CaseResult, methodResult } from './report.js';
+import { type BenchReport, type MethodResult, methodResult } from './report.js';
+import { BenchSidecar } from './sidecar.js';
 import { Counter, type Mode, PREFIX, buildDir, forceThaw, shmDir } from './workload.js';
 
 /** The fields of `lab.sh env <mode>` this harness uses. */
@@ -156,7 +157,9 @@ class Lab {
       if (Date.now() > end) throw new Error(`${name}: the workload never created its counter`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    const counter = new Counter(file);
+    // The container's init is the spinner (raw-loop spin), so its pid is the one to watch.
+    const pid = this.pid(engine, name);
+    const counter = new Counter(file, pid);
     const first = counter.read();
     while (counter.read() === first) await new Promise((r) => setTimeout(r, 5));
     // The lab's daemons keep their state outside the default roots: tell the resolver where.
@@ -166,7 +169,7 @@ class Lab {
         : {};
     return {
       mode: this.cgMode,
-      cgroupDir: this.cgroupDir(this.pid(engine, name)),
+      cgroupDir: this.cgroupDir(pid),
       counter,
       container: { engine, name, resolveOptions },
     };
@@ -227,33 +230,49 @@ function otherEngineMethod(lab: Lab, engine: 'ctr' | 'podman'): Method {
       );
 }
 
-async function containerCases(lab: Lab, opts: Options, report: BenchReport): Promise<void> {
+async function containerCases(
+  lab: Lab,
+  opts: Options,
+  report: BenchReport,
+  sidecarMethods: readonly Method[],
+): Promise<void> {
   const tag = `${PREFIX}-${process.pid}-${lab.env.mode}`;
   const title = `${lab.env.mode === 'host' ? 'v1 (host lab)' : 'v2 lab'} · busybox container`;
   progress.set(`${title} · starting containers`);
+  // ctr and podman get a container of their own, only when their method runs.
+  const others = (['ctr', 'podman'] as const).flatMap((engine) =>
+    pick([otherEngineMethod(lab, engine)], opts).map((method) => ({ engine, method, name: `${tag}-${engine}` })),
+  );
   lab.start('docker', `${tag}-d`, true);
-  lab.start('ctr', `${tag}-k`, true);
-  lab.start('podman', `${tag}-p`, true);
-  const docker = await lab.subject('docker', `${tag}-d`);
-  const ctr = await lab.subject('ctr', `${tag}-k`);
-  const podman = await lab.subject('podman', `${tag}-p`);
+  for (const o of others) lab.start(o.engine, o.name, true);
+  const subjects: Subject[] = [];
   try {
+    const docker = await lab.subject('docker', `${tag}-d`);
+    subjects.push(docker);
     const n = opts.containerCycles;
     // Raw C and cgfreeze share the docker container's cgroup; the slow engine paths get fewer cycles.
     const fast = await interleave(
       title,
       docker,
-      pick([rawC, cgfreezeSync, cgfreezePromise, ...(byRefWorks(docker, report) ? [cgfreezeByRef] : [])], opts),
+      pick(
+        [
+          rawC,
+          cgfreezeSync,
+          cgfreezePromise,
+          ...(byRefWorks(docker, report) ? [cgfreezeByRef] : []),
+          ...sidecarMethods,
+        ],
+        opts,
+      ),
       n * 10,
       opts.rounds,
     );
     const slow = await interleave(title, docker, pick(engineMethods(lab), opts), n, opts.rounds);
-    const others: Array<{ method: Method; samples: Sample[]; cpuPerCycleNs: number }> = [];
-    for (const [engine, subject] of [
-      ['ctr', ctr],
-      ['podman', podman],
-    ] as const) {
-      others.push(...(await interleave(title, subject, pick([otherEngineMethod(lab, engine)], opts), n, opts.rounds)));
+    const otherResults: MethodResult[] = [];
+    for (const o of others) {
+      const subject = await lab.subject(o.engine, o.name);
+      subjects.push(subject);
+      otherResults.push(...(await interleave(title, subject, [o.method], n, opts.rounds)));
     }
     report.cases.push({
       id: `container-${lab.env.mode}`,
@@ -262,35 +281,30 @@ async function containerCases(lab: Lab, opts: Options, report: BenchReport): Pro
       mode: lab.cgMode,
       size: 1,
       warm: false,
-      methods: [...fast, ...slow, ...others].map((r) =>
-        methodResult(r.method.id, r.method.label, r.samples, r.cpuPerCycleNs),
-      ),
+      methods: [...fast, ...slow, ...otherResults],
     });
     if (lab.cgMode === 'v1') {
-      const warm = keepWarm();
-      try {
-        const hot = await interleave(
+      const hot = await whileWarm(docker, (warm) =>
+        interleave(
           `${title} · warm`,
-          docker,
-          pick([rawC, cgfreezeSync], opts).map(warmLabel),
+          warm,
+          pick([rawC, cgfreezeSync, ...sidecarMethods], opts).map(warmLabel),
           n * 10,
           opts.rounds,
-        );
-        report.cases.push({
-          id: `container-${lab.env.mode}-warm`,
-          group: 'container',
-          title: `${title} · keepWarm`,
-          mode: lab.cgMode,
-          size: 1,
-          warm: true,
-          methods: hot.map((r) => methodResult(r.method.id, r.method.label, r.samples, r.cpuPerCycleNs)),
-        });
-      } finally {
-        warm.release();
-      }
+        ),
+      );
+      report.cases.push({
+        id: `container-${lab.env.mode}-warm`,
+        group: 'container',
+        title: `${title} · keepWarm`,
+        mode: lab.cgMode,
+        size: 1,
+        warm: true,
+        methods: hot,
+      });
     }
   } finally {
-    for (const s of [docker, ctr, podman]) s.counter.close();
+    for (const s of subjects) s.counter.close();
   }
 }
 
@@ -324,7 +338,7 @@ async function batchCases(lab: Lab, opts: Options, report: BenchReport): Promise
     const list = names.slice(0, size);
     const paths = dirs.slice(0, size);
     const title = `${lab.env.mode === 'host' ? 'v1' : 'v2'} · ${size} container${size === 1 ? '' : 's'}`;
-    const methods: Array<[string, string, () => Promise<void>, () => Promise<void>]> = [
+    const methods: Array<[MethodId, string, () => Promise<void> | void, () => Promise<void> | void]> = [
       [
         'cgfreeze-group',
         'cgfreeze freeze([...]) Promise',
@@ -334,8 +348,8 @@ async function batchCases(lab: Lab, opts: Options, report: BenchReport): Promise
       [
         'cgfreeze-group-sync',
         'cgfreeze freezeSync([...])',
-        async () => check(freezeSync(paths)),
-        async () => check(thawSync(paths)),
+        () => check(freezeSync(paths)),
+        () => check(thawSync(paths)),
       ],
       [
         'docker-cli',
@@ -367,7 +381,7 @@ async function batchCases(lab: Lab, opts: Options, report: BenchReport): Promise
         cpu += (c.user + c.system) * 1000;
         samples.push({ freezeNs: Number(t1 - t0), thawNs: Number(t2 - t1), resumeNs: Number(t2 - t1) });
       }
-      results.push(methodResult(id, label, samples, cpu / cycles));
+      results.push(methodResult({ id, label, samples, cpuPerCycleNs: cpu / cycles }));
     }
     report.cases.push({
       id: `batch-${lab.env.mode}-${size}`,
@@ -391,17 +405,43 @@ function check(result: { ok: boolean; results: Array<{ ok: boolean; target: stri
     );
 }
 
+/** The sidecar, when the container cases include its methods; a sidecar that cannot start is an error of the run. */
+async function startSidecar(opts: Options, report: BenchReport): Promise<BenchSidecar | undefined> {
+  const wanted = (['sidecar', 'sidecar-ttl'] as const).some((id) => opts.methods?.has(id) ?? true);
+  if (!opts.only.has('containers') || !wanted) return undefined;
+  progress.set('sidecar · starting');
+  try {
+    const sidecar = await BenchSidecar.start(opts.sidecarCpuProf);
+    if (sidecar.staleBuild)
+      report.notes.push('the sidecar ran dist/, which is older than src/: run npm run build:ts before the bench');
+    return sidecar;
+  } catch (err) {
+    report.errors.push(`sidecar: ${describeError(err)}`);
+    return undefined;
+  }
+}
+
 export async function runContainerParts(opts: Options, report: BenchReport): Promise<void> {
+  const sidecar = await startSidecar(opts, report);
+  try {
+    await runLabs(opts, report, sidecar?.methods() ?? []);
+  } finally {
+    progress.set('sidecar · stopping');
+    await sidecar?.stop();
+  }
+}
+
+async function runLabs(opts: Options, report: BenchReport, sidecarMethods: readonly Method[]): Promise<void> {
   for (const mode of opts.labs) {
     progress.set(`lab ${mode} · up`);
     labCmd('lease', mode);
     try {
       const lab = new Lab(JSON.parse(labCmd('env', mode)) as LabEnv);
       try {
-        if (opts.only.has('containers')) await containerCases(lab, opts, report);
+        if (opts.only.has('containers')) await containerCases(lab, opts, report, sidecarMethods);
         if (opts.only.has('batch')) await batchCases(lab, opts, report);
       } catch (err) {
-        report.errors.push(`lab ${mode}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+        report.errors.push(`lab ${mode}: ${describeError(err)}`);
       } finally {
         progress.set(`lab ${mode} · removing containers`);
         lab.removeAll();

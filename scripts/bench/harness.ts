@@ -1,30 +1,29 @@
-/** Shared pieces of the benchmark: options, the progress line, interleaved method rounds, scratch cases. */
+/** Shared pieces of the benchmark: errors, the progress line, interleaved method rounds, keepWarm, scratch cases. */
+import { inspect } from 'node:util';
 import { keepWarm } from '../../src/freezer/keep-warm.js';
 import {
   type Method,
   type MethodRun,
+  type RanAs,
   type Sample,
   type Subject,
   cgfreezePromise,
   cgfreezeSync,
+  naiveNode,
   rawC,
 } from './methods.js';
-import { type CaseResult, methodResult } from './report.js';
-import { type Mode, ScratchWorkload } from './workload.js';
+import { type CaseResult, type MethodResult, methodResult } from './report.js';
+import type { Options } from './options.js';
+import { ScratchWorkload, WarmAnchor } from './workload.js';
 
-export interface Options {
-  quick: boolean;
-  cycles: number;
-  containerCycles: number;
-  tasks: number[];
-  modes: Mode[];
-  only: Set<string>;
-  methods: Set<string> | undefined;
-  out: string;
-  labs: string[];
-  /** Containers per call in the batch case. */
-  batch: number[];
-  rounds: number;
+/** The error with its cause chain, so a failure inside cgfreeze shows where it started. */
+export function describeError(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e !== undefined && depth < 4; depth++) {
+    parts.push(e instanceof Error ? (e.stack ?? e.message) : inspect(e));
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return parts.join('\ncaused by: ');
 }
 
 /** One progress line, rewritten in place on a terminal. */
@@ -40,9 +39,24 @@ export const progress = {
   },
 };
 
+/** Adds a round's count to the total; a method reports a count in every round or in none. */
+const addUp = (total: number | undefined, round: number | undefined): number | undefined =>
+  round === undefined ? total : (total ?? 0) + round;
+
+/** One method's rounds so far. */
+interface Tally {
+  method: Method;
+  samples: Sample[];
+  /** Caller CPU summed over the samples, and the daemon's where measured (ns). */
+  cpu: number;
+  daemonCpu: number | undefined;
+  failures: number;
+  ranAs: RanAs;
+}
+
 /**
  * Runs methods against one subject in interleaved rounds (rotating order) and
- * merges each method's samples.
+ * merges each method's samples, and how they ran, into its result.
  */
 export async function interleave(
   title: string,
@@ -50,8 +64,15 @@ export async function interleave(
   methods: readonly Method[],
   cycles: number,
   rounds: number,
-): Promise<Array<{ method: Method; samples: Sample[]; cpuPerCycleNs: number }>> {
-  const acc = methods.map((method) => ({ method, samples: [] as Sample[], cpu: 0, failures: 0 }));
+): Promise<MethodResult[]> {
+  const acc = methods.map((method): Tally => ({
+    method,
+    samples: [],
+    cpu: 0,
+    daemonCpu: undefined,
+    failures: 0,
+    ranAs: {},
+  }));
   const per = Math.max(1, Math.ceil(cycles / rounds));
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < acc.length; k++) {
@@ -61,13 +82,26 @@ export async function interleave(
       a.samples.push(...run.samples);
       a.cpu += run.cpuPerCycleNs * run.samples.length;
       a.failures += run.failures ?? 0;
+      a.daemonCpu = addUp(a.daemonCpu, run.daemonCpuNs);
+      const warmSamples = addUp(a.ranAs.warmSamples, run.warmSamples);
+      const newConnections = addUp(a.ranAs.newConnections, run.newConnections);
+      a.ranAs = {
+        ...(warmSamples === undefined ? {} : { warmSamples }),
+        ...(newConnections === undefined ? {} : { newConnections }),
+      };
     }
   }
-  return acc.map((a) => ({
-    method: a.failures === 0 ? a.method : { ...a.method, label: `${a.method.label} (${a.failures} failed)` },
-    samples: a.samples,
-    cpuPerCycleNs: a.cpu / a.samples.length,
-  }));
+  return acc.map((a) =>
+    methodResult({
+      id: a.method.id,
+      label: a.method.label,
+      samples: a.samples,
+      cpuPerCycleNs: a.cpu / a.samples.length,
+      ...(a.daemonCpu === undefined ? {} : { daemonCpuPerCycleNs: a.daemonCpu / a.samples.length }),
+      failures: a.failures,
+      ranAs: a.ranAs,
+    }),
+  );
 }
 
 export function pick(methods: readonly Method[], opts: Options): Method[] {
@@ -76,6 +110,25 @@ export function pick(methods: readonly Method[], opts: Options): Method[] {
 
 export function warmLabel(m: Method): Method {
   return { ...m, label: `${m.label} + keepWarm` };
+}
+
+/**
+ * Runs `measure` while this process holds keepWarm, on the subject with the
+ * held cgroup as its warm anchor, so every sample records whether it ran warm.
+ */
+export async function whileWarm<T>(subject: Subject, measure: (warm: Subject) => Promise<T>): Promise<T> {
+  const warm = keepWarm();
+  try {
+    if (warm.cgroupDir === undefined) throw new Error('keepWarm held nothing: this machine has no v1 freezer');
+    const anchor = new WarmAnchor(warm.cgroupDir);
+    try {
+      return await measure({ ...subject, warmAnchor: anchor });
+    } finally {
+      anchor.close();
+    }
+  } finally {
+    warm.release();
+  }
 }
 
 export async function scratchCases(opts: Options, cases: CaseResult[]): Promise<void> {
@@ -91,7 +144,7 @@ export async function scratchCases(opts: Options, cases: CaseResult[]): Promise<
         const cold = await interleave(
           title,
           subject,
-          pick([rawC, cgfreezeSync, cgfreezePromise], opts),
+          pick([rawC, naiveNode, cgfreezeSync, cgfreezePromise], opts),
           cycles,
           opts.rounds,
         );
@@ -102,30 +155,27 @@ export async function scratchCases(opts: Options, cases: CaseResult[]): Promise<
           mode,
           size: tasks,
           warm: false,
-          methods: cold.map((r) => methodResult(r.method.id, r.method.label, r.samples, r.cpuPerCycleNs)),
+          methods: cold,
         });
         if (mode === 'v1') {
-          const warm = keepWarm();
-          try {
-            const hot = await interleave(
+          const hot = await whileWarm(subject, (warm) =>
+            interleave(
               `${title} · warm`,
-              subject,
-              pick([rawC, cgfreezeSync], opts).map(warmLabel),
+              warm,
+              pick([rawC, naiveNode, cgfreezeSync, cgfreezePromise], opts).map(warmLabel),
               cycles,
               opts.rounds,
-            );
-            cases.push({
-              id: `scratch-${mode}-${tasks}-warm`,
-              group: 'scratch',
-              title: `${title} · keepWarm`,
-              mode,
-              size: tasks,
-              warm: true,
-              methods: hot.map((r) => methodResult(r.method.id, r.method.label, r.samples, r.cpuPerCycleNs)),
-            });
-          } finally {
-            warm.release();
-          }
+            ),
+          );
+          cases.push({
+            id: `scratch-${mode}-${tasks}-warm`,
+            group: 'scratch',
+            title: `${title} · keepWarm`,
+            mode,
+            size: tasks,
+            warm: true,
+            methods: hot,
+          });
         }
       } finally {
         await w.stop();

@@ -1,90 +1,38 @@
 /**
- * npm run bench [-- options]
- *
- *   --quick             CI size: few cycles, 1 and 100 tasks, short stuck deadline
- *   --cycles N          cycles per method and case (default 1000; containers 100)
- *   --tasks 1,10,...    scratch task counts (default 1,10,100,1000)
- *   --modes v1,v2       hierarchies (default both)
- *   --only a,b          parts: scratch, containers, batch, stuck, resolve (default all)
- *   --methods a,b       method ids to keep (raw-c, cgfreeze-sync, cgfreeze-promise, ...)
- *   --out DIR           where results.{json,md} and *.svg go (default bench-results/<timestamp>)
- *   --labs host,v2      container labs (scripts/lab/lab.sh modes) for containers and batch
- *   --batch 1,10,50     containers per call in the batch case
+ * npm run bench [-- options]: `npm run bench -- --help` lists them (scripts/bench/options.ts).
  *
  * Methods of a case run in interleaved rounds with a rotating order, so slow
  * drift on a shared machine spreads over all of them instead of one.
  */
-import { join } from 'node:path';
 import { runContainerParts } from './engines.js';
-import { type Options, progress, scratchCases } from './harness.js';
+import { describeError, progress, scratchCases } from './harness.js';
 import { machineInfo } from './machine.js';
-import { type BenchReport, fullText, writeOutputs } from './report.js';
+import { type Options, UsageError, helpText, parseOptions } from './options.js';
+import { type BenchReport, fullText, labelMisses, writeOutputs } from './report.js';
 import { runResolve } from './resolve.js';
 import { runStuck } from './stuck.js';
-import { type Mode, buildRawLoop, removeRunParents, removeShmDir } from './workload.js';
+import { buildRawLoop, removeRunParents, removeShmDir } from './workload.js';
 
-function parseArgs(argv: readonly string[]): Options {
-  const get = (name: string): string | undefined => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
-  const list = (name: string): string[] | undefined =>
-    get(name)
-      ?.split(',')
-      .filter((s) => s !== '');
-  const quick = argv.includes('--quick');
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const cycles = Number(get('--cycles') ?? (quick ? 40 : 1000));
-  const opts: Options = {
-    quick,
-    cycles,
-    containerCycles: Number(get('--container-cycles') ?? (quick ? 8 : 100)),
-    tasks: (list('--tasks') ?? (quick ? ['1', '100'] : ['1', '10', '100', '1000'])).map(Number),
-    modes: (list('--modes') ?? ['v1', 'v2']) as Mode[],
-    only: new Set(list('--only') ?? ['scratch', 'containers', 'batch', 'stuck', 'resolve']),
-    methods: list('--methods') === undefined ? undefined : new Set(list('--methods')),
-    out: get('--out') ?? join('bench-results', stamp),
-    labs: list('--labs') ?? ['host', 'v2'],
-    batch: (list('--batch') ?? (quick ? ['1', '10'] : ['1', '10', '50'])).map(Number),
-    rounds: quick ? 2 : 5,
-  };
-  for (const a of argv) {
-    if (
-      a.startsWith('--') &&
-      ![
-        '--quick',
-        '--cycles',
-        '--container-cycles',
-        '--tasks',
-        '--modes',
-        '--only',
-        '--methods',
-        '--out',
-        '--labs',
-        '--batch',
-      ].includes(a)
-    ) {
-      throw new Error(`unknown option ${a}`);
-    }
+/** The options, or the exit status when there is nothing to run (help, or a bad command line). */
+function options(argv: readonly string[]): Options | number {
+  try {
+    const opts = parseOptions(argv);
+    if (opts !== undefined) return opts;
+    process.stdout.write(helpText());
+    return 0;
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`bench: ${err.message} (see npm run bench -- --help)\n`);
+    return 2;
   }
-  if (!(opts.cycles > 0) || opts.tasks.some((t) => !(t > 0)) || opts.modes.some((m) => m !== 'v1' && m !== 'v2')) {
-    throw new Error('bad --cycles, --tasks or --modes');
-  }
-  return opts;
-}
-
-/** The error with its cause chain, so a failure inside cgfreeze shows where it started. */
-export function describeError(err: unknown): string {
-  const parts: string[] = [];
-  for (let e: unknown = err, depth = 0; e !== undefined && depth < 4; depth++) {
-    parts.push(e instanceof Error ? (e.stack ?? e.message) : String(e));
-    e = e instanceof Error ? e.cause : undefined;
-  }
-  return parts.join('\ncaused by: ');
 }
 
 async function main(): Promise<void> {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = options(process.argv.slice(2));
+  if (typeof opts === 'number') {
+    process.exitCode = opts;
+    return;
+  }
   const startedAt = new Date().toISOString();
   progress.set('building the C baseline');
   buildRawLoop();
@@ -137,9 +85,12 @@ async function main(): Promise<void> {
   process.stdout.write(fullText(report));
   process.stdout.write(`\nmachine: ${JSON.stringify(report.machine)}\n`);
   process.stdout.write(
-    `samples: ${files.json}\ntables: ${files.markdown}\nplots: ${files.resumeSvg} ${files.freezeSvg}\n`,
+    `samples: ${files.json}\ntables: ${files.markdown}\nplots: ${files.headlineSvg} ${files.resumeSvg} ${files.freezeSvg}\n`,
   );
-  if (report.errors.length > 0) process.exitCode = 1;
+  const misses = labelMisses(report);
+  if (misses.length > 0)
+    process.stderr.write(`bench: RUN FAILED: ${misses.length} method(s) did not run as labelled (see above)\n`);
+  if (report.errors.length > 0 || misses.length > 0) process.exitCode = 1;
 }
 
 main().catch((err: unknown) => {

@@ -11,23 +11,44 @@
  */
 import type { ResolveOptions } from '../../src/resolve/index.js';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { inspect } from 'node:util';
 import { freeze, freezeSync, thaw, thawSync } from '../../src/index.js';
-import type { Counter, Mode } from './workload.js';
+import type { MethodId } from './options.js';
+import type { Counter, Mode, WarmAnchor } from './workload.js';
 import { rawLoopPath } from './workload.js';
 
 export interface Sample {
   freezeNs: number;
   thawNs: number;
   resumeNs: number;
+  /**
+   * How long the workload's spinner, and the caller where it also watches
+   * (raw C, cgfreeze in this process), waited for a CPU between the thaw call
+   * and the resume: the part of resumeNs that measured the machine's load.
+   */
+  cpuWaitNs?: number;
 }
 
-export interface MethodRun {
+/**
+ * How a method's samples really ran, checked while they ran: a comparison
+ * rests on its operands having run as their labels say.
+ */
+export interface RanAs {
+  /** Samples that began and ended with the case's keepWarm cgroup frozen (keepWarm cases only). */
+  warmSamples?: number;
+  /** Connections opened during the samples (keep-alive methods only: any is a miss). */
+  newConnections?: number;
+}
+
+export interface MethodRun extends RanAs {
   samples: Sample[];
   /** Cycles whose pause or resume the engine itself reported as failed (not in samples). */
   failures?: number;
   /** The caller's CPU time (user + system, children included) in freeze and thaw calls, per cycle. */
   cpuPerCycleNs: number;
+  /** The daemon's own CPU time over the whole run, where the method measures it (the sidecar). */
+  daemonCpuNs?: number;
 }
 
 /** What a method drives: a cgroup directory and, for engines, a container. */
@@ -37,10 +58,12 @@ export interface Subject {
   counter: Counter;
   /** Container name and engine, when the subject is a container; where its engine keeps state. */
   container?: { engine: 'docker' | 'ctr' | 'podman'; name: string; resolveOptions?: ResolveOptions };
+  /** In a keepWarm case: the frozen cgroup every sample must run beside. */
+  warmAnchor?: WarmAnchor;
 }
 
 export interface Method {
-  id: string;
+  id: MethodId;
   label: string;
   run(subject: Subject, cycles: number): Promise<MethodRun>;
 }
@@ -75,25 +98,38 @@ function childCpuNs(): number {
 export const rawC: Method = {
   id: 'raw-c',
   label: 'raw C loop',
-  async run(subject, cycles) {
+  run(subject, cycles) {
+    const anchor = subject.warmAnchor?.dir;
     const r = spawnSync(
       rawLoopPath,
-      ['loop', subject.cgroupDir, subject.mode, subject.counter.file, String(cycles), String(GAP_US)],
-      {
-        encoding: 'utf8',
-        maxBuffer: 64 << 20,
-      },
+      [
+        'loop',
+        subject.cgroupDir,
+        subject.mode,
+        subject.counter.file,
+        String(cycles),
+        String(GAP_US),
+        String(subject.counter.spinnerPid),
+        ...(anchor === undefined ? [] : [anchor]),
+      ],
+      { encoding: 'utf8', maxBuffer: 64 << 20 },
     );
     if (r.status !== 0) throw new Error(`raw-loop failed (${String(r.status ?? r.signal)}): ${r.stderr}`);
     const samples: Sample[] = [];
     let cpu = 0;
+    let warm = 0;
     for (const line of r.stdout.split('\n')) {
       if (line === '') continue;
-      const s = JSON.parse(line) as Sample & { cpuNs: number };
-      samples.push({ freezeNs: s.freezeNs, thawNs: s.thawNs, resumeNs: s.resumeNs });
+      const s = JSON.parse(line) as Required<Sample> & { cpuNs: number; warm?: number };
+      samples.push({ freezeNs: s.freezeNs, thawNs: s.thawNs, resumeNs: s.resumeNs, cpuWaitNs: s.cpuWaitNs });
       cpu += s.cpuNs;
+      if (s.warm === 1) warm++;
     }
-    return { samples, cpuPerCycleNs: cpu / cycles };
+    return Promise.resolve({
+      samples,
+      cpuPerCycleNs: cpu / cycles,
+      ...(anchor === undefined ? {} : { warmSamples: warm }),
+    });
   },
 };
 
@@ -105,7 +141,7 @@ type Call = (target: string, opts: ResolveOptions) => unknown;
  * cycles have no microtask turn in the measured time.
  */
 function inProcessMethod(
-  id: string,
+  id: MethodId,
   label: string,
   [freezeCall, thawCall]: [Call, Call],
   target: (s: Subject) => string,
@@ -119,7 +155,9 @@ function inProcessMethod(
       const opts = options?.(subject) ?? {};
       const samples: Sample[] = [];
       let cpu = 0;
+      let warm = 0;
       for (let i = 0; i < cycles; i++) {
+        const warmBefore = subject.warmAnchor?.frozen();
         const c0 = cpuNs();
         const t0 = hr();
         const frozen = freezeCall(t, opts);
@@ -128,6 +166,7 @@ function inProcessMethod(
         cpu += cpuNs() - c0;
         const last = subject.counter.read();
         spinUs(GAP_US);
+        const waited0 = subject.counter.cpuWaitNs('spinner+watcher');
         const c1 = cpuNs();
         const t2 = hr();
         const thawed = thawCall(t, opts);
@@ -136,10 +175,16 @@ function inProcessMethod(
         cpu += cpuNs() - c1;
         subject.counter.waitChange(last);
         const t4 = hr();
-        samples.push({ freezeNs: ns(t0, t1), thawNs: ns(t2, t3), resumeNs: ns(t2, t4) });
+        const cpuWaitNs = subject.counter.cpuWaitNs('spinner+watcher') - waited0;
+        if (warmBefore === true && subject.warmAnchor?.frozen() === true) warm++;
+        samples.push({ freezeNs: ns(t0, t1), thawNs: ns(t2, t3), resumeNs: ns(t2, t4), cpuWaitNs });
         spinUs(GAP_US);
       }
-      return { samples, cpuPerCycleNs: cpu / cycles };
+      return {
+        samples,
+        cpuPerCycleNs: cpu / cycles,
+        ...(subject.warmAnchor === undefined ? {} : { warmSamples: warm }),
+      };
     },
   };
 }
@@ -169,6 +214,41 @@ export const cgfreezeByRef = inProcessMethod(
   (s) => s.container?.resolveOptions ?? {},
 );
 
+/**
+ * The floor for a Node caller: a naive loop on fds kept open across cycles (write the freeze file,
+ * re-read the state file until the kernel says frozen; a thaw is the write alone). No validation,
+ * no deadline, no rollback: what the library's own overhead is measured against.
+ */
+export const naiveNode: Method = {
+  id: 'node-naive',
+  label: 'naive Node loop (kept fds)',
+  async run(subject, cycles) {
+    const v1 = subject.mode === 'v1';
+    const freezeFd = openSync(`${subject.cgroupDir}/${v1 ? 'freezer.state' : 'cgroup.freeze'}`, 'r+');
+    const stateFd = v1 ? freezeFd : openSync(`${subject.cgroupDir}/cgroup.events`, 'r');
+    const buf = Buffer.alloc(256);
+    const frozenText = v1 ? 'FROZEN' : 'frozen 1';
+    const isFrozen = (): boolean =>
+      buf.toString('latin1', 0, readSync(stateFd, buf, 0, buf.length, 0)).includes(frozenText);
+    const freezeCall = (): void => {
+      writeSync(freezeFd, v1 ? 'FROZEN' : '1', 0);
+      while (!isFrozen()) {
+        // re-read until the kernel reports frozen
+      }
+    };
+    const thawCall = (): void => void writeSync(freezeFd, v1 ? 'THAWED' : '0', 0);
+    try {
+      return await inProcessMethod(this.id, this.label, [freezeCall, thawCall], (s) => s.cgroupDir).run(
+        subject,
+        cycles,
+      );
+    } finally {
+      if (stateFd !== freezeFd) closeSync(stateFd);
+      closeSync(freezeFd);
+    }
+  },
+};
+
 /** A resume that shows no life for this long has failed (the engines take seconds on a loaded VM, not minutes). */
 const OBSERVE_LIMIT_NS = 120e9;
 
@@ -179,7 +259,7 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * resume is observed while the resume call is still in flight.
  */
 export function externalMethod(
-  id: string,
+  id: MethodId,
   label: string,
   pause: (s: Subject) => Promise<void>,
   resume: (s: Subject) => Promise<void>,
@@ -191,7 +271,9 @@ export function externalMethod(
       const samples: Sample[] = [];
       let cpu = 0;
       let failures = 0;
+      let warm = 0;
       for (let i = 0; i < cycles; i++) {
+        const warmBefore = subject.warmAnchor?.frozen();
         const c0 = cpuNs() + childCpuNs();
         const t0 = hr();
         try {
@@ -205,21 +287,25 @@ export function externalMethod(
         const t1 = hr();
         const last = subject.counter.read();
         spinUs(GAP_US);
+        // The watcher polls throughout the call, so its own waits say nothing of this resume: the spinner's only.
+        const waited0 = subject.counter.cpuWaitNs('spinner');
         const t2 = hr();
         let t3 = 0n;
-        let failure: unknown;
+        let failure: Error | undefined;
         const call = resume(subject).then(
           () => {
             t3 = hr();
           },
           (err: unknown) => {
-            failure = err;
+            failure = err instanceof Error ? err : new Error(`${label}: resume failed: ${inspect(err)}`);
           },
         );
-        let t4 = 0n;
+        let t4: bigint;
+        let cpuWaitNs: number;
         for (;;) {
           if (subject.counter.read() !== last) {
             t4 = hr();
+            cpuWaitNs = subject.counter.cpuWaitNs('spinner') - waited0;
             break;
           }
           if (failure !== undefined) throw failure;
@@ -230,10 +316,16 @@ export function externalMethod(
         await call;
         if (failure !== undefined) throw failure;
         cpu += cpuNs() + childCpuNs() - c0;
-        samples.push({ freezeNs: ns(t0, t1), thawNs: ns(t2, t3), resumeNs: ns(t2, t4) });
+        if (warmBefore === true && subject.warmAnchor?.frozen() === true) warm++;
+        samples.push({ freezeNs: ns(t0, t1), thawNs: ns(t2, t3), resumeNs: ns(t2, t4), cpuWaitNs });
         spinUs(GAP_US);
       }
-      return { samples, cpuPerCycleNs: cpu / Math.max(1, samples.length), failures };
+      return {
+        samples,
+        cpuPerCycleNs: cpu / Math.max(1, samples.length),
+        failures,
+        ...(subject.warmAnchor === undefined ? {} : { warmSamples: warm }),
+      };
     },
   };
 }

@@ -8,12 +8,22 @@
 //     pause(). Prints "ready <pid0> ... \n" once all are in, then holds them
 //     until stdin closes and kills them (thawing first is the caller's job).
 //
-//   raw-loop loop <cgroup-dir> <v1|v2> <counter-file> <cycles> <gap-us>
+//   raw-loop loop <cgroup-dir> <v1|v2> <counter-file> <cycles> <gap-us> <spinner-pid>
+//                 [<warm-anchor-dir>]
 //     Per cycle, one JSON line of nanoseconds:
 //       freezeNs  write FROZEN/1, re-read until the kernel reports frozen
 //       thawNs    the write of THAWED/0 alone
 //       resumeNs  start of the thaw write until the counter moves again
 //       cpuNs     this process's CPU time in the freeze wait + thaw write
+//       cpuWaitNs the time the spinner (the task that moves the counter) and
+//                 this process spent runnable but waiting for a CPU between
+//                 the thaw and the resume (their schedstat run_delay, read
+//                 outside the timed span): a preempted observer sees the
+//                 resume late
+//       warm      (with a warm anchor, a v1 cgroup that keepWarm holds frozen)
+//                 1 if the anchor read FROZEN before the freeze and after the
+//                 resume, so the kernel's freezer key stayed on: the sample ran
+//                 warm as labelled. Read outside the timed spans.
 //     The counter is observed with pread() on the file, the same way the
 //     Node harness observes it, so the observation cost is equal on both sides.
 //
@@ -142,14 +152,33 @@ static int is_frozen(int fd, int v2) {
   return strncmp(buf, "FROZEN", 6) == 0;
 }
 
+// The task's time spent runnable on a run queue, waiting for a CPU (ns).
+static uint64_t run_delay(int fd) {
+  char buf[128];
+  ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+  if (n < 0) die("pread", "schedstat");
+  buf[n] = 0;
+  unsigned long long on_cpu, waited;
+  if (sscanf(buf, "%llu %llu", &on_cpu, &waited) != 2) die("parse", "schedstat");
+  return waited;
+}
+
 static void spin_us(uint64_t us) {
   uint64_t end = now_ns(CLOCK_MONOTONIC) + us * 1000;
   while (now_ns(CLOCK_MONOTONIC) < end) {
   }
 }
 
-static int loop(const char* dir, const char* mode, const char* counter_file, int cycles, int gap_us) {
+static int loop(const char* dir, const char* mode, const char* counter_file, int cycles, int gap_us,
+                const char* spinner_pid, const char* anchor) {
   int v2 = strcmp(mode, "v2") == 0;
+  char schedstat[64];
+  snprintf(schedstat, sizeof schedstat, "/proc/%s/schedstat", spinner_pid);
+  int sfd = open(schedstat, O_RDONLY | O_CLOEXEC);
+  if (sfd < 0) die("open", schedstat);
+  int selffd = open("/proc/self/schedstat", O_RDONLY | O_CLOEXEC);
+  if (selffd < 0) die("open", "/proc/self/schedstat");
+  int afd = anchor ? open_in(anchor, "freezer.state", O_RDONLY) : -1;
   int wfd = open_in(dir, v2 ? "cgroup.freeze" : "freezer.state", O_WRONLY);
   int rfd = open_in(dir, v2 ? "cgroup.events" : "freezer.state", O_RDONLY);
   int cfd = open(counter_file, O_RDONLY | O_CLOEXEC);
@@ -157,6 +186,7 @@ static int loop(const char* dir, const char* mode, const char* counter_file, int
   const char* on = v2 ? "1" : "FROZEN";
   const char* off = v2 ? "0" : "THAWED";
   for (int i = 0; i < cycles; i++) {
+    int warm = afd >= 0 && is_frozen(afd, 0);
     uint64_t cpu0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
     uint64_t t0 = now_ns(CLOCK_MONOTONIC);
     if (pwrite(wfd, on, strlen(on), 0) < 0) die("write", dir);
@@ -166,6 +196,7 @@ static int loop(const char* dir, const char* mode, const char* counter_file, int
     uint64_t cpu1 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
     uint64_t c = read_counter(cfd);
     spin_us((uint64_t)gap_us);
+    uint64_t waited0 = run_delay(sfd) + run_delay(selffd);
     uint64_t cpu2 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
     uint64_t t2 = now_ns(CLOCK_MONOTONIC);
     if (pwrite(wfd, off, strlen(off), 0) < 0) die("write", dir);
@@ -174,8 +205,13 @@ static int loop(const char* dir, const char* mode, const char* counter_file, int
     while (read_counter(cfd) == c) {
     }
     uint64_t t4 = now_ns(CLOCK_MONOTONIC);
-    printf("{\"freezeNs\":%" PRIu64 ",\"thawNs\":%" PRIu64 ",\"resumeNs\":%" PRIu64 ",\"cpuNs\":%" PRIu64 "}\n",
-           t1 - t0, t3 - t2, t4 - t2, (cpu1 - cpu0) + (cpu3 - cpu2));
+    uint64_t waited = run_delay(sfd) + run_delay(selffd) - waited0;
+    warm = warm && afd >= 0 && is_frozen(afd, 0);
+    printf("{\"freezeNs\":%" PRIu64 ",\"thawNs\":%" PRIu64 ",\"resumeNs\":%" PRIu64
+           ",\"cpuNs\":%" PRIu64 ",\"cpuWaitNs\":%" PRIu64,
+           t1 - t0, t3 - t2, t4 - t2, (cpu1 - cpu0) + (cpu3 - cpu2), waited);
+    if (afd >= 0) printf(",\"warm\":%d", warm);
+    printf("}\n");
     spin_us((uint64_t)gap_us);
   }
   fflush(stdout);
@@ -183,12 +219,16 @@ static int loop(const char* dir, const char* mode, const char* counter_file, int
 }
 
 int main(int argc, char** argv) {
-  if (argc == 5 && strcmp(argv[1], "workload") == 0) return workload(argv[2], atoi(argv[3]), argv[4]);
-  if (argc == 7 && strcmp(argv[1], "loop") == 0) return loop(argv[2], argv[3], argv[4], atoi(argv[5]), atoi(argv[6]));
+  if (argc == 5 && strcmp(argv[1], "workload") == 0)
+    return workload(argv[2], atoi(argv[3]), argv[4]);
+  if ((argc == 8 || argc == 9) && strcmp(argv[1], "loop") == 0)
+    return loop(argv[2], argv[3], argv[4], atoi(argv[5]), atoi(argv[6]), argv[7],
+                argc == 9 ? argv[8] : NULL);
   if (argc == 4 && strcmp(argv[1], "spin") == 0) spin(argv[2], atoi(argv[3]));
   fprintf(stderr,
           "usage: raw-loop workload <cgroup-dir> <ntasks> <counter-file>\n"
-          "       raw-loop loop <cgroup-dir> <v1|v2> <counter-file> <cycles> <gap-us>\n"
+          "       raw-loop loop <cgroup-dir> <v1|v2> <counter-file> <cycles> <gap-us> "
+          "<spinner-pid> [<warm-anchor-dir>]\n"
           "       raw-loop spin <counter-file> <ntasks>\n");
   return 64;
 }

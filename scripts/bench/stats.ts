@@ -1,4 +1,5 @@
 /** Latency statistics for the benchmark. All values are nanoseconds. */
+import { percentile } from '../../src/percentile.js';
 
 export interface Summary {
   n: number;
@@ -7,18 +8,6 @@ export interface Summary {
   p99: number;
   max: number;
   mean: number;
-}
-
-/**
- * Nearest-rank percentile of an ascending array: the smallest sample with at
- * least p% of the samples at or below it, so every reported figure is a latency
- * that really happened (no interpolation between two cycles).
- */
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) throw new RangeError('percentile of no samples');
-  if (!(p > 0 && p <= 100)) throw new RangeError(`percentile must be in (0, 100], got ${p}`);
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(rank, sorted.length) - 1] as number;
 }
 
 export function summarize(samples: readonly number[]): Summary {

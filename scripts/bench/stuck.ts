@@ -8,7 +8,8 @@ import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { freeze, freezeSync } from '../../src/index.js';
 import { CgfreezeError } from '../../src/errors.js';
-import { type Options, progress } from './harness.js';
+import { progress } from './harness.js';
+import type { Options } from './options.js';
 import type { StuckRun } from './report.js';
 import { startStuckTask } from '../workload/index.js';
 import { type Mode, forceThaw, runParent } from './workload.js';
@@ -42,8 +43,8 @@ async function runMode(mode: Mode, opts: Options): Promise<StuckRun[]> {
     // The tests' own unfreezable task: blocked on a FUSE request that is never answered.
     const stuck = await startStuckTask(dir);
     try {
-      const methods: Array<[string, () => Promise<void>]> = [
-        [`cgfreeze freezeSync (${mode})`, async () => void freezeSync(dir, { timeoutMs: deadlineMs })],
+      const methods: Array<[string, () => Promise<void> | void]> = [
+        [`cgfreeze freezeSync (${mode})`, () => void freezeSync(dir, { timeoutMs: deadlineMs })],
         [`cgfreeze freeze, Promise (${mode})`, async () => void (await freeze(dir, { timeoutMs: deadlineMs }))],
       ];
       for (const [label, call] of methods) {

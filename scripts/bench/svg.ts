@@ -2,7 +2,7 @@
  * Latency CDF plots as a self-contained SVG (no plotting dependency): one
  * panel per case, one line per method, log-scale x axis in decades.
  */
-import { cdfPoints } from './stats.js';
+import { cdfPoints, formatNs } from './stats.js';
 
 export interface Series {
   label: string;
@@ -140,4 +140,80 @@ function panelSvg(panel: Panel, ox: number, oy: number, colour: (label: string) 
   }
   out.push('</g>');
   return out.join('\n');
+}
+
+export interface BarRow {
+  label: string;
+  /** Nanoseconds, one per series; undefined where the row has no value for that series. */
+  values: ReadonlyArray<number | undefined>;
+}
+
+const BAR_H = 13;
+const LABEL_W = 340;
+const CHART_W = 960;
+
+/**
+ * A horizontal bar chart on a log axis: one row per method, one bar per
+ * series (e.g. per cgroup version), each bar labelled with its value. Made to
+ * be read at a glance: rows go in the order given.
+ */
+export function barChartSvg(
+  title: string,
+  subtitle: string,
+  series: readonly string[],
+  rows: readonly BarRow[],
+): string {
+  const all = rows.flatMap((r) => r.values.filter((v): v is number => v !== undefined && v > 0));
+  const rowH = series.length * BAR_H + 10;
+  const top = 70;
+  const height = top + Math.max(1, rows.length) * rowH + 40;
+  const x0 = LABEL_W;
+  const x1 = CHART_W - 70;
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${CHART_W}" height="${height}" viewBox="0 0 ${CHART_W} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="#ffffff"/>`,
+    `<text x="${CHART_W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`,
+    `<text x="${CHART_W / 2}" y="40" text-anchor="middle" fill="#555">${esc(subtitle)}</text>`,
+  ];
+  series.forEach((name, i) => {
+    const x = x0 + i * 180;
+    out.push(
+      `<rect x="${x}" y="50" width="14" height="10" fill="${PALETTE[i % PALETTE.length] as string}"/>`,
+      `<text x="${x + 20}" y="59">${esc(name)}</text>`,
+    );
+  });
+  if (all.length === 0) {
+    out.push(`<text x="${CHART_W / 2}" y="${top + 20}" text-anchor="middle">no samples</text>`, '</svg>');
+    return out.join('\n') + '\n';
+  }
+  // The axis starts at least 0.3 decade below the fastest value, so its bar still shows.
+  const dLo = Math.floor(Math.log10(Math.min(...all)) - 0.3);
+  const dHi = Math.max(dLo + 1, Math.ceil(Math.log10(Math.max(...all))));
+  const sx = (ns: number): number => x0 + ((Math.log10(ns) - dLo) / (dHi - dLo)) * (x1 - x0);
+  const bottom = top + rows.length * rowH;
+  for (let d = dLo; d <= dHi; d++) {
+    const x = sx(10 ** d).toFixed(1);
+    out.push(
+      `<line x1="${x}" y1="${top - 4}" x2="${x}" y2="${bottom}" stroke="#ddd"/>`,
+      `<text x="${x}" y="${bottom + 16}" text-anchor="middle">${decadeLabel(10 ** d)}</text>`,
+    );
+  }
+  out.push(`<text x="${(x0 + x1) / 2}" y="${bottom + 32}" text-anchor="middle" fill="#555">p50 (log scale)</text>`);
+  rows.forEach((row, r) => {
+    const y = top + r * rowH;
+    out.push(
+      `<text x="${x0 - 8}" y="${(y + (series.length * BAR_H) / 2 + 4).toFixed(1)}" text-anchor="end">${esc(row.label)}</text>`,
+    );
+    row.values.forEach((v, i) => {
+      if (v === undefined || v <= 0) return;
+      const yb = y + i * BAR_H;
+      const w = sx(v) - x0;
+      out.push(
+        `<rect x="${x0}" y="${yb}" width="${w.toFixed(1)}" height="${BAR_H - 2}" fill="${PALETTE[i % PALETTE.length] as string}"><title>${esc(`${row.label}, ${series[i] ?? ''}: ${formatNs(v)}`)}</title></rect>`,
+        `<text x="${(x0 + w + 4).toFixed(1)}" y="${yb + BAR_H - 3}" font-size="11">${formatNs(v)}</text>`,
+      );
+    });
+  });
+  out.push('</svg>');
+  return out.join('\n') + '\n';
 }

@@ -82,22 +82,67 @@ export function removeShmDir(): void {
   rmSync(`/dev/shm/${PREFIX}-${process.pid}`, { recursive: true, force: true });
 }
 
-/** Reads the low 32 bits of the workload's counter; any change is a sign of life. */
+/**
+ * Reads the low 32 bits of the workload's counter; any change is a sign of
+ * life. Also tells how long the spinner (the task that moves it) and this
+ * process's main thread (the one that watches it) have waited for a CPU: a
+ * resume that waited on a run queue measured the machine's load.
+ */
 export class Counter {
   private readonly fd: number;
+  private readonly schedstats: number[];
   private readonly buf = Buffer.alloc(4);
-  constructor(readonly file: string) {
+  private readonly statBuf = Buffer.alloc(128);
+  constructor(
+    readonly file: string,
+    readonly spinnerPid: number,
+  ) {
     this.fd = openSync(file, 'r');
+    // The main thread's tid is the pid.
+    this.schedstats = [spinnerPid, process.pid].map((pid) => openSync(`/proc/${pid}/task/${pid}/schedstat`, 'r'));
   }
   read(): number {
     readSync(this.fd, this.buf, 0, 4, 0);
     return this.buf.readUInt32LE(0);
+  }
+  /**
+   * Time runnable but waiting for a CPU so far (schedstat run_delay, ns): the
+   * spinner's, plus the watcher's (this process's main thread) when it is also the caller.
+   */
+  cpuWaitNs(of: 'spinner' | 'spinner+watcher'): number {
+    let waited = 0;
+    for (const fd of of === 'spinner' ? this.schedstats.slice(0, 1) : this.schedstats) {
+      const n = readSync(fd, this.statBuf, 0, this.statBuf.length, 0);
+      waited += Number(this.statBuf.toString('latin1', 0, n).split(' ')[1]);
+    }
+    return waited;
   }
   /** Spins until the counter differs from `last` (the harness's observation loop). */
   waitChange(last: number): void {
     while (this.read() === last) {
       // tight: this is the resume observation, like the C loop's
     }
+  }
+  close(): void {
+    closeSync(this.fd);
+    for (const fd of this.schedstats) closeSync(fd);
+  }
+}
+
+/**
+ * The keepWarm cgroup a warm case relies on. While it reads FROZEN the v1
+ * freezer's global key stays on; a sample counts as warm only if it did both
+ * before the freeze and after the resume (read outside the timed spans).
+ */
+export class WarmAnchor {
+  private readonly fd: number;
+  private readonly buf = Buffer.alloc(16);
+  constructor(readonly dir: string) {
+    this.fd = openSync(join(dir, 'freezer.state'), 'r');
+  }
+  frozen(): boolean {
+    const n = readSync(this.fd, this.buf, 0, this.buf.length, 0);
+    return this.buf.toString('latin1', 0, n).startsWith('FROZEN');
   }
   close(): void {
     closeSync(this.fd);
@@ -120,15 +165,17 @@ export class ScratchWorkload {
     const child = spawn(rawLoopPath, ['workload', dir, String(tasks), counterFile], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
+    let spinnerPid: number;
     try {
-      await waitReady(child, 60_000);
+      // "ready <pid of task 0, the spinner> ..."
+      spinnerPid = Number((await waitReady(child, 60_000)).split(' ')[1]);
     } catch (err) {
       child.kill('SIGKILL');
       await waitTasksGone(dir);
       rmdirSync(dir);
       throw err;
     }
-    return new ScratchWorkload(mode, tasks, dir, new Counter(counterFile), child);
+    return new ScratchWorkload(mode, tasks, dir, new Counter(counterFile, spinnerPid), child);
   }
 
   /** Thaws, ends the tasks, removes the cgroup. Safe to call after any failure. */

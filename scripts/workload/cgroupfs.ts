@@ -2,6 +2,7 @@
 // not use cgfreeze itself: these helpers set up and tear down what cgfreeze is
 // tested against.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 export type CgroupVersion = 1 | 2;
 
@@ -24,6 +25,18 @@ export function readProcs(dir: string): number[] {
 export function isSelfFrozen(dir: string, version: CgroupVersion = cgroupVersionOf(dir)): boolean {
   const file = version === 1 ? 'freezer.self_freezing' : 'cgroup.freeze';
   return readFileSync(`${dir}/${file}`, 'utf8').trim() === '1';
+}
+
+/**
+ * Whether an ancestor holds DIR frozen: v1 freezer.parent_freezing; v2 has no such file, so any
+ * ancestor's cgroup.freeze (the walk stops below the root, which has none).
+ */
+export function isFrozenByAncestor(dir: string, version: CgroupVersion = cgroupVersionOf(dir)): boolean {
+  if (version === 1) return readFileSync(`${dir}/freezer.parent_freezing`, 'utf8').trim() === '1';
+  for (let up = dirname(dir); existsSync(`${up}/cgroup.freeze`); up = dirname(up)) {
+    if (isSelfFrozen(up, 2)) return true;
+  }
+  return false;
 }
 
 /** Writes the thawed state (v1 THAWED, v2 0). Ancestors are left alone. */

@@ -62,7 +62,7 @@ export function workloadBinary(name: 'worker' | 'fuse-stall' | 'scenario'): stri
       });
     } catch (error) {
       const stderr = (error as { stderr?: Buffer }).stderr?.toString() ?? '';
-      throw new Error(`cc failed for ${source}: ${stderr || String(error)}`);
+      throw new Error(`cc failed for ${source}: ${stderr || String(error)}`, { cause: error });
     }
     renameSync(temp, output);
   }
@@ -78,7 +78,8 @@ export function workloadBinary(name: 'worker' | 'fuse-stall' | 'scenario'): stri
 const exitCleanups = new Set<() => void>();
 let exitHookInstalled = false;
 
-function onExit(cleanup: () => void): () => void {
+/** Runs `cleanup` when the process exits, unless the returned function unregisters it first. */
+export function atExit(cleanup: () => void): () => void {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.once('exit', () => {
@@ -103,12 +104,13 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, under another uid). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch {
-    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -319,7 +321,7 @@ export async function startWorkload(cgroupDir: string, options: WorkloadOptions 
       // Never created, or already removed.
     }
   };
-  const unregister = onExit(emergency);
+  const unregister = atExit(emergency);
 
   // Echo bookkeeping: bytes sent and received, one waiter at a time.
   let sent = 0;
@@ -490,7 +492,7 @@ export async function startStuckTask(cgroupDir: string, options: { timeoutMs?: n
     // The mount lives in the server's namespace only; rmdir here detaches it there too.
     rmdirSync(mountDir);
   };
-  const unregister = onExit(emergency);
+  const unregister = atExit(emergency);
 
   const stop = async (stopTimeoutMs = 10_000): Promise<void> => {
     killTask();

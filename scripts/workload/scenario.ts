@@ -78,7 +78,7 @@ export async function startScenario(cgroupDir: string, mode: ScenarioMode, args:
     if (line !== 'ready') throw new Error(`scenario ${mode} said ${JSON.stringify(line)}`);
   } catch (err) {
     await stop();
-    throw new Error(`scenario ${mode} did not start: ${(err as Error).message} ${stderr}`);
+    throw new Error(`scenario ${mode} did not start: ${(err as Error).message} ${stderr}`, { cause: err });
   }
 
   return {

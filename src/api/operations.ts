@@ -1,11 +1,33 @@
 import { CgfreezeError, describeValue, fromSystemError } from '../errors.js';
-import { type GroupItem, type GroupResult, atomicFailure, groupAsync, groupSync } from '../freezer/group.js';
+import {
+  type FrozenGroupResult,
+  type GroupItem,
+  type GroupResult,
+  atomicFailure,
+  frozenGroup,
+  groupAsync,
+  groupSync,
+} from '../freezer/group.js';
 import { DEFAULT_KILL_TIMEOUT_MS, type KillResult, killCgroup } from '../freezer/kill.js';
-import { type FreezeResult, type WaitOptions, transitionAsync, transitionSync } from '../freezer/operations.js';
+import {
+  type FreezeResult,
+  type FrozenResult,
+  type Started,
+  type WaitOptions,
+  finishAsync,
+  finishSync,
+  startAsync,
+  startSync,
+} from '../freezer/operations.js';
 import { type CgroupStatus, readStatus } from '../freezer/status.js';
+import { watchdogStarting } from '../freezer/watchdog.js';
 import { RESOLVE_OPTION_KEYS, type Engine } from '../resolve/index.js';
 import { type PreparedTarget, type Target, type TargetOptions, labelOf, prepareTarget } from './targets.js';
 
+/** `timeoutMs` and `signal` (Promise API only), and where the target is. */
+export interface ThawOptions extends TargetOptions, Omit<WaitOptions, 'untilExit'> {}
+
+/** A thaw's options, and `untilExit`: README "A freeze that cannot outlive its owner". */
 export interface FreezeOptions extends TargetOptions, WaitOptions {}
 
 export interface GroupOptions extends FreezeOptions {
@@ -22,9 +44,9 @@ export interface KillOptions extends TargetOptions {
   timeoutMs?: number;
 }
 
-const OPTION_KEYS = new Set<string>(['timeoutMs', 'signal', 'atomic', ...RESOLVE_OPTION_KEYS]);
+const OPTION_KEYS = new Set<string>(['timeoutMs', 'signal', 'atomic', 'untilExit', ...RESOLVE_OPTION_KEYS]);
 
-function checkOptions(opts: unknown, target: unknown, allowSignal: boolean): GroupOptions {
+function checkOptions(opts: unknown, target: unknown, allowSignal: boolean, frozen: boolean): GroupOptions {
   if (opts === undefined) return {};
   if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
     throw new CgfreezeError('ERR_INVALID_ARG', `options must be an object, got ${describeValue(opts)}`);
@@ -37,7 +59,7 @@ function checkOptions(opts: unknown, target: unknown, allowSignal: boolean): Gro
       );
     }
   }
-  const { timeoutMs, signal, atomic } = opts as GroupOptions;
+  const { timeoutMs, signal, atomic, untilExit } = opts as GroupOptions;
   if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0)) {
     throw new CgfreezeError(
       'ERR_INVALID_ARG',
@@ -56,6 +78,12 @@ function checkOptions(opts: unknown, target: unknown, allowSignal: boolean): Gro
       `atomic must be a boolean and needs a list of targets, got ${describeValue(atomic)}`,
     );
   }
+  if (untilExit !== undefined && (typeof untilExit !== 'boolean' || !frozen)) {
+    throw new CgfreezeError(
+      'ERR_INVALID_ARG',
+      `untilExit must be a boolean and is a freeze option, got ${describeValue(untilExit)}${frozen ? '' : ' for a thaw'}`,
+    );
+  }
   return opts;
 }
 
@@ -63,6 +91,7 @@ function waitOptions(opts: GroupOptions): WaitOptions {
   return {
     ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
     ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+    ...(opts.untilExit === true ? { untilExit: true } : {}),
   };
 }
 
@@ -96,23 +125,14 @@ function isStale(prepared: PreparedTarget, err: unknown): boolean {
   return true;
 }
 
-function oneSync(target: unknown, frozen: boolean, opts: GroupOptions): FreezeResult {
+/** Resolves once and writes; a reference whose cgroup proved recreated is resolved and written once more. */
+function startOne(target: unknown, frozen: boolean, opts: GroupOptions, start: typeof startSync): Started {
   const prepared = prepare(target, frozen, opts);
   try {
-    return transitionSync(prepared.cg, frozen, waitOptions(opts));
+    return start(prepared.cg, frozen, waitOptions(opts));
   } catch (err) {
     if (!isStale(prepared, err)) throw err;
-    return transitionSync(prepare(target, frozen, opts).cg, frozen, waitOptions(opts));
-  }
-}
-
-async function oneAsync(target: unknown, frozen: boolean, opts: GroupOptions): Promise<FreezeResult> {
-  const prepared = prepare(target, frozen, opts);
-  try {
-    return await transitionAsync(prepared.cg, frozen, waitOptions(opts));
-  } catch (err) {
-    if (!isStale(prepared, err)) throw err;
-    return transitionAsync(prepare(target, frozen, opts).cg, frozen, waitOptions(opts));
+    return start(prepare(target, frozen, opts).cg, frozen, waitOptions(opts));
   }
 }
 
@@ -137,7 +157,7 @@ function prepareGroup(
   return { prepared, atomic };
 }
 
-function mergeGroup(prepared: Array<PreparedTarget | GroupItem>, ran: GroupResult): GroupResult {
+function mergeGroup(prepared: Array<PreparedTarget | GroupItem>, ran: GroupResult, frozen: boolean): GroupResult {
   let k = 0;
   const results = prepared.map((p) => {
     if ('ok' in p) return p;
@@ -145,61 +165,133 @@ function mergeGroup(prepared: Array<PreparedTarget | GroupItem>, ran: GroupResul
     if (!item.ok) isStale(p, item.error);
     return item;
   });
-  return { ok: results.every((r) => r.ok), results };
+  return frozen ? frozenGroup(results) : { ok: results.every((r) => r.ok), results };
 }
 
 function cgroupsOf(prepared: Array<PreparedTarget | GroupItem>): PreparedTarget['cg'][] {
   return prepared.flatMap((p) => ('ok' in p ? [] : [p.cg]));
 }
 
-async function run(target: unknown, frozen: boolean, rawOpts: unknown): Promise<FreezeResult | GroupResult> {
-  const opts = checkOptions(rawOpts, target, true);
-  if (!Array.isArray(target)) return oneAsync(target, frozen, opts);
+/**
+ * The Promise API. Everything up to the write runs in the call (a thrown error becomes the rejection),
+ * so a transition complete at its write costs one settled promise over the sync call.
+ */
+function run(target: unknown, frozen: boolean, rawOpts: unknown): Promise<FreezeResult | GroupResult> {
+  try {
+    const opts = checkOptions(rawOpts, target, true, frozen);
+    // The guard itself is written just before the freeze's write: the watchdog must be running by then.
+    const watchdog = opts.untilExit === true ? watchdogStarting() : undefined;
+    if (watchdog !== undefined) return watchdog.then(() => runChecked(target, frozen, opts));
+    return runChecked(target, frozen, opts);
+  } catch (err) {
+    return Promise.reject(fromSystemError(err));
+  }
+}
+
+function runChecked(target: unknown, frozen: boolean, opts: GroupOptions): Promise<FreezeResult | GroupResult> {
+  if (!Array.isArray(target)) return finishAsync(startOne(target, frozen, opts, startAsync), opts.signal);
   const { prepared, atomic } = prepareGroup(target, frozen, opts);
-  return mergeGroup(prepared, await groupAsync(cgroupsOf(prepared), frozen, atomic, waitOptions(opts)));
+  return groupAsync(cgroupsOf(prepared), frozen, atomic, waitOptions(opts)).then((ran) =>
+    mergeGroup(prepared, ran, frozen),
+  );
 }
 
 function runSync(target: unknown, frozen: boolean, rawOpts: unknown): FreezeResult | GroupResult {
-  const opts = checkOptions(rawOpts, target, false);
-  if (!Array.isArray(target)) return oneSync(target, frozen, opts);
+  const opts = checkOptions(rawOpts, target, false, frozen);
+  if (!Array.isArray(target)) return finishSync(startOne(target, frozen, opts, startSync));
   const { prepared, atomic } = prepareGroup(target, frozen, opts);
-  return mergeGroup(prepared, groupSync(cgroupsOf(prepared), frozen, atomic, waitOptions(opts)));
+  return mergeGroup(prepared, groupSync(cgroupsOf(prepared), frozen, atomic, waitOptions(opts)), frozen);
 }
 
 /**
- * Freezes a cgroup (or a list of them) and resolves once the kernel reports
- * it frozen. On timeout, abort or error the freeze is rolled back.
+ * Freezes a cgroup (or a list of them) and resolves once the kernel reports it frozen. On timeout,
+ * abort or error the freeze is rolled back. The result is disposable: `await using` thaws what this
+ * freeze froze when the scope ends (README: "Scoped freeze").
  */
-export function freeze(target: Target, opts?: FreezeOptions): Promise<FreezeResult>;
-export function freeze(targets: readonly Target[], opts?: GroupOptions): Promise<GroupResult>;
-export function freeze(target: Target | readonly Target[], opts?: GroupOptions): Promise<FreezeResult | GroupResult> {
-  return run(target, true, opts);
+export function freeze(target: Target, opts?: FreezeOptions): Promise<FrozenResult>;
+export function freeze(targets: readonly Target[], opts?: GroupOptions): Promise<FrozenGroupResult>;
+export function freeze(
+  target: Target | readonly Target[],
+  opts?: GroupOptions,
+): Promise<FrozenResult | FrozenGroupResult> {
+  return run(target, true, opts) as Promise<FrozenResult | FrozenGroupResult>;
 }
 
 /** Thaws a cgroup (or a list); rejects with ERR_FROZEN_BY_ANCESTOR when an ancestor keeps it frozen. */
-export function thaw(target: Target, opts?: FreezeOptions): Promise<FreezeResult>;
-export function thaw(targets: readonly Target[], opts?: GroupOptions): Promise<GroupResult>;
-export function thaw(target: Target | readonly Target[], opts?: GroupOptions): Promise<FreezeResult | GroupResult> {
+export function thaw(target: Target, opts?: ThawOptions): Promise<FreezeResult>;
+export function thaw(targets: readonly Target[], opts?: ThawOptions): Promise<GroupResult>;
+export function thaw(target: Target | readonly Target[], opts?: ThawOptions): Promise<FreezeResult | GroupResult> {
   return run(target, false, opts);
 }
 
-/** Blocking freeze, for CLIs and scripts: the calling thread waits (up to timeoutMs). */
-export function freezeSync(target: Target, opts?: Omit<FreezeOptions, 'signal'>): FreezeResult;
-export function freezeSync(targets: readonly Target[], opts?: Omit<GroupOptions, 'signal'>): GroupResult;
+/** Blocking freeze, for CLIs and scripts: the calling thread waits (up to timeoutMs). `using` thaws it. */
+export function freezeSync(target: Target, opts?: Omit<FreezeOptions, 'signal'>): FrozenResult;
+export function freezeSync(targets: readonly Target[], opts?: Omit<GroupOptions, 'signal'>): FrozenGroupResult;
 export function freezeSync(
   target: Target | readonly Target[],
   opts?: Omit<GroupOptions, 'signal'>,
-): FreezeResult | GroupResult {
-  return runSync(target, true, opts);
+): FrozenResult | FrozenGroupResult {
+  return runSync(target, true, opts) as FrozenResult | FrozenGroupResult;
 }
 
-export function thawSync(target: Target, opts?: Omit<FreezeOptions, 'signal'>): FreezeResult;
-export function thawSync(targets: readonly Target[], opts?: Omit<GroupOptions, 'signal'>): GroupResult;
+export function thawSync(target: Target, opts?: Omit<ThawOptions, 'signal'>): FreezeResult;
+export function thawSync(targets: readonly Target[], opts?: Omit<ThawOptions, 'signal'>): GroupResult;
 export function thawSync(
   target: Target | readonly Target[],
-  opts?: Omit<GroupOptions, 'signal'>,
+  opts?: Omit<ThawOptions, 'signal'>,
 ): FreezeResult | GroupResult {
   return runSync(target, false, opts);
+}
+
+/**
+ * Freezes the target, runs `fn` with the freeze's result, and thaws what the freeze froze when `fn`
+ * returns or throws (an `await using` scope). Resolves to what `fn` returns. A list is frozen all or
+ * nothing (`atomic`), so `fn` never runs with part of it frozen.
+ */
+export function withFrozen<T>(
+  target: Target,
+  fn: (frozen: FrozenResult) => T,
+  opts?: FreezeOptions,
+): Promise<Awaited<T>>;
+export function withFrozen<T>(
+  targets: readonly Target[],
+  fn: (frozen: FrozenGroupResult) => T,
+  opts?: FreezeOptions,
+): Promise<Awaited<T>>;
+export async function withFrozen<T>(
+  target: Target | readonly Target[],
+  fn: ((frozen: FrozenResult) => T) | ((frozen: FrozenGroupResult) => T),
+  opts: FreezeOptions = {},
+): Promise<Awaited<T>> {
+  if (typeof fn !== 'function') {
+    throw new CgfreezeError('ERR_INVALID_ARG', `withFrozen needs a function to run, got ${describeValue(fn)}`);
+  }
+  const frozen = (await run(target, true, Array.isArray(target) ? { ...opts, atomic: true } : opts)) as
+    FrozenResult | FrozenGroupResult;
+  // What `await using` does, written out: tools that run TypeScript source do not all compile `using`.
+  let value: Awaited<T>;
+  try {
+    // The overloads pair a single target with FrozenResult and a list with FrozenGroupResult.
+    value = await (fn as (frozen: FrozenResult | FrozenGroupResult) => T)(frozen);
+  } catch (err) {
+    try {
+      await frozen[Symbol.asyncDispose]();
+    } catch (thawError) {
+      throw suppressedError(thawError, err);
+    }
+    throw err;
+  }
+  await frozen[Symbol.asyncDispose]();
+  return value;
+}
+
+/** What `using` throws when the scope and its disposal both fail: a SuppressedError, or its shape. */
+function suppressedError(error: unknown, suppressed: unknown): Error {
+  const message = 'thawing at the end of the scope failed after the scope itself threw';
+  const Suppressed = (globalThis as { SuppressedError?: new (e: unknown, s: unknown, m: string) => Error })
+    .SuppressedError;
+  if (Suppressed !== undefined) return new Suppressed(error, suppressed, message);
+  return Object.assign(new Error(message), { name: 'SuppressedError', error, suppressed });
 }
 
 /**

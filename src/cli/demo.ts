@@ -3,6 +3,7 @@ import { mkdirSync, rmdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable, Writable } from 'node:stream';
 import { CgfreezeError, freezeSync, freezerMounts, kill, thawSync } from '../index.js';
+import { percentile } from '../percentile.js';
 
 export interface DemoOptions {
   /** Freeze/thaw cycles per cgroup version (default 200). */
@@ -163,8 +164,12 @@ async function removeScratch(dir: string, worker: Worker | undefined): Promise<v
 
 export function summarize(samples: number[]): LatencySummary {
   const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted[sorted.length - 1] ?? NaN };
+  return {
+    p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p99: percentile(sorted, 99),
+    max: sorted[sorted.length - 1] ?? NaN,
+  };
 }
 
 /** Microseconds as people read them: `41.2 µs`, `1.37 ms`. */

@@ -40,8 +40,13 @@ function words(e: CgfreezeError, name: string): string {
       return `Container ${e.message}`;
     case 'EACCES':
     case 'EPERM':
-    case 'EROFS':
-      return `permission denied: ${e.path ?? name} (${e.code}); run cgfreeze as root, e.g. sudo cgfreeze ...`;
+    case 'EROFS': {
+      const what = `permission denied: ${e.path ?? name} (${e.code}${e.syscall === undefined ? '' : ` in ${e.syscall}`})`;
+      // As root, the refusal came from somewhere root alone does not reach past.
+      return process.getuid?.() === 0
+        ? `${what}; root is not enough here: a capability this process lacks, a read-only mount, or a security module`
+        : `${what}; run cgfreeze as root, e.g. sudo cgfreeze ...`;
+    }
     case 'ENOENT':
       if (name.startsWith('/')) return `No such cgroup: ${name}`;
       return e.message;

@@ -1,28 +1,76 @@
 import type { CgfreezeError } from '../errors.js';
+import { groupWaitCapMs } from './pacing.js';
 import type { Transition } from './transition.js';
 
+/** How a transition that {@link driveAllSync} drove ended: reached, failed, or left pending (stopAtFailure). */
+export type SyncOutcome = 'done' | CgfreezeError | 'pending';
+
 /**
- * Runs a begun transition to the end on the calling thread. The waits happen
- * in the native ppoll (v2: woken by cgroup.events; v1: a sleep), so a stuck
- * freeze sleeps rather than spins while it waits for its deadline.
+ * Runs begun transitions to the end together on the calling thread. Each round re-reads every pending
+ * one, then waits once, as briefly as the most urgent of them asks (pacing.ts); each keeps its own
+ * deadline and is rolled back alone when it passes. The waits happen in the native ppoll (v2: woken by
+ * one member's cgroup.events; v1: a sleep), so stuck freezes sleep rather than spin. With several
+ * pending, the wait is capped (groupWaitCapMs), since only one member's notification can end it.
+ * With `stopAtFailure` it returns at the first failure, leaving the rest pending for the caller.
  */
-export function driveSync(t: Transition): void {
-  for (;;) {
-    const p = t.next();
-    try {
-      // At the deadline, one last look: the kernel may have finished while the
-      // caller was busy elsewhere (a sync group waits on its members in turn).
+export function driveAllSync(ts: readonly Transition[], stopAtFailure = false): SyncOutcome[] {
+  const outcomes: SyncOutcome[] = ts.map(() => 'pending');
+  let left = ts.length;
+  /** Records an outcome; true when the caller should stop. */
+  const settle = (i: number, outcome: 'done' | CgfreezeError): boolean => {
+    outcomes[i] = outcome;
+    left--;
+    return stopAtFailure && outcome !== 'done';
+  };
+  while (left > 0) {
+    let waitMs = Infinity;
+    let waiter = -1;
+    let youngestWaitedMs = Infinity;
+    for (let i = 0; i < ts.length; i++) {
+      const t = ts[i] as Transition;
+      if (outcomes[i] !== 'pending') continue;
+      const p = t.next();
       if (p === 'timeout') {
-        if (t.check()) return;
-        break;
+        // At the deadline, one last look: the kernel may have finished while the others were read.
+        let outcome: 'done' | CgfreezeError;
+        try {
+          outcome = t.check() ? 'done' : t.timeout();
+        } catch (err) {
+          outcome = t.failed(err);
+        }
+        if (settle(i, outcome)) return outcomes;
+        continue;
       }
-      if (p.kind !== 'spin') t.entry.handle.wait(p.ms * 1000);
-      if (t.check()) return;
+      waitMs = Math.min(waitMs, p.kind === 'spin' ? 0 : p.ms);
+      youngestWaitedMs = Math.min(youngestWaitedMs, t.waitedMs);
+      // Wait on a v2 member's notification when one is waiting for it.
+      if (waiter < 0 || (p.kind === 'event' && ts[waiter]?.entry.version === 1)) waiter = i;
+    }
+    if (left === 0) break;
+    const t = ts[waiter] as Transition;
+    try {
+      if (left > 1) waitMs = Math.min(waitMs, groupWaitCapMs(youngestWaitedMs));
+      if (waitMs > 0) t.entry.handle.wait(waitMs * 1000);
     } catch (err) {
-      throw t.failed(err);
+      if (settle(waiter, t.failed(err))) return outcomes;
+    }
+    for (let i = 0; i < ts.length; i++) {
+      if (outcomes[i] !== 'pending') continue;
+      const member = ts[i] as Transition;
+      try {
+        if (member.check() && settle(i, 'done')) return outcomes;
+      } catch (err) {
+        if (settle(i, member.failed(err))) return outcomes;
+      }
     }
   }
-  throw t.timeout();
+  return outcomes;
+}
+
+/** Runs one begun transition to the end on the calling thread (see {@link driveAllSync}). */
+export function driveSync(t: Transition): void {
+  const [outcome] = driveAllSync([t]);
+  if (typeof outcome === 'object') throw outcome;
 }
 
 /**

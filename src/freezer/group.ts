@@ -1,17 +1,19 @@
 import { CgfreezeError, fromSystemError } from '../errors.js';
 import type { CgroupTarget } from './cgroup-target.js';
+import { driveAllSync } from './drive.js';
 import {
   type FreezeResult,
   type Started,
   type WaitOptions,
   abortSync,
-  finishSync,
   isPending,
+  leftNothingFrozen,
+  releaseForThaw,
+  settledSync,
   startSync,
   transitionAsync,
   transitionSync,
 } from './operations.js';
-import { readStatus } from './status.js';
 
 export type GroupItem =
   { target: string; ok: true; result: FreezeResult } | { target: string; ok: false; error: CgfreezeError };
@@ -23,19 +25,30 @@ export interface GroupResult {
   results: GroupItem[];
 }
 
+/**
+ * What a freeze of a list returns: disposable like each member's result (FrozenResult). When its scope
+ * ends it thaws, together, the members whose freeze it made; failures of that thaw are thrown (one as
+ * itself, several as ERR_THAW_FAILED with `failures`).
+ */
+export interface FrozenGroupResult extends GroupResult {
+  [Symbol.dispose](): void;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * The reason members of a failed atomic freeze are aborted with, made only then: an error's stack
+ * trace costs more than a whole freeze of an empty cgroup.
+ */
+function abortReason(): CgfreezeError {
+  return new CgfreezeError('ERR_ATOMIC_ROLLBACK', 'another target of the atomic freeze failed');
+}
+
 function failure(target: CgroupTarget, err: unknown): GroupItem {
   return { target: target.label, ok: false, error: fromSystemError(err, target.label) };
 }
 
-/** Which targets were frozen by themselves before an atomic freeze, so a rollback leaves them so. */
-function frozenBefore(targets: readonly CgroupTarget[]): boolean[] {
-  return targets.map((target) => {
-    try {
-      return readStatus(target).self;
-    } catch {
-      return false;
-    }
-  });
+function success(result: FreezeResult): GroupItem {
+  return { target: result.target, ok: true, result };
 }
 
 export function atomicFailure(count: number, failures: GroupItem[]): CgfreezeError {
@@ -60,42 +73,35 @@ export async function groupAsync(
   if (!atomic || !frozen) {
     const results = await Promise.all(
       targets.map((target) =>
-        transitionAsync(target, frozen, opts).then(
-          (result): GroupItem => ({ target: result.target, ok: true, result }),
-          (err: unknown) => failure(target, err),
-        ),
+        transitionAsync(target, frozen, opts).then(success, (err: unknown) => failure(target, err)),
       ),
     );
     return { ok: results.every((r) => r.ok), results };
   }
 
-  const before = frozenBefore(targets);
   const controller = new AbortController();
-  const ourAbort = new CgfreezeError('ERR_ATOMIC_ROLLBACK', 'another target of the atomic freeze failed');
+  let ourAbort: CgfreezeError | undefined;
   const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
   const items = await Promise.all(
     targets.map((target) =>
-      transitionAsync(target, true, { ...opts, signal }).then(
-        (result): GroupItem => ({ target: result.target, ok: true, result }),
-        (err: unknown) => {
-          controller.abort(ourAbort);
-          return failure(target, err);
-        },
-      ),
+      transitionAsync(target, true, { ...opts, signal }).then(success, (err: unknown) => {
+        controller.abort((ourAbort ??= abortReason()));
+        return failure(target, err);
+      }),
     ),
   );
   if (items.every((i) => i.ok)) return { ok: true, results: items };
-  rollBackGroup(targets, items, before);
+  rollBackGroup(targets, items);
   throw atomicFailure(
     items.length,
-    items.filter((i) => !i.ok && i.error.cause !== ourAbort),
+    items.filter((i) => !i.ok && (ourAbort === undefined || i.error.cause !== ourAbort)),
   );
 }
 
 /**
- * Writes every target first and then waits for each, so the kernel freezes
- * them all at once. An atomic freeze stops at the first failure: pending
- * members are aborted (rolled back), completed ones thawed.
+ * Writes every target first, then waits for all of them together (driveAllSync), so the kernel
+ * freezes them at once and the call takes about as long as its slowest member. An atomic freeze stops
+ * at the first failure: pending members are aborted (rolled back), completed ones thawed.
  */
 export function groupSync(
   targets: readonly CgroupTarget[],
@@ -104,7 +110,6 @@ export function groupSync(
   opts: WaitOptions,
 ): GroupResult {
   const allOrNothing = atomic && frozen;
-  const before = allOrNothing ? frozenBefore(targets) : [];
   const started: Array<Started | GroupItem> = [];
   for (const target of targets) {
     try {
@@ -114,44 +119,92 @@ export function groupSync(
       if (allOrNothing) break;
     }
   }
-  const items: GroupItem[] = [];
-  let failed: GroupItem | undefined = started.find((s): s is GroupItem => 'ok' in s);
-  const ourAbort = new CgfreezeError('ERR_ATOMIC_ROLLBACK', 'another target of the atomic freeze failed');
-  started.forEach((s, i) => {
+  const failedToStart = started.some((s) => 'ok' in s);
+  // All or nothing, and something already failed: the pending members are aborted without a wait.
+  const waiting =
+    allOrNothing && failedToStart ? [] : started.filter((s): s is Started => !('ok' in s) && isPending(s));
+  const outcomes = driveAllSync(
+    waiting.map((s) => s.t),
+    allOrNothing,
+  );
+  const outcomeOf = new Map(waiting.map((s, i) => [s, outcomes[i]]));
+  let ourAbort: CgfreezeError | undefined;
+  const items = started.map((s, i): GroupItem => {
+    if ('ok' in s) return s;
     const target = targets[i] as CgroupTarget;
-    if ('ok' in s) {
-      items.push(s);
-    } else if (allOrNothing && failed !== undefined && isPending(s)) {
-      items.push(failure(target, abortSync(s, ourAbort)));
-    } else {
-      try {
-        const result = finishSync(s);
-        items.push({ target: result.target, ok: true, result });
-      } catch (err) {
-        items.push(failure(target, err));
-        failed ??= items[items.length - 1];
-      }
+    const outcome = outcomeOf.get(s) ?? (isPending(s) ? 'pending' : 'done');
+    if (outcome === 'pending') return failure(target, abortSync(s, (ourAbort ??= abortReason())));
+    try {
+      return success(settledSync(s, outcome === 'done' ? undefined : outcome));
+    } catch (err) {
+      return failure(target, err);
     }
   });
-  if (allOrNothing && failed !== undefined) {
-    rollBackGroup(targets, items, before);
-    throw atomicFailure(targets.length, [failed]);
+  if (allOrNothing && items.some((i) => !i.ok)) {
+    rollBackGroup(targets, items);
+    throw atomicFailure(
+      targets.length,
+      items.filter((i) => !i.ok && (ourAbort === undefined || i.error.cause !== ourAbort)),
+    );
   }
   return { ok: items.every((i) => i.ok), results: items };
 }
 
 /**
- * Thaws the group members this call froze. Members that timed out or were
- * aborted were already rolled back by their own transition.
+ * Thaws the group members this call froze, as their scopes would (holds.ts): not those frozen by
+ * another's request before, nor those another freeze of this process still claims. Members that timed
+ * out or were aborted were already rolled back by their own transition.
  */
-function rollBackGroup(targets: readonly CgroupTarget[], items: GroupItem[], before: boolean[]): void {
+function rollBackGroup(targets: readonly CgroupTarget[], items: GroupItem[]): void {
   items.forEach((item, i) => {
-    if (!item.ok || before[i] === true) return;
-    const target = targets[i] as CgroupTarget;
+    const cg = item.ok ? releaseForThaw(item.result) : undefined;
+    if (cg === undefined) return;
     try {
-      transitionSync(target, false, {});
+      transitionSync(cg, false, {});
     } catch (err) {
-      items[i] = failure(target, err);
+      items[i] = failure(targets[i] as CgroupTarget, err);
     }
   });
+}
+
+/** The members a group's scope thaws, their claims given up. */
+function dueForThaw(results: readonly GroupItem[]): CgroupTarget[] {
+  return results.flatMap((item) => {
+    const cg = item.ok ? releaseForThaw(item.result) : undefined;
+    return cg === undefined ? [] : [cg];
+  });
+}
+
+/** A scope's thaw of several: what failed and left something of ours frozen is thrown. */
+function throwScopeFailures(thawed: GroupResult): void {
+  const failed = thawed.results.flatMap((r) => (r.ok || leftNothingFrozen(r.error) ? [] : [r]));
+  const [first] = failed;
+  if (first === undefined) return;
+  if (failed.length === 1) throw first.error;
+  const names = failed.map((f) => `${f.target} (${f.error.code})`).join(', ');
+  throw new CgfreezeError('ERR_THAW_FAILED', `thawing at the end of their scope failed for ${names}`, {
+    failures: failed.map(({ target, error }) => ({ target, error })),
+  });
+}
+
+class FrozenGroup implements FrozenGroupResult {
+  ok: boolean;
+  constructor(public results: GroupItem[]) {
+    this.ok = results.every((r) => r.ok);
+  }
+
+  [Symbol.dispose](): void {
+    const due = dueForThaw(this.results);
+    if (due.length > 0) throwScopeFailures(groupSync(due, false, false, {}));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    const due = dueForThaw(this.results);
+    if (due.length > 0) throwScopeFailures(await groupAsync(due, false, false, {}));
+  }
+}
+
+/** A group freeze's result as the public API returns it: disposable. */
+export function frozenGroup(results: GroupItem[]): FrozenGroupResult {
+  return new FrozenGroup(results);
 }

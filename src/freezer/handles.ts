@@ -18,12 +18,17 @@ export class CgroupEntry {
   busy = 0;
   private readonly listeners = new Set<() => void>();
 
+  /** The handle's `dev:ino`, read once: each read of the native accessor makes a new string. */
+  readonly identity: string;
+
   constructor(
     /** The path this entry is cached under, as callers give it. */
     readonly key: string,
     readonly location: CgroupLocation,
     readonly handle: NativeCgroupHandle,
-  ) {}
+  ) {
+    this.identity = handle.identity;
+  }
 
   get version(): 1 | 2 {
     return this.location.version;
@@ -113,7 +118,7 @@ export function openOnce(target: CgroupTarget): CgroupEntry {
 }
 
 function matchesGuard(entry: CgroupEntry, target: CgroupTarget): boolean {
-  return target.identity === undefined || entry.handle.identity === target.identity;
+  return target.identity === undefined || entry.identity === target.identity;
 }
 
 /** Drops a stale entry (its cgroup was removed) and opens the target's directory afresh. */

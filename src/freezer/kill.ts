@@ -3,6 +3,7 @@ import { cgroupTree, listProcesses, signalAll } from '../cgroup/tasks.js';
 import { CgfreezeError, fromSystemError } from '../errors.js';
 import type { CgroupTarget } from './cgroup-target.js';
 import { type CgroupEntry, openEntry, openOnce } from './handles.js';
+import { thawWritten } from './holds.js';
 
 export interface KillResult {
   target: string;
@@ -31,7 +32,7 @@ export async function killCgroup(target: CgroupTarget, timeoutMs: number): Promi
       if (!entry.handle.writeKill()) signalAll(dir, 'SIGKILL');
     } else {
       signalAll(dir, 'SIGKILL');
-      if (entry.readSelf()) entry.handle.writeState(false);
+      if (entry.readSelf()) thaw(entry);
       for (const d of cgroupTree(dir).slice(1)) thawDescendant(d, target.label, prefix);
       if (entry.readParentFreezing()) {
         throw new CgfreezeError(
@@ -79,10 +80,16 @@ function thawDescendant(openDir: string, label: string, hostPrefix: string): voi
     throw err;
   }
   try {
-    if (member.readSelf()) member.handle.writeState(false);
+    if (member.readSelf()) thaw(member);
   } finally {
     member.handle.close();
   }
+}
+
+/** A kill's thaw ends whatever freeze this process held there (holds.ts). */
+function thaw(entry: CgroupEntry): void {
+  entry.handle.writeState(false);
+  thawWritten(entry);
 }
 
 function resignal(entry: CgroupEntry): void {

@@ -27,6 +27,14 @@ export const YIELD_MS = 2;
 /** Then sleep a quarter of the elapsed time, 0.25–4 ms, until here. */
 export const ACTIVE_MS = 20;
 export const V1_MAX_SLEEP_MS = 10;
+/**
+ * A sync group's wait can be ended early by one member's notification only. The others are re-read
+ * after at most a quarter of the time they have waited so far, 10–100 ms, as v1 cgroups are: a member
+ * that freezes late is seen within a quarter of its own time, and a stuck group costs a few reads a second.
+ */
+export function groupWaitCapMs(waitedMs: number): number {
+  return clamp(waitedMs / 4, V1_MAX_SLEEP_MS, EVENT_SLICE_MS);
+}
 export const EVENT_SLICE_MS = 100;
 const YIELD_SLEEP_MS = 0.02;
 

@@ -2,6 +2,7 @@ import { type FreezerState, frozenAncestor } from '../cgroup/freezer-files.js';
 import { findCulprits } from '../cgroup/tasks.js';
 import { CgfreezeError, type Culprit, fromSystemError } from '../errors.js';
 import type { CgroupEntry } from './handles.js';
+import { type Claim, claimFreeze, thawWritten } from './holds.js';
 import { ACTIVE_MS, type Pace, pace } from './pacing.js';
 
 /**
@@ -27,11 +28,15 @@ export class Transition {
    * static key), and the wait that follows deserves its full spin phase.
    */
   private writtenAt = this.startedAt;
+  /** When a read first showed the target state: the result's elapsedMs, however late it is collected. */
+  private reachedAt: number | undefined;
   private generation = 0;
   private last: FreezerState = 'thawed';
   /** v1 storm remedy in progress: THAWED was written, FROZEN is due next. */
   private rethawed = false;
   private lastRethawMs = 0;
+  /** A freeze's share in this process's hold on the cgroup (holds.ts); undefined when it is not ours. */
+  claim: Claim | undefined;
 
   constructor(
     readonly entry: CgroupEntry,
@@ -43,10 +48,11 @@ export class Transition {
   ) {}
 
   get elapsedMs(): number {
-    return performance.now() - this.startedAt;
+    return (this.reachedAt ?? performance.now()) - this.startedAt;
   }
 
-  private get waitedMs(): number {
+  /** Since our write returned. */
+  get waitedMs(): number {
     return performance.now() - this.writtenAt;
   }
 
@@ -55,12 +61,20 @@ export class Transition {
     return this.frozen ? 'freezing' : this.last;
   }
 
-  /** Writes the new state and reads it back once. True when it is already reached. */
-  begin(): boolean {
+  /**
+   * Writes the new state and reads it back once. True when it is already reached. A freeze first
+   * claims its hold (and with `untilExit` has the watchdog guard it), all before the write.
+   */
+  begin(untilExit = false): boolean {
+    if (this.frozen) this.claim = claimFreeze(this.entry, untilExit);
     this.generation = this.entry.setIntent(this.frozen);
     this.entry.handle.writeState(this.frozen);
     this.writtenAt = performance.now();
-    if (this.read()) return true;
+    if (!this.frozen) thawWritten(this.entry);
+    if (this.read()) {
+      this.reachedAt = this.writtenAt;
+      return true;
+    }
     if (!this.frozen) this.assertNoFrozenAncestor();
     return false;
   }
@@ -91,12 +105,14 @@ export class Transition {
         this.entry.handle.writeState(true);
       }
     }
-    return this.read();
+    if (!this.read()) return false;
+    this.reachedAt = performance.now();
+    return true;
   }
 
   /** How long to wait before the next check, or 'timeout' once the deadline has passed. */
   next(): Pace | 'timeout' {
-    const remaining = this.timeoutMs - this.elapsedMs;
+    const remaining = this.timeoutMs - (performance.now() - this.startedAt);
     if (remaining <= 0) return 'timeout';
     if (this.rethawed) return { kind: 'sleep', ms: Math.min(V1_RETHAW_MS, remaining) };
     const p = pace(this.waitedMs, this.entry.version, this.spinMs);
@@ -109,6 +125,7 @@ export class Transition {
     const culprits = safely(() => findCulprits(dir, version), []);
     if (this.frozen) {
       const rolledBack = this.rollback();
+      this.claim?.release();
       return new CgfreezeError(
         'ERR_FREEZE_TIMEOUT',
         `freezing ${this.target} did not complete within ${this.timeoutMs} ms` +
@@ -136,12 +153,14 @@ export class Transition {
   failed(err: unknown): CgfreezeError {
     const error = err instanceof CgfreezeError ? err : fromSystemError(err, this.target);
     if (this.frozen && error.code !== 'ERR_CANCELED' && error.code !== 'ERR_FROZEN_BY_ANCESTOR') this.rollback();
+    this.claim?.release();
     return error;
   }
 
   /** The caller aborted: roll a freeze back and reject with ABORT_ERR. */
   aborted(reason: unknown): CgfreezeError {
     const rolledBack = this.frozen ? this.rollback() : false;
+    this.claim?.release();
     return new CgfreezeError(
       'ABORT_ERR',
       `the ${this.frozen ? 'freeze' : 'thaw'} of ${this.target} was aborted${rolledBack ? ' and rolled back' : ''}`,
@@ -164,6 +183,7 @@ export class Transition {
     try {
       this.entry.setIntent(false);
       handle.writeState(false);
+      thawWritten(this.entry);
       for (let i = 0; i < ROLLBACK_CONFIRM_READS; i++) {
         if (!this.entry.readSelf()) return true;
         handle.wait(1000);

@@ -86,9 +86,26 @@ export class Host {
         cause: err,
       });
     }
-    this.mounts = parseMountinfo(text);
+    this.mounts = parseMountinfo(text).map((m) => this.rootedAtHierarchy(m));
     this.v1Freezer = freezerV1Mount(this.mounts);
     this.cgroup2 = cgroup2Mount(this.mounts);
+  }
+
+  /**
+   * In a cgroup namespace of its own, the kernel shows a cgroup mount's root relative to that namespace
+   * (`/..`, `/../..`), so its real place is unknown from mountinfo. The hierarchy's root cgroup is the
+   * only one without the files a freeze uses (they are not on the root), so a mount point that lacks
+   * them shows the whole hierarchy: its root is `/`, as the engines that recorded the paths saw it.
+   */
+  private rootedAtHierarchy(mount: CgroupMount): CgroupMount {
+    if (!mount.root.startsWith('/..')) return mount;
+    const probe =
+      mount.version === 2 ? 'cgroup.events' : mount.controllers.includes('freezer') ? 'freezer.state' : undefined;
+    if (probe === undefined) return mount;
+    const atRoot = lstatSync(this.path(`${mount.mountPoint}/${probe}`), { throwIfNoEntry: false }) === undefined;
+    return atRoot && lstatSync(this.path(mount.mountPoint), { throwIfNoEntry: false })?.isDirectory() === true
+      ? { ...mount, root: '/' }
+      : mount;
   }
 
   /** The path under which `hostPath` is read. */

@@ -222,7 +222,9 @@ export function locate(host: Host, c: Candidate): LocatedCgroup {
         { target, path: state.file },
       );
     }
-    if (ownNamespace ? !cgroupHolds(host, mount, statePath, c.pid) : !isUnder(procPath, statePath)) {
+    // Either way the kernel says so: /proc/<pid>/cgroup, or (when that is relative to a cgroup namespace
+    // of our own, even as `/` for the very cgroup we run in) that cgroup's own cgroup.procs.
+    if (!isUnder(procPath, statePath) && !cgroupHolds(host, mount, statePath, c.pid)) {
       throw new CgfreezeError(
         'ERR_CGROUP_MISMATCH',
         `${short(c)}: pid ${c.pid} is in ${procPath}, not in ${statePath} that ${state.file} names`,

@@ -131,7 +131,12 @@ export async function listenOnSocket(server: Server, socket: SocketFile): Promis
   } catch (err) {
     server.close();
     const e = fromSystemError(err, socket.path);
-    throw new CgfreezeError(e.code, `cannot set up ${socket.path}: ${e.message}`, { path: socket.path, cause: err });
+    throw new CgfreezeError(e.code, `cannot set up ${socket.path}: ${e.message}`, {
+      path: socket.path,
+      ...(e.errno === undefined ? {} : { errno: e.errno }),
+      ...(e.syscall === undefined ? {} : { syscall: e.syscall }),
+      cause: err,
+    });
   }
 }
 

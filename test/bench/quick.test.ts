@@ -25,7 +25,7 @@ describe('npm run bench -- --quick', () => {
     expect(r.stderr).not.toMatch(/bench failed/);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('resume ÷ C');
-    expect(readdirSync(out).sort()).toEqual(['freeze.svg', 'results.json', 'results.md', 'resume.svg']);
+    expect(readdirSync(out).sort()).toEqual(['freeze.svg', 'headline.svg', 'results.json', 'results.md', 'resume.svg']);
     const report = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as BenchReport;
     expect(report.errors).toEqual([]);
     // v1 and v2 at 1 and 10 tasks, plus the v1 keepWarm cases.
@@ -43,8 +43,11 @@ describe('npm run bench -- --quick', () => {
       for (const m of c.methods) {
         expect(m.samples.length).toBe(m.cycles);
         expect(m.cycles).toBeGreaterThanOrEqual(40);
+        // Every keepWarm sample ran beside the frozen keepWarm cgroup; other cases claim nothing.
+        expect(m.ranAs.warmSamples).toBe(c.warm ? m.cycles : undefined);
       }
     }
+    expect(r.stdout).not.toContain('RUN FAILED');
     expect(report.stuck.length).toBeGreaterThan(0);
     for (const s of report.stuck) {
       expect(s.code).toBe('ERR_FREEZE_TIMEOUT');
@@ -59,7 +62,7 @@ describe('npm run bench -- --quick', () => {
       expect(existsSync(join(root, `cgfb-${String(pid)}`))).toBe(false);
     }
     const keepWarmDir = '/sys/fs/cgroup/freezer/cgfreeze-keepwarm';
-    if (existsSync(keepWarmDir))
-      expect(readdirSync(keepWarmDir).filter((n) => n.startsWith(`${String(pid)}-`))).toEqual([]);
+    const keepWarmLeft = existsSync(keepWarmDir) ? readdirSync(keepWarmDir) : [];
+    expect(keepWarmLeft.filter((n) => n.startsWith(`${String(pid)}-`))).toEqual([]);
   }, 420_000);
 });

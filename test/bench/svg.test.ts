@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cdfPlotSvg } from '../../scripts/bench/svg.js';
+import { barChartSvg, cdfPlotSvg } from '../../scripts/bench/svg.js';
 
 const paths = (svg: string): string[] =>
   [...svg.matchAll(/<path d="([^"]+)"[^>]*stroke="([^"]+)"/g)].map((m) => `${m[2]} ${m[1]}`);
@@ -61,5 +61,40 @@ describe('cdfPlotSvg', () => {
   it('labels decades on the x axis from ns to s', () => {
     const wide = cdfPlotSvg('w', [{ title: 'w', series: [{ label: 'x', samples: [500, 2e9] }] }]);
     for (const label of ['100 ns', '1 µs', '1 ms', '1 s', '10 s']) expect(wide).toContain(`>${label}<`);
+  });
+});
+
+describe('barChartSvg', () => {
+  const chart = barChartSvg(
+    'Resume <p50>',
+    'one container',
+    ['cgroup v2', 'cgroup v1'],
+    [
+      { label: 'raw C', values: [10_000, 100_000] },
+      { label: 'docker & co', values: [100_000_000, undefined] },
+    ],
+  );
+  const bars = [
+    ...chart.matchAll(/<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="\d+" fill="([^"]+)"><title>([^<]*)</g),
+  ].map((m) => ({ x: Number(m[1]), width: Number(m[3]), fill: m[4], title: m[5] }));
+
+  it('draws one bar per value, a colour per series, each labelled with its value', () => {
+    expect(bars.map((b) => b.title)).toEqual([
+      'raw C, cgroup v2: 10.0 µs',
+      'raw C, cgroup v1: 100 µs',
+      'docker &amp; co, cgroup v2: 100 ms',
+    ]);
+    expect(bars[0]?.fill).toBe(bars[2]?.fill);
+    expect(bars[0]?.fill).not.toBe(bars[1]?.fill);
+    for (const text of ['>10.0 µs<', '>100 µs<', '>100 ms<', '>cgroup v1<', 'Resume &lt;p50&gt;'])
+      expect(chart).toContain(text);
+  });
+
+  it('puts values on a log axis: each decade adds the same length', () => {
+    const [a, b, c] = bars.map((x) => x.width) as [number, number, number];
+    // 10 µs → 100 µs is one decade, 10 µs → 100 ms four.
+    expect(c - a).toBeCloseTo(4 * (b - a), 0);
+    expect(new Set(bars.map((x) => x.x)).size).toBe(1);
+    expect(chart).toContain('>1 ms<');
   });
 });

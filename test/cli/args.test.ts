@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { containerFilterOf, formatMs } from '../../src/cli/args.js';
-import { CgfreezeError } from '../../src/errors.js';
 import { parseDuration } from '../../src/client/index.js';
 import { colorEnabled, formatBytes, formatTable } from '../../src/cli/output.js';
+import { errorWith } from '../helpers/matchers.js';
 
 // The one duration grammar: the CLI's --for and --timeout, the sidecar's ttl and its own time options.
 describe('parseDuration', () => {
@@ -47,7 +47,7 @@ describe('--filter', () => {
   });
   it('turns a filter it cannot read into a usage error naming the command', () => {
     const read = (): unknown => containerFilterOf('ls', { filter: ['name=web'] });
-    expect(read).toThrow(CgfreezeError);
+    expect(read).toThrow(errorWith({ code: 'ERR_INVALID_ARG' }));
     expect(read).toThrow(/^unsupported filter "name=web"; .* \(see 'cgfreeze ls --help'\)$/);
   });
 });

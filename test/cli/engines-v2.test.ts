@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { getLab, kernelFreezerState, type Lab, type LabContainer, readProgress } from '../helpers/lab.js';
-import { cli, ensureBuilt, waitFor } from './helpers.js';
+import { cli, waitFor } from './helpers.js';
 
 // Each step is a real process on a shared, often overloaded VM; allow for it.
 vi.setConfig({ testTimeout: 300_000 });
@@ -29,14 +29,13 @@ function cg(args: string[]): ReturnType<typeof cli> {
 }
 
 beforeAll(async () => {
-  await ensureBuilt();
   [web, task] = await Promise.all([
     lab.docker({ name: `${tag}-v2web`, workload: 'counter' }),
     lab.ctr({ id: `${tag}-v2task`, workload: 'counter' }),
   ]);
 }, 300_000);
 
-afterAll(async () => {
+afterAll(() => {
   for (const c of [web, task])
     if (c !== undefined && kernelFreezerState(c.cgroupDir) !== 'thawed') cg(['unpause', '--cgroup', c.cgroupDir]);
 }, 120_000);

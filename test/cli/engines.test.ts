@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -12,9 +11,10 @@ import {
   readProgress,
   type StoppedContainer,
 } from '../helpers/lab.js';
+import { makeTempDir, removeTempDir } from '../helpers/scratch.js';
 import type { LsRow } from '../../src/cli/commands/ls.js';
 import { listSync } from '../../src/index.js';
-import { CLI, cli, cliSpawn, ensureBuilt, waitFor } from './helpers.js';
+import { cli, cliAsNobody, cliSpawn, waitFor } from './helpers.js';
 
 // Each step is a real process on a shared, often overloaded VM; allow for it.
 vi.setConfig({ testTimeout: 300_000 });
@@ -29,7 +29,7 @@ const ROOTS = [
   ...['--podman-root', env.podman.root, '--podman-runroot', env.podman.runroot],
 ];
 const tag = `cgfc${process.pid}`;
-const tmp = mkdtempSync(join(tmpdir(), 'cgfc-e2e-'));
+const tmp = makeTempDir();
 
 let web: LabContainer;
 let db: LabContainer;
@@ -37,6 +37,7 @@ let other: LabContainer;
 let task: LabContainer;
 let pod: LabContainer;
 let healthy: LabContainer;
+let sick: LabContainer;
 let stopped: StoppedContainer;
 let podHealthy: LabContainer;
 // The guide's memory-aware resume: paused and labelled, under or over 80 % of their limit, or without one.
@@ -77,7 +78,6 @@ async function assertRunning(c: LabContainer): Promise<void> {
 }
 
 beforeAll(async () => {
-  await ensureBuilt();
   [web, db, other, task, pod, healthy, stopped] = await Promise.all([
     lab.docker({ name: `${tag}-web`, labels: { [`${tag}.tier`]: 'front' }, workload: 'counter' }),
     lab.docker({ name: `${tag}-db`, labels: { [`${tag}.tier`]: 'front' }, workload: 'counter' }),
@@ -99,6 +99,11 @@ beforeAll(async () => {
     }),
     lab.docker({ name: `${tag}-stopped`, state: 'created' }),
   ]);
+  // A health check that always fails: the container never becomes healthy.
+  sick = await lab.docker({
+    name: `${tag}-sick`,
+    extraArgs: ['--health-cmd', 'false', '--health-interval', '1s', '--health-retries', '1'],
+  });
   [podHealthy, low, high, unlimited, busy] = await Promise.all([
     // The probe fails while /tmp/sick exists. There is no systemd here to run podman's probe timer:
     // the test runs the probe itself (`podman healthcheck run`, what the timer runs).
@@ -120,14 +125,14 @@ beforeAll(async () => {
 
 afterAll(async () => {
   try {
-    for (const c of [web, db, other, task, pod, healthy, podHealthy, low, high, unlimited, busy]) {
+    for (const c of [web, db, other, task, pod, healthy, sick, podHealthy, low, high, unlimited, busy]) {
       // Never leave a lab container frozen, whatever a failed test did; a container gone already is fine.
       if (c !== undefined && existsSync(c.freezeFile) && kernelFreezerState(c.cgroupDir) !== 'thawed')
         cg(['unpause', '--cgroup', c.cgroupDir]);
     }
     await lab.cleanup();
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
+    removeTempDir(tmp);
   }
 }, 300_000);
 
@@ -213,24 +218,22 @@ describe('the same situations through docker and through cgfreeze', () => {
     { name: 'pause a created container', steps: (n) => [['pause', n['stopped'] ?? '']] },
     { name: 'unpause a created container', steps: (n) => [['unpause', n['stopped'] ?? '']] },
   ];
-  for (const c of cases) {
-    it(c.name, () => {
-      const names = { web: web.name, stopped: stopped.name };
-      const ids = { [web.id]: web.name, [stopped.id]: stopped.name };
-      // runc itself gives up ("OCI runtime pause failed: unable to freeze") when the VM is overloaded;
-      // that is docker's flake, not the situation under test, so the reference run is retried.
-      let viaDocker = c.steps(names).map((argv) => docker(argv));
-      for (let attempt = 1; attempt < 4 && viaDocker.some((d) => d.stderr.includes('OCI runtime')); attempt++) {
-        docker(['unpause', web.name]);
-        viaDocker = c.steps(names).map((argv) => docker(argv));
-      }
-      docker(['unpause', web.name]); // back to running (fails harmlessly when not paused)
-      const viaCgfreeze = c.steps(names).map((argv) => cg(argv));
-      if (kernelFreezerState(web.cgroupDir) === 'frozen') cg(['unpause', web.name]);
-      expect(viaCgfreeze).toEqual(viaDocker.map((d) => ({ ...d, stderr: dockerAsCgfreeze(d.stderr, ids) })));
-      expect(kernelFreezerState(web.cgroupDir)).toBe('thawed');
-    });
-  }
+  it.each(cases)('$name', (c) => {
+    const names = { web: web.name, stopped: stopped.name };
+    const ids = { [web.id]: web.name, [stopped.id]: stopped.name };
+    // runc itself gives up ("OCI runtime pause failed: unable to freeze") when the VM is overloaded;
+    // that is docker's flake, not the situation under test, so the reference run is retried.
+    let viaDocker = c.steps(names).map((argv) => docker(argv));
+    for (let attempt = 1; attempt < 4 && viaDocker.some((d) => d.stderr.includes('OCI runtime')); attempt++) {
+      docker(['unpause', web.name]);
+      viaDocker = c.steps(names).map((argv) => docker(argv));
+    }
+    docker(['unpause', web.name]); // back to running (fails harmlessly when not paused)
+    const viaCgfreeze = c.steps(names).map((argv) => cg(argv));
+    if (kernelFreezerState(web.cgroupDir) === 'frozen') cg(['unpause', web.name]);
+    expect(viaCgfreeze).toEqual(viaDocker.map((d) => ({ ...d, stderr: dockerAsCgfreeze(d.stderr, ids) })));
+    expect(kernelFreezerState(web.cgroupDir)).toBe('thawed');
+  });
 });
 
 describe('status: the kernel next to the engine', () => {
@@ -253,6 +256,12 @@ describe('status: the kernel next to the engine', () => {
       expect(exec.status).toBe(126);
       // The 20.10 CLI prints this runtime error on stdout.
       expect(exec.stdout + exec.stderr).toContain('cannot exec in a paused container');
+      // Nor can docker pause or unpause it.
+      expect(docker(['pause', web.name]).status).toBe(1);
+      expect(docker(['unpause', web.name])).toMatchObject({
+        status: 1,
+        stderr: expect.stringContaining('is not paused') as string,
+      });
       const ls = cg(['ls', '--filter', `label=${tag}.tier=front`]);
       expect(ls.stdout).toMatch(new RegExp(`^docker +${web.name} +${web.id.slice(0, 12)} +frozen ! +running +`, 'm'));
       expect(ls.stdout).toMatch(/^! the kernel and the engine disagree/m);
@@ -278,6 +287,25 @@ describe('status: the kernel next to the engine', () => {
       expect(kernelFreezerState(db.cgroupDir)).toBe('frozen');
     } finally {
       docker(['unpause', db.name]);
+    }
+  });
+});
+
+describe('status on a hybrid host', () => {
+  it('reports a frozen cgroup2 twin, which freezer.state and docker do not show', async () => {
+    const twin = web.unifiedDir as string;
+    writeFileSync(`${twin}/cgroup.freeze`, '1');
+    try {
+      await waitFor(() => kernelFreezerState(twin) === 'frozen', 'the cgroup2 twin to freeze');
+      expect(kernelFreezerState(web.cgroupDir)).toBe('thawed');
+      const r = cg(['status', web.name]);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain(`Its cgroup2 twin ${twin} is frozen too (cgroup.freeze)`);
+      expect(JSON.parse(cg(['inspect', web.name]).stdout)).toMatchObject({
+        results: [{ kernel: { state: 'thawed', frozenTwin: twin } }],
+      });
+    } finally {
+      writeFileSync(`${twin}/cgroup.freeze`, '0');
     }
   });
 });
@@ -319,30 +347,43 @@ describe('ls', () => {
       }),
     ]);
     expect(cg(['ls', '-q', '--filter', `label=${tag}.tier=back`]).stdout).toBe(`${other.id.slice(0, 12)}\n`);
+    // ps is ls (memory and CPU time move between two runs, and column widths with them).
+    expect(cg(['ps', '-q', '--filter', `label=${tag}.tier=back`]).stdout).toBe(`${other.id.slice(0, 12)}\n`);
+    const header = (text: string): string => (text.split('\n')[0] ?? '').replace(/ +/g, ' ');
+    expect(header(cg(['ps', '--filter', `label=${tag}.tier=back`]).stdout)).toBe(header(r.stdout));
   });
 });
 
 describe('unpause --wait-healthy', () => {
+  const healthOf = (c: LabContainer): string =>
+    docker(['inspect', '-f', '{{.State.Health.Status}}', c.name]).stdout.trim();
+  const healthBecomes = (c: LabContainer, status: string): Promise<void> =>
+    waitFor(() => healthOf(c) === status, `docker to see ${c.name} ${status}`, 120_000);
+
   it('waits until docker reports the container healthy again after a freeze long enough to fail its probes', async () => {
-    await waitFor(
-      () => docker(['inspect', '-f', '{{.State.Health.Status}}', healthy.name]).stdout === 'healthy\n',
-      'the first healthy probe',
-      120_000,
-    );
+    await healthBecomes(healthy, 'healthy');
     expect(cg(['pause', healthy.name]).status).toBe(0);
     // While frozen, docker's probe cannot exec and the status drops to unhealthy (retries 1).
-    await waitFor(
-      () => docker(['inspect', '-f', '{{.State.Health.Status}}', healthy.name]).stdout === 'unhealthy\n',
-      'docker to see it unhealthy',
-      120_000,
-    );
+    await healthBecomes(healthy, 'unhealthy');
     const r = cg(['unpause', '--wait-healthy', '--timeout', '120s', '--json', healthy.name]);
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({
       ok: true,
       results: [{ target: healthy.name, state: 'thawed', health: 'healthy' }],
     });
-    expect(docker(['inspect', '-f', '{{.State.Health.Status}}', healthy.name]).stdout).toBe('healthy\n');
+    expect(healthOf(healthy)).toBe('healthy');
+  });
+
+  it('fails with ERR_HEALTH_TIMEOUT when the container is not healthy within --timeout; the thaw stands', async () => {
+    await healthBecomes(sick, 'unhealthy');
+    expect(cg(['pause', sick.name]).status).toBe(0);
+    const r = cg(['unpause', '--wait-healthy', '--timeout', '2s', '--json', sick.name]);
+    expect(r.status).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      ok: false,
+      results: [{ target: sick.name, ok: false, error: { code: 'ERR_HEALTH_TIMEOUT' } }],
+    });
+    expect(kernelFreezerState(sick.cgroupDir)).toBe('thawed');
   });
 
   it('waits for podman, whose health is its healthcheck.log, until the probe passes again', async () => {
@@ -457,25 +498,14 @@ describe("memory-aware bulk resume (the guide's docker stats loop)", () => {
 
 describe('privilege', () => {
   it('without root, a container reference fails with one line that says to run as root', () => {
-    const r = spawnSync(
-      'setpriv',
-      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'pause', web.name, ...ROOTS],
-      { encoding: 'utf8' },
-    );
+    const r = cliAsNobody(['pause', web.name, ...ROOTS]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^Error: .*run cgfreeze as root.*\n$/);
     expect(kernelFreezerState(web.cgroupDir)).toBe('thawed');
   });
 
   it('without root, ls names each engine whose state it could not read instead of printing an empty table', () => {
-    const asNobody = (args: string[]): { status: number | null; stdout: string; stderr: string } => {
-      const r = spawnSync(
-        'setpriv',
-        ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...args, ...ROOTS],
-        { encoding: 'utf8' },
-      );
-      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-    };
+    const asNobody = (args: string[]): ReturnType<typeof cli> => cliAsNobody([...args, ...ROOTS]);
     const missing = [
       ['docker', `${env.docker.dataRoot}/containers`],
       ['containerd', `${env.containerd.state}/io.containerd.runtime.v2.task`],

@@ -1,49 +1,13 @@
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type KernelFreezerState, kernelFreezerState } from '../helpers/kernel.js';
+import { type Scratch, killAtExit, makeTempDir } from '../helpers/scratch.js';
 
 export const ROOT = join(__dirname, '..', '..');
+/** The `cgfreeze` binary as installed; the kernel tier's global setup builds dist/ before any test runs. */
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
-const V1 = '/sys/fs/cgroup/freezer';
-const V2 = '/sys/fs/cgroup/unified';
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/**
- * The CLI runs as a real process from dist/, as users run it: the bundle scripts/build-cli.mjs makes
- * from tsc's output. Rebuilds when a source file is newer than the build; a lock directory keeps
- * parallel test files from writing dist/ at the same time.
- */
-export async function ensureBuilt(): Promise<void> {
-  const lock = '/tmp/cgfc-build.lock';
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      await sleep(100);
-    }
-  }
-  try {
-    if (!existsSync(CLI) || newestMtime(join(ROOT, 'src')) > statSync(CLI).mtimeMs) {
-      const node = (args: string[]): void => {
-        execFileSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit' });
-      };
-      node([join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json']);
-      node([join(ROOT, 'scripts', 'build-cli.mjs')]);
-    }
-  } finally {
-    rmdirSync(lock);
-  }
-}
 
 export interface CliResult {
   status: number | null;
@@ -51,7 +15,7 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Environment without the caller's audit or colour settings, so tests see the defaults. */
+/** Environment without the caller's audit, colour or sudo settings, so tests see the defaults. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const key of [
@@ -61,6 +25,7 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
     'NO_COLOR',
     'FORCE_COLOR',
     'CGFREEZE_DEBUG',
+    'SUDO_USER',
   ])
     delete env[key];
   // The test VM is shared and at times heavily loaded: give the kernel time to settle rather than fail on 10 s.
@@ -72,18 +37,58 @@ export function cli(args: string[], env: Record<string, string> = {}): CliResult
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Starts the CLI in the background, for --for and signals. */
+/** Starts the CLI in the background, for --for and signals; killed at exit if a failed test leaves it. */
 export function cliSpawn(
   args: string[],
   env: Record<string, string> = {},
 ): { child: ChildProcess; done: Promise<CliResult>; stdout: () => string } {
-  const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = killAtExit(
+    spawn(process.execPath, [CLI, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }),
+  );
   let stdout = '';
   let stderr = '';
   child.stdout?.setEncoding('utf8').on('data', (c: string) => (stdout += c));
   child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
   const done = new Promise<CliResult>((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
   return { child, done, stdout: () => stdout };
+}
+
+const installedCopies = new Map<boolean, string>();
+
+/**
+ * `cgfreeze` as a package install would hold it (dist/, package.json, `bindings`, and the addon unless
+ * `addon` is false), copied once per test process into a directory every uid can read: uid 65534
+ * cannot read a checkout that sits in a mode-700 directory (a clone under /root, or in `mktemp -d`),
+ * and no test may depend on where the checkout is. Returns the path of its dist/cli/main.js.
+ */
+export function installedCopy({ addon = true }: { addon?: boolean } = {}): string {
+  const known = installedCopies.get(addon);
+  if (known !== undefined) return known;
+  const dir = makeTempDir(0o755);
+  const parts = ['package.json', 'dist', 'node_modules/bindings', 'node_modules/file-uri-to-path'];
+  for (const part of addon ? [...parts, 'build/Release/cgfreeze.node'] : parts)
+    cpSync(join(ROOT, part), join(dir, part), { recursive: true });
+  const openUp = (path: string): void => {
+    for (const entry of readdirSync(path, { withFileTypes: true })) {
+      const child = join(path, entry.name);
+      chmodSync(child, entry.isDirectory() ? 0o755 : 0o644);
+      if (entry.isDirectory()) openUp(child);
+    }
+  };
+  openUp(dir);
+  const main = join(dir, 'dist', 'cli', 'main.js');
+  installedCopies.set(addon, main);
+  return main;
+}
+
+/** The CLI as uid/gid 65534 with no supplementary groups (setpriv), from its readable copy. */
+export function cliAsNobody(args: string[]): CliResult {
+  const r = spawnSync(
+    'setpriv',
+    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, installedCopy(), ...args],
+    { encoding: 'utf8', env: cleanEnv(), cwd: '/', timeout: 60_000 },
+  );
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 export async function waitFor(check: () => boolean, what: string, limitMs = 60_000): Promise<void> {
@@ -95,85 +100,49 @@ export async function waitFor(check: () => boolean, what: string, limitMs = 60_0
 }
 
 /**
- * A scratch cgroup holding a workload that bumps a counter file, so a test can
- * see it stop and resume. Named with the helper prefix and the test pid.
+ * A scratch cgroup with a light worker, a shell that writes a rising count to a file every 10 ms, so a
+ * test sees it stop and resume without a core spinning under the CLI processes it starts.
  */
-export class Scratch {
-  readonly dir: string;
-  readonly counterFile: string;
-  private child: ChildProcess | undefined;
+export class CgroupWithWorker {
+  private constructor(
+    readonly dir: string,
+    private readonly counterFile: string,
+  ) {}
 
-  /** `parent`: a cgroup directory to make it in (default the hierarchy's root). */
-  constructor(
-    readonly version: 'v1' | 'v2',
-    name: string,
-    parent: string = version === 'v1' ? V1 : V2,
-  ) {
-    this.dir = `${parent}/cgfc-${process.pid}-${name}`;
-    this.counterFile = `/tmp/cgfc-${process.pid}-${name}.count`;
+  /** `name`: the scratch child to make (nested names make their parents), by default a fresh one. */
+  static async start(scratch: Scratch, version: 1 | 2, tmp: string, name?: string): Promise<CgroupWithWorker> {
+    const dir = scratch.make(version, name);
+    const counterFile = join(tmp, `${basename(dir)}-v${version}.count`);
+    const loop = `i=0; while :; do i=$((i+1)); echo $i > ${counterFile}; sleep 0.01; done`;
+    // The shell joins the cgroup before it starts counting; the scratch's cleanup kills it there.
+    spawn('sh', ['-c', `echo $$ > ${dir}/cgroup.procs && ${loop}`], { stdio: 'ignore' });
+    const worker = new CgroupWithWorker(dir, counterFile);
+    await waitFor(() => worker.counter() > 0, `the worker in ${dir} to count`);
+    return worker;
   }
 
-  start(): this {
-    mkdirSync(this.dir);
-    writeFileSync(this.counterFile, '0');
-    const child = spawn('sh', ['-c', `i=0; while :; do i=$((i+1)); echo $i > ${this.counterFile}; sleep 0.01; done`], {
-      stdio: 'ignore',
-    });
-    this.child = child;
-    writeFileSync(`${this.dir}/cgroup.procs`, String(child.pid));
-    return this;
+  kernelState(): KernelFreezerState {
+    return kernelFreezerState(this.dir);
   }
 
-  /** Every task of the scratch cgroup; the shell and its short-lived sleeps. */
-  pids(): number[] {
-    return readFileSync(`${this.dir}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number);
+  private counter(): number {
+    try {
+      return Number(readFileSync(this.counterFile, 'utf8').trim() || '0');
+    } catch {
+      return 0;
+    }
   }
 
-  counter(): number {
-    return Number(readFileSync(this.counterFile, 'utf8').trim() || '0');
-  }
-
-  kernelState(): 'frozen' | 'thawed' | 'freezing' {
-    if (this.version === 'v1')
-      return readFileSync(`${this.dir}/freezer.state`, 'utf8').trim().toLowerCase() as 'frozen' | 'thawed' | 'freezing';
-    const frozen = /^frozen 1$/m.test(readFileSync(`${this.dir}/cgroup.events`, 'utf8'));
-    const self = readFileSync(`${this.dir}/cgroup.freeze`, 'utf8').trim() === '1';
-    return frozen ? 'frozen' : self ? 'freezing' : 'thawed';
-  }
-
-  /** The workload makes progress: the counter moves. */
+  /** The count moves: the worker runs. */
   async assertRunning(): Promise<void> {
     const before = this.counter();
-    await waitFor(() => this.counter() > before, `${this.dir} workload to make progress`);
+    await waitFor(() => this.counter() > before, `the worker in ${this.dir} to run`, 30_000);
   }
 
-  /** The workload is stopped: the counter stays put over a short look. Frozen tasks cannot write. */
+  /** The count stays put over a short look: frozen tasks cannot count. */
   async assertStopped(): Promise<void> {
     const before = this.counter();
     await sleep(150);
-    if (this.counter() !== before) throw new Error(`${this.dir} workload still running`);
-  }
-
-  /** Thaws, kills and removes, whatever state the test left. */
-  async cleanup(): Promise<void> {
-    if (!existsSync(this.dir)) return;
-    try {
-      writeFileSync(
-        this.version === 'v1' ? `${this.dir}/freezer.state` : `${this.dir}/cgroup.freeze`,
-        this.version === 'v1' ? 'THAWED' : '0',
-      );
-    } catch {
-      // Already gone or never frozen; the kill below still runs.
-    }
-    for (const pid of this.pids()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Exited meanwhile.
-      }
-    }
-    await waitFor(() => this.pids().length === 0, `${this.dir} to empty`);
-    rmdirSync(this.dir);
-    rmSync(this.counterFile, { force: true });
+    if (this.counter() !== before) throw new Error(`${this.dir}: the worker still runs`);
   }
 }

@@ -2,7 +2,9 @@ import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Workload, startWorkload } from '../../scripts/workload/index.js';
 import { CgfreezeError, freeze, freezeSync, kill, state, thaw, thawSync } from '../../src/index.js';
+import { UNTOUCHED, kernelView } from '../helpers/kernel.js';
 import { type Scratch, createScratch } from '../helpers/scratch.js';
+import { errorWith } from '../helpers/matchers.js';
 
 let scratch: Scratch;
 beforeAll(() => {
@@ -13,10 +15,7 @@ afterAll(async () => {
 });
 
 const freezeFile = (v: 1 | 2): string => (v === 1 ? 'freezer.state' : 'cgroup.freeze');
-const kernelFrozen = (dir: string, v: 1 | 2): boolean =>
-  v === 1
-    ? readFileSync(`${dir}/freezer.state`, 'utf8').trim() === 'FROZEN'
-    : /^frozen 1$/m.test(readFileSync(`${dir}/cgroup.events`, 'utf8'));
+const kernelFrozen = (dir: string): boolean => kernelView(dir).state === 'frozen';
 
 const readStatSafe = (pid: number): string => {
   try {
@@ -27,7 +26,7 @@ const readStatSafe = (pid: number): string => {
   }
 };
 
-async function withWorkload<T>(dir: string, fn: (w: Workload) => Promise<T>, tasks = 1): Promise<T> {
+async function withWorkload<T>(dir: string, fn: (w: Workload) => T | Promise<T>, tasks = 1): Promise<T> {
   const w = await startWorkload(dir, { tasks });
   try {
     return await fn(w);
@@ -43,7 +42,7 @@ describe.each([1, 2] as const)('cgroup v%i', (v) => {
       expect(await w.waitForProgress()).toBe(true);
       const frozen = await freeze(dir);
       expect(frozen).toMatchObject({ target: dir, cgroupDir: dir, version: `v${v}`, state: 'frozen' });
-      expect(kernelFrozen(dir, v)).toBe(true);
+      expect(kernelFrozen(dir)).toBe(true);
       expect(await w.isStalled(200)).toBe(true);
       const thawed = await thaw(dir);
       expect(thawed.state).toBe('thawed');
@@ -67,7 +66,7 @@ describe.each([1, 2] as const)('cgroup v%i', (v) => {
 
   it('state() reports self, effective state and the freeze file', async () => {
     const dir = scratch.make(v);
-    await withWorkload(dir, async () => {
+    await withWorkload(dir, () => {
       expect(state(dir)).toEqual({
         target: dir,
         cgroupDir: dir,
@@ -78,9 +77,11 @@ describe.each([1, 2] as const)('cgroup v%i', (v) => {
         freezeFile: `${dir}/${freezeFile(v)}`,
       });
       freezeSync(dir);
-      expect(state(dir)).toMatchObject({ state: 'frozen', self: true, byAncestor: false });
+      expect(kernelView(dir)).toEqual({ state: 'frozen', self: true, byAncestor: false });
+      expect(state(dir)).toMatchObject(kernelView(dir));
       thawSync(dir);
-      expect(state(dir).state).toBe('thawed');
+      expect(kernelView(dir)).toEqual(UNTOUCHED);
+      expect(state(dir)).toMatchObject(UNTOUCHED);
     });
   });
 
@@ -100,8 +101,8 @@ describe.each([1, 2] as const)('cgroup v%i', (v) => {
     await withWorkload(dir, async (w) => {
       const result = freezeSync(dir, { timeoutMs: 0 });
       expect(['freezing', 'frozen']).toContain(result.state);
-      expect(state(dir).self).toBe(true);
-      await expect.poll(() => kernelFrozen(dir, v)).toBe(true);
+      expect(kernelView(dir).self).toBe(true);
+      await expect.poll(() => kernelFrozen(dir)).toBe(true);
       expect(await w.isStalled(100)).toBe(true);
       thawSync(dir);
     });
@@ -117,17 +118,19 @@ describe.each([1, 2] as const)('cgroup v%i', (v) => {
       const err = await thaw(child).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(CgfreezeError);
       expect(err).toMatchObject({ code: 'ERR_FROZEN_BY_ANCESTOR', ancestor: parent, target: child });
-      expect(state(child)).toMatchObject({ state: 'frozen', self: false, byAncestor: true, ancestor: parent });
-      expect(() => thawSync(child)).toThrow(expect.objectContaining({ code: 'ERR_FROZEN_BY_ANCESTOR' }));
+      // The thaw of the child itself was written: only the ancestor holds it now.
+      expect(kernelView(child)).toEqual({ state: 'frozen', self: false, byAncestor: true });
+      expect(state(child)).toMatchObject({ ...kernelView(child), ancestor: parent });
+      expect(() => thawSync(child)).toThrow(errorWith({ code: 'ERR_FROZEN_BY_ANCESTOR' }));
       thawSync(parent);
-      expect(state(child).state).toBe('thawed');
+      expect(kernelView(child)).toEqual(UNTOUCHED);
       expect(await w.waitForProgress()).toBe(true);
     });
   });
 
   it('a recreated cgroup at the same path is reopened, not mistaken for the old one', async () => {
     const dir = scratch.make(v);
-    await withWorkload(dir, async () => {
+    await withWorkload(dir, () => {
       freezeSync(dir);
       thawSync(dir);
     });
@@ -135,7 +138,7 @@ describe.each([1, 2] as const)('cgroup v%i', (v) => {
     mkdirSync(dir);
     await withWorkload(dir, async (w) => {
       expect(freezeSync(dir).state).toBe('frozen');
-      expect(kernelFrozen(dir, v)).toBe(true);
+      expect(kernelFrozen(dir)).toBe(true);
       expect(await w.isStalled(100)).toBe(true);
       thawSync(dir);
       expect(await w.waitForProgress()).toBe(true);
@@ -151,7 +154,7 @@ describe.each([1, 2] as const)('cgroup v%i', (v) => {
       const last = freeze(dir);
       await Promise.all(ops);
       expect((await last).state).toBe('frozen');
-      expect(kernelFrozen(dir, v)).toBe(true);
+      expect(kernelFrozen(dir)).toBe(true);
       // An outside actor thaws behind our back; our next freeze still holds.
       writeFileSync(`${dir}/${freezeFile(v)}`, v === 1 ? 'THAWED' : '0');
       expect(await w.waitForProgress()).toBe(true);
@@ -165,7 +168,7 @@ describe.each([1, 2] as const)('cgroup v%i', (v) => {
     const dir = scratch.make(v);
     const err = await freeze(dir, { signal: AbortSignal.abort() }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ABORT_ERR' });
-    expect(state(dir).self).toBe(false);
+    expect(kernelView(dir)).toEqual(UNTOUCHED);
   });
 
   it('kill() empties a frozen cgroup (E5: v1 signals then thaws, v2 uses cgroup.kill)', async () => {
@@ -180,6 +183,23 @@ describe.each([1, 2] as const)('cgroup v%i', (v) => {
       for (const pid of w.pids) expect(readStatSafe(pid)).toMatch(/^(|Z)$/);
     } finally {
       await w.stop();
+    }
+  });
+
+  it('kill() empties a whole tree, running and frozen parts alike (v1: the frozen descendant is thawed so its tasks die)', async () => {
+    const parent = scratch.make(v);
+    const child = `${parent}/frozen`;
+    mkdirSync(child);
+    const [top, inner] = await Promise.all([startWorkload(parent), startWorkload(child, { tasks: 3 })]);
+    try {
+      freezeSync(child);
+      expect(await inner.isStalled(100)).toBe(true);
+      expect(await top.waitForProgress()).toBe(true);
+      await kill(parent);
+      for (const d of [parent, child]) expect(readFileSync(`${d}/cgroup.procs`, 'utf8')).toBe('');
+      for (const pid of [...top.pids, ...inner.pids]) expect(readStatSafe(pid)).toMatch(/^(|Z)$/);
+    } finally {
+      await Promise.all([top.stop(), inner.stop()]);
     }
   });
 
@@ -209,27 +229,51 @@ describe.each([1, 2] as const)('cgroup v%i', (v) => {
       );
       expect(err).toMatchObject({ code: 'ERR_ATOMIC_ROLLBACK' });
       expect((err as CgfreezeError).failures?.map((f) => [f.target, f.error.code])).toEqual([[missing, 'ENOENT']]);
-      for (const d of dirs) expect(state(d)).toMatchObject({ state: 'thawed', self: false });
+      for (const d of dirs) expect(kernelView(d)).toEqual(UNTOUCHED);
       for (const w of workloads) expect(await w.waitForProgress()).toBe(true);
 
       const partial = freezeSync([dirs[0] as string, missing, dirs[1] as string]);
       expect(partial.ok).toBe(false);
       expect(partial.results.map((r) => r.ok)).toEqual([true, false, true]);
-      for (const d of dirs) expect(state(d).state).toBe('frozen');
+      for (const d of dirs) expect(kernelView(d).state).toBe('frozen');
       thawSync(dirs);
     } finally {
       await Promise.all(workloads.map((w) => w.stop()));
     }
   });
 
-  it('an atomic rollback leaves members that were frozen before the call frozen', async () => {
+  it('thaw([...]) with a bad member still thaws every other member, and says which failed', async () => {
+    const dirs = [scratch.make(v), scratch.make(v)];
+    const missing = `${scratch.root(v)}/does-not-exist`;
+    const list = [dirs[0] as string, missing, dirs[1] as string];
+    const workloads = await Promise.all(dirs.map((d) => startWorkload(d)));
+    try {
+      for (const thawList of [(l: string[]) => thaw(l), (l: string[]) => Promise.resolve(thawSync(l))]) {
+        freezeSync(dirs);
+        for (const w of workloads) expect(await w.isStalled(100)).toBe(true);
+        const thawed = await thawList(list);
+        expect(thawed.ok).toBe(false);
+        expect(thawed.results.map((r) => (r.ok ? r.result.state : r.error.code))).toEqual([
+          'thawed',
+          'ENOENT',
+          'thawed',
+        ]);
+        for (const d of dirs) expect(kernelView(d)).toEqual(UNTOUCHED);
+        for (const w of workloads) expect(await w.waitForProgress()).toBe(true);
+      }
+    } finally {
+      await Promise.all(workloads.map((w) => w.stop()));
+    }
+  });
+
+  it('an atomic rollback leaves members that were frozen before the call frozen', () => {
     const [before, fresh] = [scratch.make(v), scratch.make(v)];
     freezeSync(before);
     expect(() => freezeSync([before, fresh, `${scratch.root(v)}/nope`], { atomic: true })).toThrow(
-      expect.objectContaining({ code: 'ERR_ATOMIC_ROLLBACK' }),
+      errorWith({ code: 'ERR_ATOMIC_ROLLBACK' }),
     );
-    expect(state(before)).toMatchObject({ self: true, state: 'frozen' });
-    expect(state(fresh)).toMatchObject({ self: false, state: 'thawed' });
+    expect(kernelView(before)).toEqual({ state: 'frozen', self: true, byAncestor: false });
+    expect(kernelView(fresh)).toEqual(UNTOUCHED);
     thawSync(before);
   });
 });

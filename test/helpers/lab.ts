@@ -6,6 +6,8 @@ import { existsSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
 
+export { kernelFreezerState, type KernelFreezerState } from './kernel.js';
+
 export type LabMode = 'host' | 'v2';
 
 export const LAB_SCRIPT = join(__dirname, '..', '..', 'scripts', 'lab', 'lab.sh');
@@ -54,7 +56,6 @@ export interface LabEnv {
 }
 
 export type Engine = 'docker' | 'ctr' | 'podman';
-export type KernelFreezerState = 'frozen' | 'freezing' | 'thawed';
 
 interface ContainerCommon {
   engine: Engine;
@@ -225,23 +226,6 @@ function workloadCmd(opts: CommonOpts): string[] {
   return opts.cmd ?? ['sh', '-c', opts.workload === 'counter' ? COUNTER : IDLE];
 }
 
-/** Reads the kernel's own freezer state of a cgroup directory (v1 freezer.state / v2 cgroup.events). */
-export function kernelFreezerState(dir: string): KernelFreezerState {
-  if (existsSync(join(dir, 'freezer.state'))) {
-    const s = readFileSync(join(dir, 'freezer.state'), 'utf8').trim();
-    if (s === 'FROZEN') return 'frozen';
-    if (s === 'FREEZING') return 'freezing';
-    if (s === 'THAWED') return 'thawed';
-    throw new Error(`${dir}/freezer.state: unexpected ${JSON.stringify(s)}`);
-  }
-  const events = readFileSync(join(dir, 'cgroup.events'), 'utf8');
-  const frozen = /^frozen (\d)$/m.exec(events)?.[1];
-  if (frozen === undefined) throw new Error(`${dir}/cgroup.events has no frozen line`);
-  if (frozen === '1') return 'frozen';
-  // cgroup.freeze=1 but not yet frozen is the v2 form of FREEZING
-  return readFileSync(join(dir, 'cgroup.freeze'), 'utf8').trim() === '1' ? 'freezing' : 'thawed';
-}
-
 /** Bytes in a container's progress file; grows while a 'counter' workload runs. 0 before the first tick. */
 export function readProgress(c: LabContainer): number {
   try {
@@ -394,7 +378,7 @@ export function makeLab(env: LabEnv): Lab {
       chain = chainDirs(pid, chainSuffix);
     } catch (err) {
       removers.add(remove);
-      throw new Error(`${engine} ${name}: init pid ${pid} is gone: ${String(err)}`);
+      throw new Error(`${engine} ${name}: init pid ${pid} is gone: ${String(err)}`, { cause: err });
     }
     const v2 = lines.find((l) => l.controllers === '');
     const freezer = lines.find((l) => l.controllers.split(',').includes('freezer'));
@@ -460,6 +444,10 @@ export function makeLab(env: LabEnv): Lab {
     };
     if (state === 'created' || state === 'exited') {
       // a stopped container has no cgroup left; runc removed it
+      const removeStopped = async (): Promise<void> => {
+        removers.delete(removeStopped);
+        await remove();
+      };
       const stopped: StoppedContainer = {
         engine: 'docker',
         id,
@@ -467,12 +455,9 @@ export function makeLab(env: LabEnv): Lab {
         state,
         pid: 0,
         namespace: 'moby',
-        remove: async () => {
-          removers.delete(stopped.remove);
-          await remove();
-        },
+        remove: removeStopped,
       };
-      removers.add(stopped.remove);
+      removers.add(removeStopped);
       if (state === 'exited') await sh([...dockerCli, 'stop', '-t', '5', id]);
       return stopped;
     }

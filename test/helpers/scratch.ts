@@ -1,15 +1,22 @@
-// Scratch cgroups for tests: one per-run parent in each hierarchy, children on
-// demand, and a teardown that works after any failure (thaw, kill, wait, rmdir).
+// What a test makes and must not leave behind: scratch cgroups (one per-run parent in each hierarchy,
+// children on demand, and a teardown that works after any failure: thaw, kill, wait, rmdir), temporary
+// directories, and child processes. Each is undone by the test, else by an exit hook, else, after a
+// SIGKILL, by the stale sweep of the next run (names carry the pid of the run that made them).
 // Plain node:fs only: it must keep working when the freezer code under test is broken.
+import { type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readProcs, sleep, sleepSync, thawCgroup, type CgroupVersion } from '../../scripts/workload/cgroupfs.js';
+import { atExit, pidAlive } from '../../scripts/workload/index.js';
 
 export const FREEZER_V1_MOUNT = '/sys/fs/cgroup/freezer';
 export const CGROUP2_MOUNT = '/sys/fs/cgroup/unified';
 const PARENT_PREFIX = 'cgfreeze-test-';
 const STALE_NAME = /^cgfreeze-test-(\d+)-[0-9a-f]+$/;
+const TEMP_PREFIX = 'cgfreeze-tmp-';
+const STALE_TEMP = /^cgfreeze-tmp-(\d+)-[0-9a-f]+$/;
 const TEARDOWN_TIMEOUT_MS = 10_000;
 
 export interface Scratch {
@@ -36,15 +43,6 @@ export interface Scratch {
 
 function mountOf(version: CgroupVersion): string {
   return version === 1 ? FREEZER_V1_MOUNT : CGROUP2_MOUNT;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function isMissing(error: unknown): boolean {
@@ -196,27 +194,6 @@ export function sweepStaleScratch(): string[] {
   return swept;
 }
 
-// One exit listener for all live scratches: tear down what a test left behind.
-const liveScratches = new Set<() => void>();
-let exitHookInstalled = false;
-
-function onExit(teardown: () => void): () => void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', () => {
-      for (const fn of liveScratches) {
-        try {
-          fn();
-        } catch {
-          // Best effort: the process is going away; the next run sweeps the rest.
-        }
-      }
-    });
-  }
-  liveScratches.add(teardown);
-  return () => liveScratches.delete(teardown);
-}
-
 /** Creates the per-run parents (sweeping dead runs' first). Throws if a hierarchy is missing. */
 export function createScratch(): Scratch {
   for (const mount of [FREEZER_V1_MOUNT, CGROUP2_MOUNT]) {
@@ -235,7 +212,7 @@ export function createScratch(): Scratch {
   }
 
   let cleaned: Promise<void> | undefined;
-  const unregister = onExit(() => {
+  const unregister = atExit(() => {
     removeCgroupTreeSync(v1Root, 1);
     removeCgroupTreeSync(v2Root, 2);
   });
@@ -268,4 +245,49 @@ export function createScratch(): Scratch {
       return cleaned;
     },
   };
+}
+
+/** Temporary directories made by {@link makeTempDir} and not yet removed, with their exit hooks. */
+const liveTempDirs = new Map<string, () => void>();
+
+/**
+ * A fresh directory `<tmpdir>/cgfreeze-tmp-<pid>-<rand>`, removed by {@link removeTempDir}, else when
+ * the process exits, else by the next run's sweep. `mode` 0o755 lets other uids in (socket tests).
+ */
+export function makeTempDir(mode = 0o700): string {
+  sweepStaleTemp();
+  const dir = join(tmpdir(), `${TEMP_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
+  mkdirSync(dir);
+  chmodSync(dir, mode);
+  liveTempDirs.set(
+    dir,
+    atExit(() => rmSync(dir, { recursive: true, force: true })),
+  );
+  return dir;
+}
+
+export function removeTempDir(dir: string): void {
+  liveTempDirs.get(dir)?.();
+  liveTempDirs.delete(dir);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Removes `cgfreeze-tmp-<pid>-*` directories whose run is dead. */
+export function sweepStaleTemp(): void {
+  const parent = tmpdir();
+  for (const name of readdirSync(parent)) {
+    const match = STALE_TEMP.exec(name);
+    if (match === null || pidAlive(Number(match[1]))) continue;
+    rmSync(join(parent, name), { recursive: true, force: true });
+  }
+}
+
+/**
+ * SIGKILLs `child` when this process exits, if it is still running then: a sidecar or a `pause --for`
+ * left behind by a failed test would otherwise outlive the run.
+ */
+export function killAtExit(child: ChildProcess): ChildProcess {
+  const unregister = atExit(() => child.kill('SIGKILL'));
+  child.once('exit', unregister);
+  return child;
 }

@@ -87,3 +87,14 @@ export function straceCycles(
   execFileSync('strace', ['-qq', '-s', '32', '-o', out, process.execPath, '-e', script], { stdio: 'ignore' });
   return countCycle(readFileSync(out, 'utf8'), stateFile);
 }
+
+/** The whole trace (main thread) of a process that loads dist/ and freezes and thaws `target` once. */
+export function straceFirstCycle(tmp: string, label: string, target: string): string[] {
+  const script = `
+    const { freezeSync, thawSync } = require(${JSON.stringify(join(__dirname, '../../dist/index.js'))});
+    freezeSync(${JSON.stringify(target)});
+    thawSync(${JSON.stringify(target)});`;
+  const out = join(tmp, `trace-${label}`);
+  execFileSync('strace', ['-qq', '-s', '256', '-o', out, process.execPath, '-e', script], { stdio: 'ignore' });
+  return readFileSync(out, 'utf8').split('\n');
+}

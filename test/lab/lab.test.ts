@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { pidAlive } from '../../scripts/workload/index.js';
 import {
   type Lab,
   type LabContainer,
@@ -290,14 +291,32 @@ function cgroupDirsNamed(needles: string[]): string[] {
   return found;
 }
 
+/** Scratch labs are `<prefix>-lt-<mode>-<pid>-<rand>`, so a run killed mid-test is swept by the next one. */
+const SCRATCH_LAB_PREFIX = `${process.env['CGFL_LAB_PREFIX'] ?? 'cgfl'}-lt`;
+const STALE_SCRATCH_LAB = new RegExp(`^${SCRATCH_LAB_PREFIX}-(host|v2)-(\\d+)-[0-9a-f]+$`);
+
+/** Brings down the scratch labs of runs that died before their own teardown. */
+function sweepStaleScratchLabs(): void {
+  for (const name of readdirSync('/run')) {
+    const match = STALE_SCRATCH_LAB.exec(name);
+    if (match === null || pidAlive(Number(match[2]))) continue;
+    labScript(['down', match[1] as LabMode], 5 * 60_000, name);
+  }
+}
+
 describe('lab lifecycle', () => {
+  beforeAll(sweepStaleScratchLabs, 10 * 60_000);
   for (const mode of MODES) {
     it(
       `${mode}: down removes containers, daemons, mounts and cgroups, also with frozen containers${mode === 'v2' ? ' after the daemons crashed' : ''}; twice is fine`,
       { timeout: LIFECYCLE_TIMEOUT },
       async () => {
         // unique: several worktrees run this file at once
-        const name = `${process.env['CGFL_LAB_PREFIX'] ?? 'cgfl'}-lt-${mode}-${randomBytes(3).toString('hex')}`;
+        const name = `${SCRATCH_LAB_PREFIX}-${mode}-${process.pid}-${randomBytes(3).toString('hex')}`;
+        // Down even when the test fails before its own `down` (or `up` fails half-way).
+        onTestFinished(() => {
+          labScript(['down', mode], 5 * 60_000, name);
+        });
         const lab = makeLab(ensureLab(mode, name));
         const d = await lab.docker({ name: `${name}-d` });
         const k = await lab.ctr({ id: `${name}-k` });
@@ -326,18 +345,19 @@ describe('lab lifecycle', () => {
         expect(mounts).not.toContain(lab.env.run);
         expect(existsSync(lab.env.root)).toBe(false);
         expect(existsSync(lab.env.run)).toBe(false);
-        if (mode === 'v2') {
-          // the lab's mount namespace is gone with its last process
-          const ino = lab.env.mntns.replace(/\D/g, '');
-          const inNs = readdirSync('/proc').filter((e) => {
-            try {
-              return /^\d+$/.test(e) && String(statSync(`/proc/${e}/ns/mnt`).ino) === ino;
-            } catch {
-              return false;
-            }
-          });
-          expect(inNs).toEqual([]);
-        }
+        // v2: the lab's mount namespace is gone with its last process (host mode uses the host's own)
+        const ino = lab.env.mntns.replace(/\D/g, '');
+        const inLabNamespace =
+          mode === 'v2'
+            ? readdirSync('/proc').filter((e) => {
+                try {
+                  return /^\d+$/.test(e) && String(statSync(`/proc/${e}/ns/mnt`).ino) === ino;
+                } catch {
+                  return false;
+                }
+              })
+            : [];
+        expect(inLabNamespace).toEqual([]);
         labScript(['down', mode], 60_000, name);
         expect(existsSync(lab.env.run)).toBe(false);
       },

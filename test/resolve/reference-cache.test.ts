@@ -1,10 +1,11 @@
-import { renameSync, rmSync, utimesSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeError } from '../../src/errors.js';
 import { clearResolveCache, listSync, resolveSync } from '../../src/index.js';
 import { parseReference } from '../../src/resolve/index.js';
 import { FakeHost, dockerContainer, hexId } from '../fixtures/hosts/fake-host.js';
 import { manyDockerHost } from '../fixtures/hosts/many.js';
+import { errorWith } from '../helpers/matchers.js';
 
 describe('parseReference', () => {
   it.each([
@@ -40,9 +41,7 @@ describe('parseReference', () => {
     'containerd://a/b/c',
     'wéb',
   ])('rejects %j with ERR_INVALID_ARG', (ref) => {
-    expect(() => parseReference(ref)).toThrowError(
-      expect.objectContaining({ code: 'ERR_INVALID_ARG' }) as unknown as Error,
-    );
+    expect(() => parseReference(ref)).toThrowError(errorWith({ code: 'ERR_INVALID_ARG' }));
   });
   it('rejects non-strings', () => {
     expect(() => parseReference(42)).toThrow(CgfreezeError);
@@ -61,23 +60,46 @@ describe('cache: a resolution is reused while cheap checks hold', () => {
   it('returns the cached entry without re-reading engine state', () => {
     clearResolveCache();
     const first = resolveSync('cached', { hostRoot: h.root });
-    // Without its runtime state a fresh resolution would still work, but through /proc; hide the config instead.
-    const cfg = `${h.root}/var/lib/docker/containers/${ID}/config.v2.json`;
-    const stat = { atime: new Date(), mtime: new Date(Date.now() - 60_000) };
-    utimesSync(cfg, stat.atime, stat.mtime);
+    // runc's state.json is none of the cache's checks (cgroup inode, init process, Docker's config):
+    // broken now, it fails every resolution that reads it, so only the cache can still answer.
+    const runtimeState = `${h.root}/var/run/docker/runtime-runc/moby/${ID}/state.json`;
+    const healthy = readFileSync(runtimeState);
+    writeFileSync(runtimeState, '{"init_process_pid":');
+    const stateFileError = errorWith({ code: 'ERR_STATE_FILE' });
+    try {
+      expect(resolveSync('cached', { hostRoot: h.root })).toEqual(first);
+      expect(() => resolveSync('cached', { hostRoot: h.root, cache: false })).toThrowError(stateFileError);
+      clearResolveCache();
+      expect(() => resolveSync('cached', { hostRoot: h.root })).toThrowError(stateFileError);
+    } finally {
+      writeFileSync(runtimeState, healthy);
+    }
+  });
+
+  it('holds files of the host while cached; clearResolveCache() closes them', () => {
+    const held = (): string[] =>
+      readdirSync('/proc/self/fd')
+        .map((fd) => {
+          try {
+            return readlinkSync(`/proc/self/fd/${fd}`);
+          } catch {
+            return ''; // closed meanwhile (the readdir's own fd)
+          }
+        })
+        .filter((target) => target.startsWith(`${h.root}/`));
     clearResolveCache();
+    expect(held()).toEqual([]);
     resolveSync('cached', { hostRoot: h.root });
-    renameSync(`${h.root}/var/lib/docker/containers/${ID}/hostconfig.json`, `${h.root}/hostconfig.bak`);
-    rmSync(`${h.root}/var/run/docker/runtime-runc/moby/${ID}/state.json`);
-    expect(resolveSync('cached', { hostRoot: h.root })).toEqual(first);
-    expect(() => resolveSync('cached', { hostRoot: h.root, cache: false })).not.toThrow();
+    expect(held().length).toBeGreaterThan(0);
+    clearResolveCache();
+    expect(held()).toEqual([]);
   });
 
   it('re-resolves when the cgroup directory was recreated (inode) or removed', () => {
     resolveSync('cached', { hostRoot: h.root });
     rmSync(`${h.root}/sys/fs/cgroup/freezer/docker/${ID}`, { recursive: true });
     expect(() => resolveSync('cached', { hostRoot: h.root })).toThrowError(
-      expect.objectContaining({ code: 'ERR_CONTAINER_NOT_RUNNING' }) as unknown as Error,
+      errorWith({ code: 'ERR_CONTAINER_NOT_RUNNING' }),
     );
     h.cgroup(`/docker/${ID}`);
     expect(resolveSync('cached', { hostRoot: h.root }).id).toBe(ID);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeError, clearResolveCache, freezeSync, resolveSync } from '../../src/index.js';
-import { CLI, ensureBuilt } from '../cli/helpers.js';
+import { CLI } from '../cli/helpers.js';
 import { type Scratch, createScratch } from '../helpers/scratch.js';
 
 const ID = randomBytes(32).toString('hex');
@@ -45,7 +45,6 @@ describe('state a user can write is untrusted (real uid, real root process)', ()
   };
 
   beforeAll(async () => {
-    await ensureBuilt();
     scratch = createScratch();
     victimDir = scratch.make(2);
     // Root's process that the user wants frozen.

@@ -1,20 +1,21 @@
 import { spawn } from 'node:child_process';
 
 /**
- * Runs an HTTP request on the socket as another uid (a separate node process under setpriv), with
- * `groups` as its supplementary groups (none by default); returns status and body, or status 0 and
- * the error's code when it could not connect.
+ * Runs an HTTP request (POST unless `opts.method` says otherwise) on the socket as another uid (a
+ * separate node process under setpriv), with `opts.groups` as its supplementary groups (none by
+ * default); returns status and body, or status 0 and the error's code when it could not connect.
  */
 export function asUid(
   uid: number,
   socketPath: string,
   path: string,
   body: string,
-  groups: number[] = [],
+  opts: { method?: 'POST' | 'GET'; groups?: number[] } = {},
 ): Promise<{ status: number; text: string }> {
+  const { method = 'POST', groups = [] } = opts;
   const script = `
     const http = require('node:http');
-    const req = http.request({ socketPath: ${JSON.stringify(socketPath)}, method: 'POST', path: ${JSON.stringify(path)},
+    const req = http.request({ socketPath: ${JSON.stringify(socketPath)}, method: ${JSON.stringify(method)}, path: ${JSON.stringify(path)},
       headers: { 'content-type': 'application/json' } }, (res) => {
       let t = ''; res.on('data', (d) => t += d); res.on('end', () => { process.stdout.write(JSON.stringify({ status: res.statusCode, text: t })); });
     });

@@ -1,23 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  rmdirSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readFreezerFiles } from '../../src/cgroup/freezer-files.js';
-import type { FreezerState } from '../../src/cgroup/freezer-files.js';
+import { createScratch, killAtExit } from '../helpers/scratch.js';
 
-export const V1_ROOT = '/sys/fs/cgroup/freezer';
-export const V2_ROOT = '/sys/fs/cgroup/unified';
+export { makeTempDir as tempDir, removeTempDir as removeTemp } from '../helpers/scratch.js';
+
 export const REPO = join(__dirname, '..', '..');
-const VITE_NODE = join(REPO, 'node_modules', '.bin', 'vite-node');
+/** The `cgfreeze` binary as installed (dist/ is built by the kernel tier's global setup). */
+const CLI = join(REPO, 'dist', 'cli', 'main.js');
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -32,71 +22,30 @@ export async function until(what: string, check: () => boolean, deadlineMs = 20_
   }
 }
 
-export function stateOf(dir: string): FreezerState {
-  const v2 = dir.startsWith(V2_ROOT + '/');
-  return readFreezerFiles(dir, v2 ? 2 : 1, v2 ? V2_ROOT : V1_ROOT).state;
-}
-
 /**
- * A per-run parent cgroup in both hierarchies (`cgfs-<pid>-<rand>`) with
- * sleeping tasks in child cgroups. `cleanup` thaws, kills and removes all of
- * it, and is safe to call after a failure.
+ * A per-run parent cgroup in both hierarchies (test/helpers/scratch.ts: exit hook and stale sweep) with
+ * sleeping tasks in child cgroups. `cleanup` thaws, kills and removes all of it, also after a failure.
  */
 export class ScratchCgroups {
-  readonly name = `cgfs-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  private readonly children: ChildProcess[] = [];
-  private readonly dirs: string[] = [];
+  private readonly scratch = createScratch();
+  readonly name = this.scratch.name;
 
-  constructor() {
-    for (const root of [V1_ROOT, V2_ROOT]) {
-      mkdirSync(join(root, this.name));
-      this.dirs.push(join(root, this.name));
-    }
+  /** A child cgroup with no task (`leaf` may be nested under an existing one). */
+  makeEmpty(version: 1 | 2, leaf: string): string {
+    return this.scratch.make(version, leaf);
   }
 
-  /** A child cgroup holding one task running `program` (default sleep). */
+  /** A child cgroup (`leaf` may be nested under an existing one) holding one task running `program`. */
   async make(version: 1 | 2, leaf: string, program = 'sleep'): Promise<string> {
-    const dir = join(version === 1 ? V1_ROOT : V2_ROOT, this.name, leaf);
-    mkdirSync(dir);
-    this.dirs.push(dir);
-    const child = spawn('sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec ${program} 100000`], { stdio: 'ignore' });
-    this.children.push(child);
+    const dir = this.makeEmpty(version, leaf);
+    spawn('sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec ${program} 100000`], { stdio: 'ignore' });
     await until(`a task in ${dir}`, () => readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim() !== '');
     return dir;
   }
 
-  async cleanup(): Promise<void> {
-    for (const dir of [...this.dirs].reverse()) thawQuietly(dir);
-    for (const c of this.children) c.kill('SIGKILL');
-    for (const dir of [...this.dirs].reverse()) {
-      if (!existsSync(dir)) continue;
-      await until(`${dir} to empty`, () => readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim() === '', 10_000).catch(
-        () => undefined,
-      );
-      try {
-        rmdirSync(dir);
-      } catch (err) {
-        process.stderr.write(`cleanup: cannot remove ${dir}: ${(err as Error).message}\n`);
-      }
-    }
+  cleanup(): Promise<void> {
+    return this.scratch.cleanup();
   }
-}
-
-export function thawQuietly(dir: string): void {
-  try {
-    if (dir.startsWith(V2_ROOT + '/')) writeFileSync(join(dir, 'cgroup.freeze'), '0');
-    else writeFileSync(join(dir, 'freezer.state'), 'THAWED');
-  } catch {
-    // Already gone.
-  }
-}
-
-export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'cgfs-'));
-}
-
-export function removeTemp(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
 }
 
 export function auditLines(file: string): Array<Record<string, unknown>> {
@@ -107,16 +56,15 @@ export function auditLines(file: string): Array<Record<string, unknown>> {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-/** The sidecar as its own process (`src/serve/main.ts` through vite-node), for crash and signal tests. */
+/** The sidecar as its own process (`cgfreeze serve`), for crash and signal tests. */
 export class SidecarProcess {
   readonly child: ChildProcess;
   stderr = '';
 
   constructor(args: string[]) {
-    this.child = spawn(VITE_NODE, [join(REPO, 'src/serve/main.ts'), ...args], {
-      cwd: REPO,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    this.child = killAtExit(
+      spawn(process.execPath, [CLI, 'serve', ...args], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] }),
+    );
     this.child.stderr?.on('data', (d: Buffer) => {
       this.stderr += d.toString();
     });
@@ -139,8 +87,4 @@ export class SidecarProcess {
   kill(signal: NodeJS.Signals): void {
     this.child.kill(signal);
   }
-}
-
-export function listDir(dir: string): string[] {
-  return existsSync(dir) ? readdirSync(dir) : [];
 }

@@ -5,7 +5,8 @@ import { CgfreezeClient } from '../../src/client/index.js';
 import { type Sidecar, startServer } from '../../src/serve/index.js';
 import { type LabContainer, getLab } from '../helpers/lab.js';
 import { asUid } from './as-uid.js';
-import { auditLines, removeTemp, stateOf, tempDir } from './helpers.js';
+import { auditLines, removeTemp, tempDir } from './helpers.js';
+import { kernelFreezerState } from '../helpers/kernel.js';
 
 const NOBODY = 65534;
 
@@ -57,7 +58,7 @@ describe('cgfreeze serve with lab containers', () => {
   it('pauses and unpauses a container by name', async () => {
     const paused = await client.pause(plain.name);
     expect(paused).toMatchObject({ ok: true, state: 'frozen', cgroupDir: plain.cgroupDir });
-    expect(stateOf(plain.cgroupDir)).toBe('frozen');
+    expect(kernelFreezerState(plain.cgroupDir)).toBe('frozen');
     expect(await client.status(plain.name)).toMatchObject({
       state: 'frozen',
       id: plain.id,
@@ -65,31 +66,40 @@ describe('cgfreeze serve with lab containers', () => {
       name: plain.name,
     });
     await client.unpause(plain.name);
-    expect(stateOf(plain.cgroupDir)).toBe('thawed');
+    expect(kernelFreezerState(plain.cgroupDir)).toBe('thawed');
     await expect(client.pause(`cgfs-missing-${tag}`)).rejects.toMatchObject({ code: 'ERR_CONTAINER_NOT_FOUND' });
   });
 
   it('refuses to unpause a container its engine paused', async () => {
     const enginePaused = await lab.docker({ name: `cgfs-ep-${tag}`, state: 'paused' });
     await expect(client.unpause(enginePaused.name)).rejects.toMatchObject({ code: 'ERR_PAUSED_BY_ENGINE' });
-    expect(stateOf(enginePaused.cgroupDir)).toBe('frozen');
+    expect(kernelFreezerState(enginePaused.cgroupDir)).toBe('frozen');
     await enginePaused.remove();
   });
 
   it('lets another uid pause only containers with the label its rule names', async () => {
     const denied = await asUid(NOBODY, socketPath, '/v1/pause', JSON.stringify({ target: plain.name }));
     expect(denied.status).toBe(403);
-    expect(stateOf(plain.cgroupDir)).toBe('thawed');
+    expect(kernelFreezerState(plain.cgroupDir)).toBe('thawed');
     const allowed = await asUid(NOBODY, socketPath, '/v1/pause', JSON.stringify({ target: pausable.name, ttl: '30s' }));
     expect(allowed.status).toBe(200);
-    expect(stateOf(pausable.cgroupDir)).toBe('frozen');
+    expect(kernelFreezerState(pausable.cgroupDir)).toBe('frozen');
     expect(
       auditLines(auditLog)
         .filter((l) => l.result === 'denied')
         .at(-1),
     ).toMatchObject({ target: plain.name, who: { via: 'unix', uid: NOBODY } });
     await client.unpause(pausable.name);
-    expect(stateOf(pausable.cgroupDir)).toBe('thawed');
+    expect(kernelFreezerState(pausable.cgroupDir)).toBe('thawed');
+  });
+
+  it('lists to another uid only the containers it may act on', async () => {
+    const res = await asUid(NOBODY, socketPath, `/v1/list?name=${encodeURIComponent(`cgfs-*-${tag}`)}`, '', {
+      method: 'GET',
+    });
+    expect(res.status).toBe(200);
+    const { items } = JSON.parse(res.text) as { items: Array<{ name: string }> };
+    expect(items.map((i) => i.name)).toEqual([pausable.name]);
   });
 
   it('lists containers with label and state filters', async () => {
@@ -118,7 +128,7 @@ describe('cgfreeze serve with lab containers', () => {
       const last = log.filter((l) => l.target === name).at(-1);
       expect(last?.result).toBe('ok');
       const dir = [pausable, plain, third][k]?.cgroupDir as string;
-      expect(stateOf(dir)).toBe(last?.action === 'pause' ? 'frozen' : 'thawed');
+      expect(kernelFreezerState(dir)).toBe(last?.action === 'pause' ? 'frozen' : 'thawed');
     }
     await client.unpause(names);
   });

@@ -1,5 +1,5 @@
-import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { chmodSync, copyFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { type IncomingHttpHeaders, request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -7,7 +7,8 @@ import { CgfreezeClient } from '../../src/client/index.js';
 import { CgfreezeError, assertNotProtected } from '../../src/index.js';
 import { type ServeOptions, type Sidecar, startServer } from '../../src/serve/index.js';
 import { asUid } from './as-uid.js';
-import { ScratchCgroups, auditLines, removeTemp, sleep, stateOf, tempDir, until } from './helpers.js';
+import { ScratchCgroups, auditLines, removeTemp, sleep, tempDir, until } from './helpers.js';
+import { kernelFreezerState } from '../helpers/kernel.js';
 
 const NOBODY = 65534;
 
@@ -18,7 +19,7 @@ function raw(
   path: string,
   body?: string,
   headers: Record<string, string> = {},
-): Promise<{ status: number; text: string }> {
+): Promise<{ status: number; text: string; headers: IncomingHttpHeaders }> {
   const endpoint = typeof where === 'string' ? { socketPath: where } : { host: '127.0.0.1', port: where };
   return new Promise((resolve, reject) => {
     const req = request(
@@ -26,7 +27,7 @@ function raw(
       (res) => {
         let text = '';
         res.on('data', (d: Buffer) => (text += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text, headers: res.headers }));
       },
     );
     req.on('error', reject);
@@ -91,12 +92,12 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
         state: 'frozen',
         lease: { expiresAt: null, owner: 'uid:0' },
       });
-      expect(stateOf(dir)).toBe('frozen');
+      expect(kernelFreezerState(dir)).toBe('frozen');
       const status = await client.status(dir);
       expect(status).toMatchObject({ state: 'frozen', self: true, version: dir === v1 ? 'v1' : 'v2' });
       const resumed = await client.unpause(dir);
       expect(resumed).toMatchObject({ ok: true, state: 'thawed', lease: null });
-      expect(stateOf(dir)).toBe('thawed');
+      expect(kernelFreezerState(dir)).toBe('thawed');
     }
     expect(sidecar.leases()).toEqual([]);
   });
@@ -104,7 +105,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
   it('pauses several targets atomically and lists them with filters', async () => {
     const res = await client.pause([v1, v2], { atomic: true });
     expect(res.ok).toBe(true);
-    expect([stateOf(v1), stateOf(v2)]).toEqual(['frozen', 'frozen']);
+    expect([kernelFreezerState(v1), kernelFreezerState(v2)]).toEqual(['frozen', 'frozen']);
     const frozen = await client.list({ state: 'frozen', leased: true });
     expect(frozen.map((i) => i.cgroupDir).sort()).toEqual([v1, v2].sort());
     const named = await client.list({ name: `/sys/fs/cgroup/unified/${cg.name}/*` });
@@ -118,7 +119,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     const res = await client.pause([v1, `/sys/fs/cgroup/freezer/${cg.name}/missing`], { atomic: true });
     expect(res.ok).toBe(false);
     expect(res.results.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual(['ERR_ATOMIC_ROLLBACK', 'ENOENT']);
-    expect(stateOf(v1)).toBe('thawed');
+    expect(kernelFreezerState(v1)).toBe('thawed');
     expect(sidecar.leases()).toEqual([]);
   });
 
@@ -126,7 +127,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     const res = await asUid(NOBODY, socketPath, '/v1/pause', JSON.stringify({ target: v1 }));
     expect(res.status).toBe(403);
     expect((JSON.parse(res.text) as { error: { code: string } }).error.code).toBe('ERR_POLICY_DENIED');
-    expect(stateOf(v1)).toBe('thawed');
+    expect(kernelFreezerState(v1)).toBe('thawed');
     const denial = auditLines(auditLog).find((l) => l.result === 'denied');
     expect(denial).toMatchObject({
       action: 'pause',
@@ -138,14 +139,21 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     expect((denial?.who as { pid: number }).pid).toBeGreaterThan(1);
   });
 
+  it('refuses a request of that uid that also names an allowed target, freezing none of them', async () => {
+    const res = await asUid(NOBODY, socketPath, '/v1/pause', JSON.stringify({ targets: [other, v1] }));
+    expect(res.status).toBe(403);
+    expect((JSON.parse(res.text) as { error: { code: string } }).error.code).toBe('ERR_POLICY_DENIED');
+    expect([kernelFreezerState(other), kernelFreezerState(v1)]).toEqual(['thawed', 'thawed']);
+  });
+
   it('lets that uid pause exactly what its rule names', async () => {
     const res = await asUid(NOBODY, socketPath, '/v1/pause', JSON.stringify({ target: other }));
     expect(res.status).toBe(200);
-    expect(stateOf(other)).toBe('frozen');
+    expect(kernelFreezerState(other)).toBe('frozen');
     expect(sidecar.leases().find((l) => l.cgroupDir === other)?.owner).toBe(`uid:${NOBODY}`);
     const back = await asUid(NOBODY, socketPath, '/v1/unpause', JSON.stringify({ target: other }));
     expect(back.status).toBe(200);
-    expect(stateOf(other)).toBe('thawed');
+    expect(kernelFreezerState(other)).toBe('thawed');
   });
 
   it('thaws when a lease expires, and a renewal pushes the expiry out', async () => {
@@ -154,7 +162,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     const renewed = await client.pause(v2, { ttl: '3s' });
     expect(Date.parse(renewed.lease?.expiresAt ?? '')).toBeGreaterThan(firstExpiry);
     expect(JSON.parse(readFileSync(leaseFile, 'utf8'))).toMatchObject({ version: 1, leases: [{ cgroupDir: v2 }] });
-    await until('the renewed lease to thaw v2', () => stateOf(v2) === 'thawed');
+    await until('the renewed lease to thaw v2', () => kernelFreezerState(v2) === 'thawed');
     // Not before the renewed expiry: the first lease did not thaw it.
     expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(renewed.lease?.expiresAt ?? ''));
     await until('the expiry to be audited', () =>
@@ -175,7 +183,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     const engineParent = await cg.make(1, 'engine');
     await cg.make(1, 'engine/inner', fakeEngine);
     await expect(client.pause(engineParent)).rejects.toMatchObject({ code: 'ERR_PROTECTED_CGROUP' });
-    expect(stateOf(engineParent)).toBe('thawed');
+    expect(kernelFreezerState(engineParent)).toBe('thawed');
     // This process (the sidecar runs in the test worker) moved into a scratch v2 cgroup.
     const selfDir = await cg.make(2, 'self');
     const home = readFileSync('/proc/self/cgroup', 'utf8').match(/^0::(.*)$/m)?.[1] ?? '/';
@@ -187,7 +195,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     } finally {
       writeFileSync(`/sys/fs/cgroup/unified${home === '/' ? '' : home}/cgroup.procs`, String(process.pid));
     }
-    expect(stateOf(selfDir)).toBe('thawed');
+    expect(kernelFreezerState(selfDir)).toBe('thawed');
   });
 
   it('answers bad input with clear 4xx errors', async () => {
@@ -212,11 +220,43 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     }
   });
 
+  it('answers a request with several targets with the status of its first failure', async () => {
+    const missing = `/sys/fs/cgroup/freezer/${cg.name}/missing`;
+    for (const [targets, status] of [
+      [[v1, missing, '/sys/fs/cgroup/freezer'], 404],
+      [[v1, '/sys/fs/cgroup/freezer', missing], 400],
+    ] as const) {
+      const res = await raw(socketPath, 'POST', '/v1/pause', JSON.stringify({ targets }));
+      expect({ targets, status: res.status }).toEqual({ targets, status });
+      const body = JSON.parse(res.text) as { results: Array<{ ok: boolean }> };
+      expect(body.results.map((r) => r.ok)).toEqual([true, false, false]);
+      await client.unpause(v1);
+    }
+  });
+
+  it('never deadlocks on requests that name the same targets in opposite orders', async () => {
+    const clients = Array.from({ length: 4 }, () => new CgfreezeClient({ socketPath }));
+    const orders = [
+      [v1, v2, other],
+      [other, v2, v1],
+    ];
+    await Promise.all(
+      Array.from({ length: 60 }, (_, i) => {
+        const c = clients[i % clients.length] as CgfreezeClient;
+        const targets = orders[i % 2] as string[];
+        return i % 3 === 0 ? c.unpause(targets) : c.pause(targets);
+      }),
+    );
+    for (const c of clients) c.close();
+    await client.unpause([v1, v2, other]);
+    expect([v1, v2, other].map(kernelFreezerState)).toEqual(['thawed', 'thawed', 'thawed']);
+  });
+
   it('refuses an oversize body with 413 without reading it all', async () => {
     const big = JSON.stringify({ targets: Array.from({ length: 10_000 }, () => v1) });
     const res = await raw(socketPath, 'POST', '/v1/pause', big);
     expect(res.status).toBe(413);
-    expect(stateOf(v1)).toBe('thawed');
+    expect(kernelFreezerState(v1)).toBe('thawed');
   });
 
   it('maps the client errors to CgfreezeError codes', async () => {
@@ -234,8 +274,24 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     expect(text).toMatch(/^# TYPE cgfreeze_freeze_duration_seconds histogram$/m);
     expect(text).toMatch(/^cgfreeze_operations_total\{operation="pause",result="ok"\} \d+$/m);
     expect(text).toMatch(/^cgfreeze_errors_total\{code="ERR_ROOT_CGROUP"\} \d+$/m);
-    expect(text).toMatch(/^cgfreeze_denied_total\{action="pause"\} 1$/m);
+    const denied = auditLines(auditLog).filter((l) => l.result === 'denied' && l.action === 'pause').length;
+    expect(denied).toBeGreaterThan(0);
+    expect(text).toContain(`\ncgfreeze_denied_total{action="pause"} ${denied}\n`);
     expect(text).toMatch(/^cgfreeze_frozen_targets 0$/m);
+    // Every metric docs/serve.md lists.
+    for (const name of [
+      'cgfreeze_http_requests_total',
+      'cgfreeze_operations_total',
+      'cgfreeze_errors_total',
+      'cgfreeze_denied_total',
+      'cgfreeze_freeze_duration_seconds',
+      'cgfreeze_resume_duration_seconds',
+      'cgfreeze_frozen_targets',
+      'cgfreeze_leases_active',
+      'cgfreeze_http_inflight_requests',
+      'process_start_time_seconds',
+    ])
+      expect(text).toMatch(new RegExp(`^# TYPE ${name} `, 'm'));
   });
 
   it('keeps every target in the state its last request set under hundreds of concurrent requests', async () => {
@@ -260,7 +316,7 @@ describe('cgfreeze serve on a unix socket (real freezer, scratch cgroups)', () =
     for (const dir of dirs) {
       const last = log.filter((l) => l.target === dir).at(-1);
       expect(last?.result).toBe('ok');
-      expect(stateOf(dir)).toBe(last?.action === 'pause' ? 'frozen' : 'thawed');
+      expect(kernelFreezerState(dir)).toBe(last?.action === 'pause' ? 'frozen' : 'thawed');
       expect(sidecar.leases().some((l) => l.cgroupDir === dir)).toBe(last?.action === 'pause');
     }
     await client.unpause(dirs);
@@ -320,6 +376,7 @@ describe('cgfreeze serve limits', () => {
     const busy = await raw(socketPath, 'POST', '/v1/pause', '{"target":"x"}');
     expect(busy.status).toBe(503);
     expect(JSON.parse(busy.text)).toMatchObject({ error: { code: 'ERR_BUSY' } });
+    expect(busy.headers['retry-after']).toBe('1');
     expect(await slowReply).toMatch(/^HTTP\/1\.1 408/);
   });
 
@@ -334,6 +391,17 @@ describe('cgfreeze serve limits', () => {
     await expect(right.list()).rejects.toMatchObject({ code: 'ERR_POLICY_DENIED' });
     expect(await right.health()).toMatchObject({ ok: true });
     for (const c of [noToken, wrong, right]) c.close();
+  });
+
+  it('makes its socket mode 660 by default, and refuses a TCP token shorter than 16 characters', async () => {
+    expect(statSync(socketPath).mode & 0o777).toBe(0o660);
+    await expect(
+      startServer({
+        socketPath: join(t.tmp, 'short-token.sock'),
+        leaseFile: join(t.tmp, 'l3.json'),
+        tcp: { port: 0, token: 'x'.repeat(15) },
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
   });
 
   it('refuses to start a second sidecar on a live socket', async () => {
@@ -398,7 +466,7 @@ describe('cgfreeze serve --metrics-listen', () => {
       const res = await raw(port, method, path, body);
       expect({ path, status: res.status }).toEqual({ path, status: 404 });
     }
-    expect(stateOf(dir)).toBe('thawed');
+    expect(kernelFreezerState(dir)).toBe('thawed');
     expect(t.sidecar.leases()).toEqual([]);
   });
 });
@@ -435,17 +503,17 @@ describe('cgfreeze serve and supplementary groups (SO_PEERGROUPS)', () => {
 
   it("lets a caller in by a supplementary group, as the socket's group permission suggests", async () => {
     const body = JSON.stringify({ target: dir });
-    const paused = await asUid(NOBODY, socketPath, '/v1/pause', body, [GROUP]);
+    const paused = await asUid(NOBODY, socketPath, '/v1/pause', body, { groups: [GROUP] });
     expect(paused.status).toBe(200);
-    expect(stateOf(dir)).toBe('frozen');
+    expect(kernelFreezerState(dir)).toBe('frozen');
     expect(auditLines(auditLog).at(-1)).toMatchObject({
       who: { via: 'unix', uid: NOBODY, gid: NOBODY, groups: [GROUP] },
       action: 'pause',
       target: dir,
       result: 'ok',
     });
-    expect((await asUid(NOBODY, socketPath, '/v1/unpause', body, [GROUP])).status).toBe(200);
-    expect(stateOf(dir)).toBe('thawed');
+    expect((await asUid(NOBODY, socketPath, '/v1/unpause', body, { groups: [GROUP] })).status).toBe(200);
+    expect(kernelFreezerState(dir)).toBe('thawed');
     // Without the group the socket itself is closed to it.
     expect(await asUid(NOBODY, socketPath, '/v1/pause', body)).toEqual({ status: 0, text: 'EACCES' });
     // With the group, still only what the rule names.
@@ -454,10 +522,10 @@ describe('cgfreeze serve and supplementary groups (SO_PEERGROUPS)', () => {
       socketPath,
       '/v1/pause',
       JSON.stringify({ target: `/sys/fs/cgroup/freezer/${cg.name}` }),
-      [GROUP],
+      { groups: [GROUP] },
     );
     expect(other.status).toBe(403);
-    expect(stateOf(dir)).toBe('thawed');
+    expect(kernelFreezerState(dir)).toBe('thawed');
   });
 });
 

@@ -2,7 +2,8 @@ import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Caller, SidecarService } from '../../src/serve/index.js';
-import { ScratchCgroups, auditLines, removeTemp, stateOf, tempDir, until } from './helpers.js';
+import { ScratchCgroups, auditLines, removeTemp, tempDir, until } from './helpers.js';
+import { kernelFreezerState } from '../helpers/kernel.js';
 
 /** Callers as the kernel would report them; the service takes them from the HTTP side without checking. */
 const root: Caller = { via: 'unix', uid: 0, gid: 0, groups: [], pid: process.pid };
@@ -65,7 +66,7 @@ describe('the sidecar service without HTTP (real freezer, scratch cgroups)', () 
     // The TTL speaks the CLI's duration grammar: `1m30s` as `--for 1m30s` does.
     const paused = await service.pause(root, { targets: [v1, v2], ttl: '1m30s' });
     expect(paused.ok).toBe(true);
-    expect([stateOf(v1), stateOf(v2)]).toEqual(['frozen', 'frozen']);
+    expect([kernelFreezerState(v1), kernelFreezerState(v2)]).toEqual(['frozen', 'frozen']);
     for (const r of paused.results) {
       expect(r).toMatchObject({ ok: true, state: 'frozen', lease: { owner: 'uid:0' } });
       const expiresAt = Date.parse((r.ok && r.lease?.expiresAt) || '');
@@ -93,7 +94,7 @@ describe('the sidecar service without HTTP (real freezer, scratch cgroups)', () 
 
     const thawed = await service.unpause(root, { targets: [v1, v2] });
     expect(thawed.results.map((r) => r.ok && r.state)).toEqual(['thawed', 'thawed']);
-    expect([stateOf(v1), stateOf(v2)]).toEqual(['thawed', 'thawed']);
+    expect([kernelFreezerState(v1), kernelFreezerState(v2)]).toEqual(['thawed', 'thawed']);
     expect(service.leases()).toEqual([]);
   });
 
@@ -102,16 +103,16 @@ describe('the sidecar service without HTTP (real freezer, scratch cgroups)', () 
       ok: true,
       results: [{ ok: true, lease: { owner: 'uid:4242' } }],
     });
-    expect(stateOf(v2)).toBe('frozen');
+    expect(kernelFreezerState(v2)).toBe('frozen');
     expect(service.status(member, v2)).toMatchObject({ cgroupDir: v2, state: 'frozen', self: true });
     await service.unpause(member, { target: v2 });
-    expect(stateOf(v2)).toBe('thawed');
+    expect(kernelFreezerState(v2)).toBe('thawed');
     // v1 is outside the rule's cgroups: the whole request is refused, v2 included, and nothing freezes.
     await expect(service.pause(member, { targets: [v2, v1] })).rejects.toMatchObject({
       code: 'ERR_POLICY_DENIED',
       target: v1,
     });
-    expect([stateOf(v1), stateOf(v2)]).toEqual(['thawed', 'thawed']);
+    expect([kernelFreezerState(v1), kernelFreezerState(v2)]).toEqual(['thawed', 'thawed']);
     expect(auditLines(auditLog).at(-1)).toMatchObject({
       who: { via: 'unix', uid: 4242, groups: [7, SUPPLEMENTARY] },
       action: 'pause',
@@ -139,7 +140,7 @@ describe('the sidecar service without HTTP (real freezer, scratch cgroups)', () 
     expect(res.results[1]).toMatchObject({
       error: { message: expect.stringMatching(/containerd \(pid \d+\)/) as string },
     });
-    expect([stateOf(v1), stateOf(engine)]).toEqual(['thawed', 'thawed']);
+    expect([kernelFreezerState(v1), kernelFreezerState(engine)]).toEqual(['thawed', 'thawed']);
     expect(service.leases()).toEqual([]);
   });
 
@@ -158,14 +159,14 @@ describe('the sidecar service without HTTP (real freezer, scratch cgroups)', () 
     for (const [body, message] of cases) {
       await expect(service.pause(root, body)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG', message });
     }
-    expect(stateOf(v1)).toBe('thawed');
+    expect(kernelFreezerState(v1)).toBe('thawed');
   });
 
   it('thaws a lease when it runs out, as the sidecar itself, and audits why', async () => {
     const paused = await service.pause(root, { target: v1, ttl: '300ms' });
     expect(paused.ok).toBe(true);
     await until('the expiry to be audited', () => auditLines(auditLog).some((l) => l.reason === 'expired'));
-    expect(stateOf(v1)).toBe('thawed');
+    expect(kernelFreezerState(v1)).toBe('thawed');
     const expiry = auditLines(auditLog).find((l) => l.reason === 'expired');
     expect(expiry).toMatchObject({
       who: { via: 'sidecar', pid: process.pid },

@@ -123,9 +123,11 @@ export class ContainerdSource implements Source {
         labels: annotations,
         running: pid > 0,
         pid,
+        // The bundle's own runtime root first; the configured ones after it, for a reader that sees
+        // only those (a sidecar mounts the default root, whatever path the shim was given).
         runtimeDirs:
           runcRoot !== undefined && runcRoot.startsWith('/')
-            ? [`${this.host.resolveDir(runcRoot)}/${ns}/${id}`]
+            ? [...new Set([`${this.host.resolveDir(runcRoot)}/${ns}/${id}`, ...base.runtimeDirs])]
             : base.runtimeDirs,
       };
       const k8s = k8sFromAnnotations(annotations, CRI_KEYS);

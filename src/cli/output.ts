@@ -34,23 +34,27 @@ export function colorEnabled(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv
  * A standard stream as the CLI writes it: write(2) on its fd, in full, before the next line. Node's own
  * process.stdout would load its stream modules first, a few ms of every run for a few lines of output.
  * A fd that is non-blocking and full (EAGAIN) hands that text and all that follows to Node's stream,
- * which waits for the reader and keeps the order. `isTTY` asks Node's stream (loaded then: only colour
- * and progress notes need it).
+ * which waits for the reader and keeps the order. A reader that went away (EPIPE: `cgfreeze ls | head`)
+ * gets nothing more, and that is no error. `isTTY` asks Node's stream (loaded then: only colour and
+ * progress notes need it).
  */
 export function standardStream(fd: 1 | 2, nodeStream: () => NodeJS.WriteStream): CliStreams['stdout'] {
   let viaNode = false;
+  let readerGone = false;
   return {
     write(text: string): void {
       let rest = Buffer.from(text);
-      while (!viaNode && rest.length > 0) {
+      while (!viaNode && !readerGone && rest.length > 0) {
         try {
           rest = rest.subarray(writeSync(fd, rest));
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-          viaNode = true;
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EPIPE') readerGone = true;
+          else if (code === 'EAGAIN') viaNode = true;
+          else throw err;
         }
       }
-      if (rest.length > 0) nodeStream().write(rest);
+      if (viaNode && rest.length > 0) nodeStream().write(rest);
     },
     get isTTY(): boolean {
       return nodeStream().isTTY;

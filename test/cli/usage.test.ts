@@ -164,6 +164,16 @@ describe('start-up', () => {
     const body = JSON.parse(stdout) as { results: Array<{ target: string }> };
     expect(body.results.map((r) => r.target)).toEqual(targets);
   });
+
+  it('a reader that goes away early (cgfreeze ... | head) costs no error', () => {
+    const targets = Array.from({ length: 3000 }, (_, i) => `/sys/fs/cgroup/freezer/cgfc-none-${i}`);
+    const r = spawnSync(
+      'sh',
+      ['-c', 'cli="$1"; shift; "$0" "$cli" inspect "$@" | head -c 1 > /dev/null', process.execPath, CLI, ...targets],
+      { encoding: 'utf8', env: cleanEnv() },
+    );
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+  });
 });
 
 describe('colour', () => {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the unit tier as uid 65534 from a copy of the checkout that uid owns: the tier promises to need
 # no root (nor lab, nor network), and this is what keeps a test that does need root out of it.
-# Needs `npm ci` first (node_modules and the addon, which the resolver's cache still loads).
+# Needs `npm ci` first (node_modules, and the addon for the loader's tests).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 copy=$(mktemp -d)

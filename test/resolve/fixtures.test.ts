@@ -10,7 +10,7 @@ for (const layout of LAYOUTS) {
     beforeAll(() => {
       host = layout.build();
     });
-    afterAll(() => host.remove());
+    afterAll(() => host?.remove());
 
     const resolveOn = (ref: string): Resolved => resolveSync(ref, { ...layout.opts, hostRoot: host.root });
     const outcomes = layout.cases.map(([ref, want]) => ({ ref, want }));

@@ -14,6 +14,7 @@ const UNIT = [
   'test/serve/units.test.ts',
   'test/freezer/pacing.test.ts',
   'test/resolve/cache.test.ts',
+  'test/resolve/filter.test.ts',
   'test/bench/stats.test.ts',
   'test/bench/svg.test.ts',
 ];

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { CgfreezeError, fromSystemError } from './errors.js';
 
@@ -146,6 +145,8 @@ function sendToSyslog(line: string, socket: string | undefined): Promise<string 
   args.push('--', line);
   return new Promise((resolve) => {
     let stderr = '';
+    // Loaded here, not at import: child_process (and net, streams) would cost every CLI run a few ms.
+    const { spawn } = process.getBuiltinModule('node:child_process');
     const child = spawn('logger', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', (err) => resolve(`syslog: cannot run logger: ${err.message}`));

@@ -29,8 +29,11 @@ const { execFileSync } = require('node:child_process');
 const newest = (dir) => Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) =>
   e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs));
 const built = join('dist', 'cli', 'main.js');
-if (!existsSync(built) || newest('src') > statSync(built).mtimeMs)
+if (!existsSync(built) || newest('src') > statSync(built).mtimeMs) {
   execFileSync(process.execPath, [join('node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  // The bin as the package ships it: one bundle over tsc's dist/cli/main.js.
+  execFileSync(process.execPath, [join('scripts', 'build-cli.mjs')], { stdio: 'inherit' });
+}
 `;
 
 function requireKernelTier(): void {

@@ -49,7 +49,7 @@ const labScript = join(packageRoot, 'scripts', 'lab', 'lab.sh');
  * picks a separate pair): bringing a lab up or down costs seconds to minutes
  * on a loaded machine, and the lease keeps it up while we run.
  */
-function labCmd(cmd: 'lease' | 'release' | 'env', mode: string): string {
+export function labCmd(cmd: 'lease' | 'release' | 'env', mode: string): string {
   const args = [labScript, cmd, mode, ...(cmd === 'env' ? [] : [String(process.pid)])];
   const r = spawnSync('bash', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (r.status !== 0)

@@ -1,4 +1,5 @@
 import { CgfreezeError } from '../errors.js';
+import type { ResourceUsage } from '../cgroup/resources.js';
 import {
   type ListedContainer,
   type ListOptions,
@@ -7,8 +8,10 @@ import {
   type ResolvedContainer,
   listSync,
   resolveForUse,
+  unreadableEngineState,
+  usageOf,
 } from '../resolve/index.js';
-import { type TargetOptions, isCgroupPath, resolveCgroupPath } from './targets.js';
+import { type Target, type TargetOptions, checkResolved, isCgroupPath, resolveCgroupPath } from './targets.js';
 
 /**
  * Resolves a container reference to its cgroup by reading the engines' on-disk state (never a daemon);
@@ -47,4 +50,17 @@ export function list(opts: ListOptions = {}): Promise<ListedContainer[]> {
   return Promise.resolve().then(() => listSync(opts));
 }
 
-export { listSync };
+export { listSync, unreadableEngineState };
+
+/**
+ * Memory use and limit and CPU time of a target's cgroup, read with node:fs (no addon): `{ memory?: {
+ * usageBytes, limitBytes }, cpuTimeUs? }`, `limitBytes` null for no limit, a reading absent when no
+ * controller accounts the cgroup. A reference is resolved as for state(); a Resolved is read as it is.
+ */
+export function usage(target: Target, opts: TargetOptions = {}): ResourceUsage {
+  let resolved: Resolved;
+  if (typeof target === 'string' && isCgroupPath(target)) resolved = resolveCgroupPath(target, opts);
+  else if (typeof target === 'object' && target !== null && 'kind' in target) resolved = checkResolved(target);
+  else resolved = resolveSync(target, opts);
+  return usageOf(resolved, opts);
+}

@@ -58,7 +58,8 @@ function isResolved(target: object): target is Resolved {
   return 'kind' in target && RESOLVED_KINDS.has(target.kind);
 }
 
-function checkResolved(target: Resolved): Resolved {
+/** A Resolved given back by a caller, checked: ERR_INVALID_ARG when a field a target needs is missing. */
+export function checkResolved(target: Resolved): Resolved {
   const { ref, cgroupDir, cgroupIdentity, pausedByEngine } = target;
   if (
     typeof ref !== 'string' ||

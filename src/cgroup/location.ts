@@ -48,7 +48,7 @@ export function locateCgroup(input: unknown, mounts: CgroupMount[] = cgroupMount
   const relativePath = mount.mountPoint === '/' ? dir.slice(1) : dir.slice(mount.mountPoint.length + 1);
   const hierarchyPath = dirToHierarchyPath(mount, dir);
   if (relativePath === '' && mount.root === '/') {
-    throw new CgfreezeError('ERR_ROOT_CGROUP', `refusing to freeze the root cgroup: ${dir}`, {
+    throw new CgfreezeError('ERR_ROOT_CGROUP', `${dir} is the root cgroup of its hierarchy, which is never frozen`, {
       target: input,
       path: dir,
     });

@@ -1,6 +1,9 @@
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../client/protocol.js';
 import { CgfreezeError } from '../errors.js';
+import type { ContainerFilter } from '../index.js';
+// The grammar's own module, not the public API's index: every command parses options, few need the rest.
+import { parseContainerFilter } from '../resolve/filter.js';
 
 /** An option as node:util parseArgs takes it, plus the text for --help. */
 export interface OptionSpec {
@@ -116,29 +119,24 @@ export function durationOption(command: string, values: ParsedValues, name: stri
   return durationValue(command, `--${name}`, stringValue(values, name));
 }
 
-/** One `--filter` condition; only labels are supported, as `label=KEY` or `label=KEY=VALUE`. */
-export interface LabelFilter {
-  key: string;
-  value?: string;
+/** `--filter`, with what it does for this command; its grammar is the library's (parseContainerFilter). */
+export function filterOptionSpec(does: string): OptionSpec {
+  return {
+    type: 'string',
+    short: 'f',
+    multiple: true,
+    arg: 'FILTER',
+    help: `${does}: label=K[=V], status=running|paused, memory<80%, memory>512MiB; all must match`,
+  };
 }
 
-export function parseFilters(command: string, filters: string[]): LabelFilter[] {
-  return filters.map((text) => {
-    const eq = text.indexOf('=');
-    const kind = eq < 0 ? text : text.slice(0, eq);
-    if (kind !== 'label' || eq < 0 || text.length === eq + 1) {
-      throw usageError(
-        command,
-        `unsupported filter ${JSON.stringify(text)}; use --filter label=KEY or --filter label=KEY=VALUE`,
-      );
-    }
-    const rest = text.slice(eq + 1);
-    const eq2 = rest.indexOf('=');
-    return eq2 < 0 ? { key: rest } : { key: rest.slice(0, eq2), value: rest.slice(eq2 + 1) };
-  });
-}
-
-/** The resolver's form: `KEY` or `KEY=VALUE`. */
-export function labelsFilterStrings(filters: LabelFilter[]): string[] {
-  return filters.map((f) => (f.value === undefined ? f.key : `${f.key}=${f.value}`));
+/** Every `--filter` as list()'s typed filter (all must match); a filter it cannot read is a usage error. */
+export function containerFilterOf(command: string, values: ParsedValues): ContainerFilter | undefined {
+  const texts = stringList(values, 'filter');
+  if (texts.length === 0) return undefined;
+  try {
+    return parseContainerFilter(texts);
+  } catch (err) {
+    throw usageError(command, (err as Error).message);
+  }
 }

@@ -16,7 +16,6 @@ export interface CommandContext {
 
 export interface Command {
   name: string;
-  aliases?: string[];
   /** One line for `cgfreeze --help`. */
   summary: string;
   /** `cgfreeze <usage>` in the help text. */

@@ -1,4 +1,4 @@
-import type { ResolveOptions } from '../index.js';
+import { type ResolveOptions, type UnreadableState, unreadableEngineState } from '../index.js';
 import { type OptionSpecs, type ParsedValues, stringList, stringValue, usageError } from './args.js';
 
 /**
@@ -99,4 +99,16 @@ export function resolveOptionsOf(command: string, values: ParsedValues): Resolve
     });
   }
   return opts;
+}
+
+/** `docker (/var/lib/docker/containers: EACCES)`: engine state this process may not read, for a message. */
+export function describeUnreadable(u: UnreadableState): string {
+  return `${u.engines.join('/')} (${u.path}: ${u.code})`;
+}
+
+/** What a listing as this user misses, as a clause for a message; '' when it misses nothing. */
+export function unreadableNote(ropts: ResolveOptions): string {
+  const missing = unreadableEngineState(ropts);
+  if (missing.length === 0) return '';
+  return `; cannot read the state of ${missing.map(describeUnreadable).join(', ')}: run cgfreeze as root`;
 }

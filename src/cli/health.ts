@@ -3,18 +3,28 @@ import { CgfreezeError } from '../errors.js';
 import { type HealthStatus, type ResolveOptions, resolveSync } from '../index.js';
 import type { EngineView } from './targets.js';
 
+/** Engines that record a container's health on disk: Docker (`State.Health`), Podman (`healthcheck.log`). */
+const RECORDS_HEALTH = new Set(['docker', 'podman']);
+
 /**
- * Docker's health as it persists it after every probe, read afresh (the cache would hand back the
+ * The engine's health as it persists it after every probe, read afresh (the cache would hand back the
  * health it saw first). undefined: the container has no health check.
  */
-function dockerHealth(c: EngineView, ropts: ResolveOptions): HealthStatus | undefined {
-  return resolveSync(c.id, { ...ropts, engines: ['docker'], cache: false }).health;
+function recordedHealth(c: EngineView, ropts: ResolveOptions): HealthStatus | undefined {
+  return resolveSync(c.id, { ...ropts, engines: [c.engine], cache: false }).health;
+}
+
+/** Why there is nothing to wait for, as a sentence after the container's name. */
+export function noHealthCheck(c: EngineView): string {
+  if (RECORDS_HEALTH.has(c.engine)) return 'has no health check';
+  return c.engine === 'containerd'
+    ? 'is a containerd task: containerd has no health checks (Kubernetes probes run in the kubelet)'
+    : 'is a CRI-O container: CRI-O has no health checks (Kubernetes probes run in the kubelet)';
 }
 
 /**
- * Waits until docker reports the container healthy, reading its state file
- * every 100 ms, the way scripts loop on `docker inspect`. Returns false when
- * there is no health check to wait for.
+ * Waits until the engine reports the container healthy, reading its record every 100 ms, the way
+ * scripts loop on `docker inspect`. Returns false when there is no health check to wait for.
  */
 export async function waitHealthy(
   label: string,
@@ -22,22 +32,20 @@ export async function waitHealthy(
   ropts: ResolveOptions,
   timeoutMs: number,
 ): Promise<boolean> {
-  if (c.engine !== 'docker') return false;
+  if (!RECORDS_HEALTH.has(c.engine)) return false;
   const deadline = performance.now() + timeoutMs;
-  let status = dockerHealth(c, ropts);
+  let status = recordedHealth(c, ropts);
   if (status === undefined) return false;
   while (status !== 'healthy') {
     if (performance.now() >= deadline) {
       throw new CgfreezeError(
         'ERR_HEALTH_TIMEOUT',
-        `Container ${label} is still ${status} after ${Math.round(timeoutMs / 1000)}s; raise --timeout or check its health log (docker inspect)`,
-        {
-          target: label,
-        },
+        `Container ${label} is still ${status} after ${Math.round(timeoutMs / 1000)}s; raise --timeout or check its health log (${c.engine} inspect)`,
+        { target: label },
       );
     }
     await sleep(100);
-    status = dockerHealth(c, ropts);
+    status = recordedHealth(c, ropts);
   }
   return true;
 }

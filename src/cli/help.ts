@@ -10,10 +10,9 @@ function optionLines(specs: OptionSpecs): string[] {
   return rows.map(([left, help]) => `${left.padEnd(width)}   ${help}`);
 }
 
-export function commandHelp(cmd: Command): string {
+export function commandHelp(cmd: Command, aliases: readonly string[] = []): string {
   const lines = [`Usage:  cgfreeze ${cmd.usage}`, '', cmd.summary];
-  if (cmd.aliases !== undefined && cmd.aliases.length > 0)
-    lines.push('', `Aliases: ${[cmd.name, ...cmd.aliases].join(', ')}`);
+  if (aliases.length > 0) lines.push('', `Aliases: ${[cmd.name, ...aliases].join(', ')}`);
   if (Object.keys(cmd.options).length > 0) lines.push('', 'Options:', ...optionLines(cmd.options));
   lines.push('', 'Global options:', ...optionLines(GLOBAL_OPTIONS));
   if (cmd.details !== undefined) lines.push('', cmd.details.trimEnd());

@@ -7,6 +7,19 @@ import type { CgfreezeError } from '../errors.js';
  */
 export function describeError(e: CgfreezeError, label?: string): string {
   const name = label ?? e.target ?? '';
+  return sentence(words(e, name), name);
+}
+
+/**
+ * One casing for every message: a sentence, as docker's own (`No such container`, `Container web is not
+ * paused`). A message that starts with the reference keeps the reference as typed.
+ */
+export function sentence(text: string, name = ''): string {
+  if (name !== '' && text.startsWith(name)) return text;
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+function words(e: CgfreezeError, name: string): string {
   switch (e.code) {
     case 'ERR_CONTAINER_NOT_FOUND':
       if (name === '') return e.message;

@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { inspect } from 'node:util';
 
 /** Where a command writes, and whether it may use colour. Tests pass their own. */
@@ -29,13 +30,50 @@ export function colorEnabled(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv
   return stream.isTTY === true;
 }
 
-export class Output {
-  readonly outColor: boolean;
-  readonly errColor: boolean;
+/**
+ * A standard stream as the CLI writes it: write(2) on its fd, in full, before the next line. Node's own
+ * process.stdout would load its stream modules first, a few ms of every run for a few lines of output.
+ * A fd that is non-blocking and full (EAGAIN) hands that text and all that follows to Node's stream,
+ * which waits for the reader and keeps the order. A reader that went away (EPIPE: `cgfreeze ls | head`)
+ * gets nothing more, and that is no error. `isTTY` asks Node's stream (loaded then: only colour and
+ * progress notes need it).
+ */
+export function standardStream(fd: 1 | 2, nodeStream: () => NodeJS.WriteStream): CliStreams['stdout'] {
+  let viaNode = false;
+  let readerGone = false;
+  return {
+    write(text: string): void {
+      let rest = Buffer.from(text);
+      while (!viaNode && !readerGone && rest.length > 0) {
+        try {
+          rest = rest.subarray(writeSync(fd, rest));
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EPIPE') readerGone = true;
+          else if (code === 'EAGAIN') viaNode = true;
+          else throw err;
+        }
+      }
+      if (viaNode && rest.length > 0) nodeStream().write(rest);
+    },
+    get isTTY(): boolean {
+      return nodeStream().isTTY;
+    },
+  };
+}
 
-  constructor(readonly streams: CliStreams) {
-    this.outColor = colorEnabled(streams.stdout, streams.env);
-    this.errColor = colorEnabled(streams.stderr, streams.env);
+export class Output {
+  private colors: { out?: boolean; err?: boolean } = {};
+
+  constructor(readonly streams: CliStreams) {}
+
+  /** Colour on stdout; decided on first use, so output that is never painted never asks for a terminal. */
+  get outColor(): boolean {
+    return (this.colors.out ??= colorEnabled(this.streams.stdout, this.streams.env));
+  }
+
+  get errColor(): boolean {
+    return (this.colors.err ??= colorEnabled(this.streams.stderr, this.streams.env));
   }
 
   out(line: string): void {
@@ -81,6 +119,20 @@ export class Output {
     const [on, off] = SGR[style];
     return `\u001b[${on}m${text}\u001b[${off}m`;
   }
+}
+
+const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+/** Bytes as docker stats shows them, in binary units: `512KiB`, `1.5MiB`, `64MiB`. */
+export function formatBytes(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < BYTE_UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  const digits = unit === 0 || value >= 100 ? 0 : 1;
+  return `${Number(value.toFixed(digits))}${BYTE_UNITS[unit] ?? 'B'}`;
 }
 
 /** Plain-text table with docker's spacing: columns padded to width, three spaces apart. */

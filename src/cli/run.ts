@@ -1,30 +1,32 @@
 import { inspect } from 'node:util';
 import { AuditLog } from '../audit.js';
 import { fromSystemError } from '../errors.js';
-import { packageVersion } from '../index.js';
+import { packageVersion } from '../package-version.js';
 import { flag, GLOBAL_OPTIONS, parseCommandArgs, usageError } from './args.js';
 import { auditOptionsOf, cliWho } from './audit.js';
 import { type Command, type CommandContext, EXIT_FAILURE, EXIT_OK, EXIT_SOFTWARE, EXIT_USAGE } from './command.js';
-import { demoCommand } from './commands/demo.js';
-import { serveCommand } from './commands/serve.js';
-import { lsCommand } from './commands/ls.js';
-import { pauseCommand, unpauseCommand } from './commands/pause.js';
-import { inspectCommand, statusCommand } from './commands/status.js';
 import { commandHelp, mainHelp } from './help.js';
-import { Output, type CliStreams } from './output.js';
-import { describeError } from './messages.js';
+import { Output, type CliStreams, standardStream } from './output.js';
+import { describeError, sentence } from './messages.js';
 
-export const COMMANDS: Command[] = [
-  pauseCommand,
-  unpauseCommand,
-  statusCommand,
-  inspectCommand,
-  lsCommand,
-  serveCommand,
-  demoCommand,
+/** A command by name, its module loaded only when it runs (or for help): one command's code per process. */
+export interface CommandEntry {
+  name: string;
+  aliases?: string[];
+  load(): Promise<Command>;
+}
+
+export const COMMANDS: CommandEntry[] = [
+  { name: 'pause', load: async () => (await import('./commands/pause.js')).pauseCommand },
+  { name: 'unpause', load: async () => (await import('./commands/pause.js')).unpauseCommand },
+  { name: 'status', load: async () => (await import('./commands/status.js')).statusCommand },
+  { name: 'inspect', load: async () => (await import('./commands/status.js')).inspectCommand },
+  { name: 'ls', aliases: ['ps'], load: async () => (await import('./commands/ls.js')).lsCommand },
+  { name: 'serve', load: async () => (await import('./commands/serve.js')).serveCommand },
+  { name: 'demo', load: async () => (await import('./commands/demo.js')).demoCommand },
 ];
 
-function findCommand(name: string): Command | undefined {
+function findCommand(name: string): CommandEntry | undefined {
   return COMMANDS.find((c) => c.name === name || (c.aliases ?? []).includes(name));
 }
 
@@ -65,18 +67,23 @@ export async function run(argv: string[], streams: CliStreams): Promise<number> 
     }
     if (name === undefined || name === 'help') {
       const topic = name === 'help' ? rest[0] : undefined;
-      const cmd = topic === undefined ? undefined : findCommand(topic);
-      if (topic !== undefined && cmd === undefined) throw usageError('', `unknown command: ${topic}`);
-      out.out(cmd === undefined ? mainHelp(COMMANDS) : commandHelp(cmd));
+      const entry = topic === undefined ? undefined : findCommand(topic);
+      if (topic !== undefined && entry === undefined) throw usageError('', `unknown command: ${topic}`);
+      out.out(
+        entry === undefined
+          ? mainHelp(await Promise.all(COMMANDS.map((c) => c.load())))
+          : commandHelp(await entry.load(), entry.aliases),
+      );
       // Bare `cgfreeze` is a usage error, as with docker; `--help` and `help` are not.
       return name === undefined && !flag(global.values, 'help') ? EXIT_USAGE : EXIT_OK;
     }
-    const cmd = findCommand(name);
-    if (cmd === undefined) throw usageError('', `unknown command: ${name}`);
+    const entry = findCommand(name);
+    if (entry === undefined) throw usageError('', `unknown command: ${name}`);
+    const cmd = await entry.load();
     const parsed = parseCommandArgs(cmd.name, [...before, ...rest], cmd.options);
     json = flag(parsed.values, 'json');
     if (flag(parsed.values, 'help')) {
-      out.out(commandHelp(cmd));
+      out.out(commandHelp(cmd, entry.aliases));
       return EXIT_OK;
     }
     const auditOptions = auditOptionsOf(parsed.values, streams.env);
@@ -86,7 +93,7 @@ export async function run(argv: string[], streams: CliStreams): Promise<number> 
       env: streams.env,
       who: cliWho(argv),
       auditOptions,
-      audit: () => (audit ??= new AuditLog({ ...auditOptions, warn: (text) => out.warn(text) })),
+      audit: () => (audit ??= new AuditLog({ ...auditOptions, warn: (text) => out.warn(sentence(text)) })),
     };
     status = await cmd.run(ctx, parsed);
   } catch (err) {
@@ -104,7 +111,9 @@ export async function run(argv: string[], streams: CliStreams): Promise<number> 
 
 /** The process entry: runs `argv` on this process's streams and sets its exit status. */
 export function runMain(argv: string[]): void {
-  void run(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env }).then((status) => {
+  const stdout = standardStream(1, () => process.stdout);
+  const stderr = standardStream(2, () => process.stderr);
+  void run(argv, { stdout, stderr, env: process.env }).then((status) => {
     process.exitCode = status;
   });
 }

@@ -1,6 +1,7 @@
 import { CgfreezeError, fromSystemError } from '../errors.js';
 import { type Engine, isCgroupPath, listSync, type ResolveOptions, resolveSync, type Target } from '../index.js';
-import { labelsFilterStrings, type Parsed, parseFilters, stringList, usageError } from './args.js';
+import { containerFilterOf, type Parsed, stringList, usageError } from './args.js';
+import { unreadableNote } from './engines.js';
 
 /** What the engine says about a selected container. */
 export interface EngineView {
@@ -44,7 +45,7 @@ function fromRef(ref: string, ropts: ResolveOptions): Selection {
 /**
  * Positional references (container references, or cgroup directories when they
  * look like `/a/b`), then every `--cgroup PATH`, then the running containers
- * that match every `--filter label=...`, in that order.
+ * that match every `--filter`, in that order.
  */
 export function selectTargets(command: string, args: Parsed, ropts: ResolveOptions): Selection[] {
   const fromRefs = args.positionals.map((ref) => fromRef(ref, ropts));
@@ -53,10 +54,10 @@ export function selectTargets(command: string, args: Parsed, ropts: ResolveOptio
       throw usageError(command, `--cgroup needs an absolute cgroup directory, such as /sys/fs/cgroup/unified/${path}`);
     return { label: path, target: { cgroup: path } };
   });
-  const filters = parseFilters(command, stringList(args.values, 'filter'));
+  const filter = containerFilterOf(command, args.values);
   const fromFilter: Selection[] = [];
-  if (filters.length > 0) {
-    const listed = listSync({ ...ropts, filter: { label: labelsFilterStrings(filters), running: true } });
+  if (filter !== undefined) {
+    const listed = listSync({ ...ropts, filter: { ...filter, running: true } });
     for (const c of listed) {
       const label = c.name ?? c.id;
       if (c.cgroupDir === undefined) {
@@ -84,7 +85,7 @@ export function selectTargets(command: string, args: Parsed, ropts: ResolveOptio
         target: '',
         error: new CgfreezeError(
           'ERR_CONTAINER_NOT_FOUND',
-          `no running container matches --filter ${stringList(args.values, 'filter').join(' --filter ')}`,
+          `No running container matches --filter ${stringList(args.values, 'filter').join(' --filter ')}${unreadableNote(ropts)}`,
         ),
       });
     }

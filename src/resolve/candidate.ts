@@ -1,4 +1,5 @@
 import type { CgfreezeError } from '../errors.js';
+import { isRecord } from '../json.js';
 import type { FileStamp } from './host.js';
 import type { Engine, HealthStatus, K8sIdentity } from './types.js';
 
@@ -17,7 +18,7 @@ export interface Candidate {
   /** The engine records it as running (a pid file or State.Running); liveness is checked separately. */
   running: boolean;
   pausedByEngine: boolean;
-  /** Docker's recorded health, for a container with a health check. */
+  /** The engine's recorded health (Docker, Podman), for a container with a health check. */
   health?: HealthStatus;
   /** Init pid from the engine's state, 0 when none. */
   pid: number;
@@ -51,14 +52,24 @@ export interface Entry {
 /** The containers of one engine instance. */
 export interface Source {
   readonly label: string;
+  /** The engines whose containers it holds. */
+  readonly engines: readonly Engine[];
   /** Who could have written this source's state (see {@link SourceTrust}). */
   readonly trust: SourceTrust;
   /** Every container the instance knows, running or not. */
   entries(): Entry[];
+  /** The directories entries() lists: one this process may not read leaves the listing incomplete. */
+  listingDirs(): string[];
   /** Keys of entries whose name is exactly `name`. */
   byName(name: string): string[];
   /** Full record of one entry; undefined when it is not a container of a handled engine. */
   load(key: string): Candidate | undefined;
+}
+
+/** `{ "Status": "healthy", … }`: how Docker (`State.Health`) and Podman (`healthcheck.log`) record health. */
+export function healthOf(record: unknown): { health?: HealthStatus } {
+  const status = isRecord(record) ? record['Status'] : undefined;
+  return status === 'starting' || status === 'healthy' || status === 'unhealthy' ? { health: status } : {};
 }
 
 /** The annotation names one engine uses for a pod member's Kubernetes identity. */

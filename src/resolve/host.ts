@@ -324,6 +324,22 @@ export class Host {
     }
   }
 
+  /**
+   * Why this process may not list a state directory (`EACCES`, `EPERM`, `ELOOP`, …); undefined when it
+   * can, or when the directory is not there (an engine that is not installed).
+   */
+  unreadableDir(hostDir: string): string | undefined {
+    let fd: number;
+    try {
+      fd = this.openState(hostDir, DIR_FLAGS);
+    } catch (err) {
+      const code = String((err as { code?: unknown }).code);
+      return code === 'ENOENT' || code === 'ENOTDIR' ? undefined : code;
+    }
+    closeSync(fd);
+    return undefined;
+  }
+
   exists(hostPath: string): boolean {
     return this.lstatState(hostPath) !== undefined;
   }
@@ -485,6 +501,18 @@ export class Host {
       return undefined;
     }
     return parseProcStat(stat)?.startTime;
+  }
+
+  /** The first process a cgroup directory lists in its cgroup.procs; 0 when it holds none (or is gone). */
+  firstTask(cgroupDir: string): number {
+    let text: string;
+    try {
+      text = readFileSync(this.path(`${cgroupDir}/cgroup.procs`), 'utf8');
+    } catch {
+      return 0;
+    }
+    const pid = Number(text.split('\n', 1)[0]);
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : 0;
   }
 
   /** Contents of /proc/<pid>/cgroup, undefined if the process is gone. */

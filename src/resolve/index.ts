@@ -1,10 +1,13 @@
 import { CgfreezeError } from '../errors.js';
 import { readFreezerFiles } from '../cgroup/freezer-files.js';
+import { dirToHierarchyPath } from '../cgroup/mountinfo.js';
+import { type ResourceUsage, readResourceUsage } from '../cgroup/resources.js';
 import type { Candidate, Source } from './candidate.js';
 import { ContainerdSource, defaultContainerdRoots } from './engines/containerd.js';
 import { DockerSource, defaultDockerRoots } from './engines/docker.js';
 import { StorageSource, defaultStorageRoots } from './engines/storage.js';
 import { type Found, ResolveCache, type ResolutionUse } from './cache.js';
+import { compileFilter } from './filter.js';
 import { Host } from './host.js';
 import { type LocatedCgroup, locate, locatePod } from './locate.js';
 import { type ParsedRef, parseReference } from './reference.js';
@@ -13,6 +16,7 @@ import {
   type Engine,
   type ListedContainer,
   type ListOptions,
+  type Resolved,
   type ResolvedContainer,
   type ResolveOptions,
 } from './types.js';
@@ -20,8 +24,11 @@ import {
 export { RESOLVE_OPTION_KEYS } from './types.js';
 export type {
   ContainerdRoots,
+  ContainerFilter,
+  ContainerStatus,
   DockerRoots,
   Engine,
+  MemoryCondition,
   K8sIdentity,
   ListedContainer,
   ListOptions,
@@ -33,6 +40,7 @@ export type {
   StorageRoots,
 } from './types.js';
 export { parseReference, type ParsedRef } from './reference.js';
+export { labelsMatch, parseContainerFilter, parseSize } from './filter.js';
 export type { ResolutionUse } from './cache.js';
 
 /** Everything one resolution reads: the host and the engine instances on it. */
@@ -88,6 +96,16 @@ class Scan {
   }
 
   private trustedIds: Set<string> | undefined;
+
+  /** The sources whose container listing this process may not read (root-only state read without root). */
+  unreadable(): UnreadableState[] {
+    return this.sources.flatMap((source) =>
+      source.listingDirs().flatMap((path) => {
+        const code = this.host.unreadableDir(path);
+        return code === undefined ? [] : [{ engines: source.engines.filter((e) => this.engines.has(e)), path, code }];
+      }),
+    );
+  }
 
   all(): Candidate[] {
     const out: Candidate[] = [];
@@ -337,24 +355,14 @@ export function resolveForUse(
   return entry ?? { resolved: found.resolved, forget: () => undefined };
 }
 
-/** `key` (present with any value) or `key=value`, as docker's `--filter label=` takes them. */
-export function labelsMatch(labels: Record<string, string>, selectors: readonly string[]): boolean {
-  return selectors.every((selector) => {
-    const eq = selector.indexOf('=');
-    const key = eq < 0 ? selector : selector.slice(0, eq);
-    return Object.prototype.hasOwnProperty.call(labels, key) && (eq < 0 || labels[key] === selector.slice(eq + 1));
-  });
-}
-
 /** Every container found on disk, with its labels, its cgroup when running, and its freezer state. */
 export function listSync(opts: ListOptions = {}): ListedContainer[] {
   const { filter, ...resolveOpts } = opts;
+  const matcher = compileFilter(filter);
   const scan = new Scan(resolveOpts);
-  const wanted = filter?.label === undefined ? [] : Array.isArray(filter.label) ? filter.label : [filter.label];
   const out: ListedContainer[] = [];
   for (const c of scan.all()) {
-    if (filter?.engine !== undefined && c.engine !== filter.engine) continue;
-    if (!labelsMatch(c.labels, wanted)) continue;
+    if (!matcher.before(c.engine, c.labels)) continue;
     const item: ListedContainer = {
       engine: c.engine,
       id: c.id,
@@ -386,12 +394,46 @@ export function listSync(opts: ListOptions = {}): ListedContainer[] {
           // The cgroup vanished between the two reads; the container is exiting.
         }
       }
+      Object.assign(item, usageAt(scan.host, located.cgroupDir, located.cgroupVersion, located.hierarchyPath, c.pid));
     } catch (err) {
       if (!(err instanceof CgfreezeError)) throw err;
       item.error = err;
     }
-    if (filter?.running !== undefined && item.running !== filter.running) continue;
+    if (!matcher.after(item)) continue;
     out.push(item);
   }
   return out;
+}
+
+/** Engine state this process may not read: `path` could not be opened (`code`), so those engines' containers are missing from a list. */
+export interface UnreadableState {
+  engines: Engine[];
+  path: string;
+  code: string;
+}
+
+/** The engines' container listings that this process may not read (without root, the rootful engines' state). */
+export function unreadableEngineState(opts: ResolveOptions = {}): UnreadableState[] {
+  return new Scan(opts).unreadable();
+}
+
+function usageAt(host: Host, dir: string, version: 'v1' | 'v2', hierarchyPath: string, pid: number): ResourceUsage {
+  const procCgroup = pid > 0 ? host.procCgroup(pid) : undefined;
+  return readResourceUsage(
+    { dir, version: version === 'v1' ? 1 : 2, hierarchyPath, ...(procCgroup === undefined ? {} : { procCgroup }) },
+    host.mounts,
+    host.root === '/' ? '' : host.root,
+  );
+}
+
+/**
+ * Memory use and limit and CPU time of a resolved target's cgroup. A container is placed in the other
+ * hierarchies by its init process, a cgroup given by path by the first task it holds.
+ */
+export function usageOf(resolved: Resolved, opts: ResolveOptions): ResourceUsage {
+  const host = new Host(opts.hostRoot, opts.mountinfo);
+  const mount = resolved.cgroupVersion === 'v1' ? host.v1Freezer : host.cgroup2;
+  if (mount === undefined) return {};
+  const pid = resolved.kind === 'cgroup' ? host.firstTask(resolved.cgroupDir) : resolved.initPid;
+  return usageAt(host, resolved.cgroupDir, resolved.cgroupVersion, dirToHierarchyPath(mount, resolved.cgroupDir), pid);
 }

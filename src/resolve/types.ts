@@ -1,3 +1,4 @@
+import type { MemoryUsage } from '../cgroup/resources.js';
 import type { CgfreezeError } from '../errors.js';
 
 export type Engine = 'docker' | 'containerd' | 'podman' | 'cri-o';
@@ -67,7 +68,10 @@ export interface K8sIdentity {
   podUid?: string;
 }
 
-/** Docker's health of a container with a health check, as it records it after every probe. */
+/**
+ * The health of a container with a health check, as its engine records it after every probe (Docker
+ * `State.Health` in config.v2.json, Podman `healthcheck.log` next to its run directory).
+ */
 export type HealthStatus = 'starting' | 'healthy' | 'unhealthy';
 
 interface ResolvedCommon {
@@ -97,7 +101,7 @@ export interface ResolvedContainer extends ResolvedCommon {
   name?: string;
   k8s?: K8sIdentity;
   initPid: number;
-  /** Docker's recorded health, for a container with a health check. */
+  /** The engine's recorded health (Docker, Podman), for a container with a health check. */
   health?: HealthStatus;
 }
 
@@ -114,14 +118,33 @@ export interface ResolvedCgroup extends ResolvedCommon {
  */
 export type Resolved = ResolvedContainer | ResolvedCgroup;
 
+/** What a container is doing: `paused` when its cgroup is frozen (by anyone) or its engine paused it. */
+export type ContainerStatus = 'running' | 'paused';
+
+/**
+ * Memory use against a size (`bytes`) or against the container's own limit (`percent`, 0-100). A
+ * container whose memory cannot be read never matches; one without a limit never matches a `percent`.
+ */
+export type MemoryCondition = { op: '<' | '>'; bytes: number } | { op: '<' | '>'; percent: number };
+
+/**
+ * Which containers list() returns. Every key given must match (AND across keys, as docker's filters);
+ * within `label` and `memory` every entry must match, within `status` any one. parseContainerFilter()
+ * reads the same from docker-style `--filter` strings.
+ */
+export interface ContainerFilter {
+  /** `key=value` or `key` (any value); every entry must match. */
+  label?: string | string[];
+  engine?: Engine;
+  /** Only containers with a live init process. */
+  running?: boolean;
+  /** Running containers in one of these states. */
+  status?: ContainerStatus | ContainerStatus[];
+  memory?: MemoryCondition | MemoryCondition[];
+}
+
 export interface ListOptions extends ResolveOptions {
-  filter?: {
-    /** `key=value` or `key` (any value); every entry must match. */
-    label?: string | string[];
-    engine?: Engine;
-    /** Only containers with a live init process. */
-    running?: boolean;
-  };
+  filter?: ContainerFilter;
 }
 
 export interface ListedContainer {
@@ -139,6 +162,10 @@ export interface ListedContainer {
   resolved?: ResolvedContainer;
   /** Freezer state of the cgroup when it could be read. */
   freezer?: 'thawed' | 'freezing' | 'frozen';
+  /** Memory use and limit of its cgroup, when it runs and a memory controller accounts it. */
+  memory?: MemoryUsage;
+  /** CPU time its tasks used, in µs, when it runs and it could be read. */
+  cpuTimeUs?: number;
   /** Why it could not be resolved (not running, broken state file, …). */
   error?: CgfreezeError;
 }

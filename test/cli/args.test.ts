@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { formatMs, labelsFilterStrings, parseFilters } from '../../src/cli/args.js';
+import { containerFilterOf, formatMs } from '../../src/cli/args.js';
 import { parseDuration } from '../../src/client/index.js';
-import { colorEnabled, formatTable } from '../../src/cli/output.js';
+import { colorEnabled, formatBytes, formatTable } from '../../src/cli/output.js';
 import { errorWith } from '../helpers/matchers.js';
 
 // The one duration grammar: the CLI's --for and --timeout, the sidecar's ttl and its own time options.
@@ -29,20 +29,26 @@ describe('parseDuration', () => {
   });
 });
 
-describe('label filters', () => {
-  it('parses label=KEY and label=KEY=VALUE (values may hold =)', () => {
-    expect(parseFilters('ls', ['label=tier', 'label=role=web', 'label=x=a=b'])).toEqual([
-      { key: 'tier' },
-      { key: 'role', value: 'web' },
-      { key: 'x', value: 'a=b' },
-    ]);
+describe('--filter', () => {
+  it('is the library grammar, every --filter in one typed filter', () => {
+    expect(
+      containerFilterOf('unpause', {
+        filter: ['label=auto_resume=true', 'status=paused', 'memory<80%', 'memory>512MiB'],
+      }),
+    ).toEqual({
+      label: ['auto_resume=true'],
+      status: ['paused'],
+      memory: [
+        { op: '<', percent: 80 },
+        { op: '>', bytes: 512 * 2 ** 20 },
+      ],
+    });
+    expect(containerFilterOf('ls', {})).toBeUndefined();
   });
-  it('hands the resolver KEY or KEY=VALUE', () => {
-    expect(labelsFilterStrings(parseFilters('ls', ['label=tier', 'label=x=a=b']))).toEqual(['tier', 'x=a=b']);
-  });
-  it('refuses other filters as usage errors', () => {
-    expect(() => parseFilters('ls', ['name=web'])).toThrow(errorWith({ code: 'ERR_INVALID_ARG' }));
-    expect(() => parseFilters('ls', ['label='])).toThrow(/unsupported filter/);
+  it('turns a filter it cannot read into a usage error naming the command', () => {
+    const read = (): unknown => containerFilterOf('ls', { filter: ['name=web'] });
+    expect(read).toThrow(errorWith({ code: 'ERR_INVALID_ARG' }));
+    expect(read).toThrow(/^unsupported filter "name=web"; .* \(see 'cgfreeze ls --help'\)$/);
   });
 });
 
@@ -55,6 +61,16 @@ describe('output', () => {
     expect(colorEnabled({ isTTY: true }, { TERM: 'dumb' })).toBe(false);
     expect(colorEnabled({ isTTY: false }, { FORCE_COLOR: '1' })).toBe(true);
     expect(colorEnabled({ isTTY: false }, { FORCE_COLOR: '0' })).toBe(false);
+  });
+  it('shows bytes in binary units, as docker stats does', () => {
+    expect([0, 1023, 1536, 64 * 2 ** 20, 1.5 * 2 ** 30, 123.4 * 2 ** 20].map(formatBytes)).toEqual([
+      '0B',
+      '1023B',
+      '1.5KiB',
+      '64MiB',
+      '1.5GiB',
+      '123MiB',
+    ]);
   });
   it('pads table columns three spaces apart, without trailing blanks', () => {
     expect(

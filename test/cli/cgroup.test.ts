@@ -1,7 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { readProcs } from '../../scripts/workload/cgroupfs.js';
 import { startStuckTask } from '../../scripts/workload/index.js';
 import { UNTOUCHED, kernelView } from '../helpers/kernel.js';
 import { type Scratch, createScratch, makeTempDir, removeTempDir } from '../helpers/scratch.js';
@@ -67,13 +68,13 @@ describe('pause and unpause --cgroup', () => {
 
     // docker: "Error response from daemon: Container <id> is already paused"
     const again = cli(['pause', v1.dir]);
-    expect(again).toMatchObject({ status: 1, stdout: '', stderr: `Error: cgroup ${v1.dir} is already paused\n` });
+    expect(again).toMatchObject({ status: 1, stdout: '', stderr: `Error: Cgroup ${v1.dir} is already paused\n` });
 
     const u = cli(['unpause', v1.dir, spare.dir]);
     expect(u).toMatchObject({ status: 0, stdout: `${v1.dir}\n${spare.dir}\n` });
     // docker: "Error response from daemon: Container <id> is not paused"
     const notPaused = cli(['unpause', v1.dir]);
-    expect(notPaused).toMatchObject({ status: 1, stdout: '', stderr: `Error: cgroup ${v1.dir} is not paused\n` });
+    expect(notPaused).toMatchObject({ status: 1, stdout: '', stderr: `Error: Cgroup ${v1.dir} is not paused\n` });
   });
 
   it('--atomic pauses nothing when one target fails', () => {
@@ -107,10 +108,12 @@ describe('pause and unpause --cgroup', () => {
   it('refuses the root cgroup and paths that are not cgroups, with one line saying why', () => {
     const root = cli(['pause', '--cgroup', '/sys/fs/cgroup/freezer']);
     expect(root.status).toBe(1);
-    expect(root.stderr).toMatch(/^Error: refusing to freeze the root cgroup.*\n$/);
+    expect(root.stderr).toBe(
+      'Error: /sys/fs/cgroup/freezer is the root cgroup of its hierarchy, which is never frozen\n',
+    );
     const notCgroup = cli(['pause', '--cgroup', tmp]);
     expect(notCgroup.status).toBe(1);
-    expect(notCgroup.stderr).toMatch(/^Error: not on a cgroup mount: .*; give a cgroup directory such as .*\n$/);
+    expect(notCgroup.stderr).toMatch(/^Error: Not on a cgroup mount: .*; give a cgroup directory such as .*\n$/);
     const relative = cli(['pause', '--cgroup', 'freezer/x']);
     expect(relative.status).toBe(2);
     expect(relative.stderr.split('\n')).toHaveLength(2);
@@ -129,9 +132,43 @@ describe('pause and unpause --cgroup', () => {
     sh.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     const status = await new Promise<number | null>((resolve) => sh.on('close', resolve));
     expect(status).toBe(1);
-    expect(stderr.startsWith(`Error: refusing to freeze ${spare.dir}: this process is in it`)).toBe(true);
+    expect(stderr.startsWith(`Error: Refusing to freeze ${spare.dir}: this process is in it`)).toBe(true);
     expect(stderr.split('\n')).toHaveLength(2);
     expect(spare.kernelState()).toBe('thawed');
+  });
+
+  it('--atomic: a target the library refuses at the freeze rolls back the others, each says why', async () => {
+    // From inside spare, spare passes the checks (its state is readable) and is refused at the freeze.
+    const sh = spawn(
+      'sh',
+      [
+        '-c',
+        `echo $$ > ${spare.dir}/cgroup.procs && exec "${process.execPath}" "${CLI}" pause --atomic --json ${v1.dir} ${spare.dir}`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    sh.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    const status = await new Promise<number | null>((resolve) => sh.on('close', resolve));
+    expect(status).toBe(1);
+    expect(JSON.parse(stdout)).toEqual({
+      ok: false,
+      results: [
+        {
+          target: v1.dir,
+          ok: false,
+          error: { code: 'ERR_ATOMIC_ROLLBACK', message: `Pause rolled back: --atomic, and ${spare.dir} failed` },
+        },
+        {
+          target: spare.dir,
+          ok: false,
+          error: { code: 'ERR_SELF_FREEZE', message: expect.stringMatching(/^Refusing to freeze /) as unknown },
+        },
+      ],
+    });
+    expect(v1.kernelState()).toBe('thawed');
+    expect(spare.kernelState()).toBe('thawed');
+    await v1.assertRunning();
   });
 
   it('without privilege says to run as root', () => {
@@ -139,8 +176,8 @@ describe('pause and unpause --cgroup', () => {
     // the kernel's, not ours.
     const r = cliAsNobody(['pause', v1.dir]);
     expect(r.status).toBe(1);
-    expect(r.stderr.startsWith(`Error: permission denied: ${v1.dir}`)).toBe(true);
-    expect(r.stderr).toMatch(/^Error: permission denied: \S+ \(EACCES in \w+\); run cgfreeze as root.*\n$/);
+    expect(r.stderr.startsWith(`Error: Permission denied: ${v1.dir}`)).toBe(true);
+    expect(r.stderr).toMatch(/^Error: Permission denied: \S+ \(EACCES in \w+\); run cgfreeze as root.*\n$/);
     expect(v1.kernelState()).toBe('thawed');
   });
 });
@@ -182,7 +219,7 @@ describe('audit log', () => {
   it('changes nothing when the audit log cannot be opened', () => {
     const r = cli(['pause', '--audit-log', join(tmp, 'no-such-dir', 'audit.jsonl'), v1.dir]);
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^Error: cannot open the audit log .*no-such-dir.*\n$/);
+    expect(r.stderr).toMatch(/^Error: Cannot open the audit log .*no-such-dir.*\n$/);
     expect(v1.kernelState()).toBe('thawed');
   });
 
@@ -219,7 +256,7 @@ describe('audit log', () => {
     const r = cli(['pause', '--syslog', v2.dir], { CGFREEZE_SYSLOG_SOCKET: join(tmp, 'nobody-listens.sock') });
     expect(r.status).toBe(0);
     expect(r.stdout).toBe(`${v2.dir}\n`);
-    expect(r.stderr).toMatch(/^Warning: syslog: .*nobody-listens\.sock.*\n$/);
+    expect(r.stderr).toMatch(/^Warning: Syslog: .*nobody-listens\.sock.*\n$/);
     expect(cli(['unpause', v2.dir]).status).toBe(0);
   });
 });
@@ -282,7 +319,7 @@ describe('pause --for', () => {
     const r = cli(['pause', '--for', 'soon', v1.dir]);
     expect(r.status).toBe(2);
     expect(r.stderr).toBe(
-      `Error: invalid duration for --for: "soon"; use e.g. 30s, 1m30s, 500ms or a number of seconds (see 'cgfreeze pause --help')\n`,
+      `Error: Invalid duration for --for: "soon"; use e.g. 30s, 1m30s, 500ms or a number of seconds (see 'cgfreeze pause --help')\n`,
     );
     expect(v1.kernelState()).toBe('thawed');
   });
@@ -337,22 +374,154 @@ describe('timeouts, debugging and a missing addon', () => {
   });
 });
 
+describe('unpause --atomic', () => {
+  it('all or none: when one thaw fails, every target is paused again', async () => {
+    // The child is frozen by itself and by its frozen parent: it passes the check (it is paused) and its
+    // thaw fails (ERR_FROZEN_BY_ANCESTOR), after v1's thaw succeeded.
+    const child = await CgroupWithWorker.start(scratch, 1, tmp, 'parent/child');
+    const parent = dirname(child.dir);
+    try {
+      expect(cli(['pause', v1.dir, child.dir]).status).toBe(0);
+      writeFileSync(`${parent}/freezer.state`, 'FROZEN');
+      const r = cli(['unpause', '--atomic', v1.dir, child.dir]);
+      expect(r).toEqual({
+        status: 1,
+        stdout: '',
+        stderr:
+          `Error: Unpause rolled back: --atomic, and ${child.dir} failed; paused again\n` +
+          `Error: ${child.dir} is frozen by its ancestor cgroup ${parent}; unpause that cgroup instead (cgfreeze unpause --cgroup ${parent})\n`,
+      });
+      expect(v1.kernelState()).toBe('frozen');
+      await v1.assertStopped();
+      // The failed thaw had cleared the child's own freeze; it is back.
+      expect(readFileSync(`${child.dir}/freezer.self_freezing`, 'utf8')).toBe('1\n');
+
+      // Once the parent is thawed, the same command unpauses both.
+      writeFileSync(`${parent}/freezer.state`, 'THAWED');
+      expect(cli(['unpause', '--atomic', v1.dir, child.dir])).toEqual({
+        status: 0,
+        stdout: `${v1.dir}\n${child.dir}\n`,
+        stderr: '',
+      });
+      await v1.assertRunning();
+      await child.assertRunning();
+    } finally {
+      writeFileSync(`${parent}/freezer.state`, 'THAWED');
+      if (v1.kernelState() !== 'thawed') cli(['unpause', v1.dir]);
+    }
+  });
+
+  it('a target that fails its check leaves every target paused', () => {
+    expect(cli(['pause', v1.dir]).status).toBe(0);
+    try {
+      expect(cli(['unpause', '--atomic', v1.dir, v2.dir])).toEqual({
+        status: 1,
+        stdout: '',
+        stderr:
+          `Error: Unpause not attempted: --atomic, and ${v2.dir} failed its check\n` +
+          `Error: Cgroup ${v2.dir} is not paused\n`,
+      });
+      expect(v1.kernelState()).toBe('frozen');
+    } finally {
+      cli(['unpause', v1.dir]);
+    }
+  });
+});
+
 describe('status', () => {
-  it('shows the kernel state, self or ancestor, version and freeze file', () => {
+  it('shows the kernel state, self or ancestor, version, freeze file, memory and CPU time', () => {
     writeFileSync(`${v2.dir}/cgroup.freeze`, '1');
     try {
       const r = cli(['status', v2.dir, '--cgroup', v1.dir]);
       expect(r.status).toBe(0);
+      // Memory is bound to v1 on this host: nothing accounts the v2 scratch cgroup's memory.
       expect(r.stdout).toContain(
-        `${v2.dir}\n  Kernel:      frozen (by itself)\n  Cgroup:      v2 ${v2.dir}\n  Freeze file: ${v2.dir}/cgroup.freeze\n`,
+        `${v2.dir}\n  Kernel:      frozen (by itself)\n  Cgroup:      v2 ${v2.dir}\n  Freeze file: ${v2.dir}/cgroup.freeze\n` +
+          '  Memory:      unknown (no memory controller accounts this cgroup)\n  CPU time:    ',
       );
       expect(r.stdout).toContain(`${v1.dir}\n  Kernel:      thawed (running)\n`);
-      const j = cli(['inspect', v2.dir]);
-      expect(JSON.parse(j.stdout)).toMatchObject([
-        { target: v2.dir, kernel: { state: 'frozen', self: true, byAncestor: false, version: 'v2' } },
-      ]);
+      const missing = `${scratch.root(2)}/missing`;
+      const j = cli(['inspect', v2.dir, missing]);
+      expect(j.status).toBe(1);
+      expect(j.stderr).toBe('');
+      expect(JSON.parse(j.stdout)).toMatchObject({
+        ok: false,
+        results: [
+          {
+            target: v2.dir,
+            ok: true,
+            kernel: { state: 'frozen', self: true, byAncestor: false, version: 'v2' },
+            memory: null,
+            cpuTimeUs: expect.any(Number) as unknown,
+          },
+          { target: missing, ok: false, error: { code: 'ENOENT', message: `No such cgroup: ${missing}` } },
+        ],
+      });
     } finally {
       writeFileSync(`${v2.dir}/cgroup.freeze`, '0');
     }
   });
+
+  it('reads memory and CPU of a v1 cgroup from the memory and cpuacct hierarchies at the same path', async () => {
+    const path = v1.dir.slice('/sys/fs/cgroup/freezer'.length);
+    const made = ['memory', 'cpuacct'].flatMap((h) => [
+      `/sys/fs/cgroup/${h}${dirname(path)}`,
+      `/sys/fs/cgroup/${h}${path}`,
+    ]);
+    const [, memory, , cpuacct] = made as [string, string, string, string];
+    try {
+      for (const dir of made) mkdirSync(dir);
+      writeFileSync(`${memory}/memory.limit_in_bytes`, String(64 * 2 ** 20));
+      // The worker's shell moves; the sleeps it starts from then on are born there.
+      const shell = readProcs(v1.dir)[0] as number;
+      writeFileSync(`${memory}/cgroup.procs`, String(shell));
+      writeFileSync(`${cpuacct}/cgroup.procs`, String(shell));
+      await waitFor(() => Number(readFileSync(`${cpuacct}/cpuacct.usage`, 'utf8')) > 0, 'the worker to use some CPU');
+      const j = JSON.parse(cli(['inspect', v1.dir]).stdout) as {
+        results: Array<{ memory: { usageBytes: number; limitBytes: number }; cpuTimeUs: number }>;
+      };
+      const usage = Number(readFileSync(`${memory}/memory.usage_in_bytes`, 'utf8'));
+      expect(j.results[0]?.memory.limitBytes).toBe(64 * 2 ** 20);
+      expect(j.results[0]?.memory.usageBytes).toBeGreaterThan(0);
+      expect(Math.abs((j.results[0]?.memory.usageBytes ?? 0) - usage)).toBeLessThan(4 * 2 ** 20);
+      expect(j.results[0]?.cpuTimeUs).toBeGreaterThan(0);
+      expect(cli(['status', v1.dir]).stdout).toMatch(/^ {2}Memory: {6}\d.*B of 64MiB \(\d+\.\d%\)$/m);
+      // A cgroup whose task is elsewhere in the memory hierarchy is not credited with that cgroup's memory.
+      expect(JSON.parse(cli(['inspect', spare.dir]).stdout)).toMatchObject({ results: [{ memory: null }] });
+    } finally {
+      // Back to the hierarchies' roots; short-lived sleeps may exit (or be born) while they move.
+      for (const dir of [memory, cpuacct]) {
+        const root = dir.slice(0, dir.length - path.length);
+        await waitFor(() => {
+          for (const pid of readProcsSafe(dir)) {
+            try {
+              writeFileSync(`${root}/cgroup.procs`, String(pid));
+            } catch {
+              // Exited meanwhile.
+            }
+          }
+          return readProcsSafe(dir).length === 0;
+        }, `${dir} to empty`);
+      }
+      for (const dir of [...made].reverse()) if (existsSync(dir)) rmdirSync(dir);
+    }
+  });
+
+  it('a read-only command reports on the root cgroup without speaking of freezing it', () => {
+    const r = cli(['status', '/sys/fs/cgroup/unified']);
+    expect(r.stderr).not.toMatch(/refus/i);
+    expect(r).toEqual({
+      status: 1,
+      stdout: '',
+      stderr: 'Error: /sys/fs/cgroup/unified is the root cgroup of its hierarchy, which is never frozen\n',
+    });
+  });
 });
+
+function readProcsSafe(dir: string): number[] {
+  try {
+    return readProcs(dir);
+  } catch {
+    return [];
+  }
+}

@@ -12,7 +12,9 @@ import {
   type StoppedContainer,
 } from '../helpers/lab.js';
 import { makeTempDir, removeTempDir } from '../helpers/scratch.js';
-import { cli, cliAsNobody, waitFor } from './helpers.js';
+import type { LsRow } from '../../src/cli/commands/ls.js';
+import { listSync } from '../../src/index.js';
+import { cli, cliAsNobody, cliSpawn, waitFor } from './helpers.js';
 
 // Each step is a real process on a shared, often overloaded VM; allow for it.
 vi.setConfig({ testTimeout: 300_000 });
@@ -37,6 +39,16 @@ let pod: LabContainer;
 let healthy: LabContainer;
 let sick: LabContainer;
 let stopped: StoppedContainer;
+let podHealthy: LabContainer;
+// The guide's memory-aware resume: paused and labelled, under or over 80 % of their limit, or without one.
+let low: LabContainer;
+let high: LabContainer;
+let unlimited: LabContainer;
+let busy: LabContainer;
+const RESUME_LABEL = `${tag}.auto_resume=true`;
+const MiB = 2 ** 20;
+/** A file in /dev/shm (tmpfs, charged to the container and never reclaimed without swap) holds 14 of its 16 MiB. */
+const FILL = `head -c ${14 * MiB} /dev/zero > /dev/shm/fill && touch /tmp/filled; trap "exit 0" TERM; while :; do sleep 1; done`;
 
 function cg(args: string[], extraEnv: Record<string, string> = {}): ReturnType<typeof cli> {
   return cli([...args, ...ROOTS], extraEnv);
@@ -92,11 +104,28 @@ beforeAll(async () => {
     name: `${tag}-sick`,
     extraArgs: ['--health-cmd', 'false', '--health-interval', '1s', '--health-retries', '1'],
   });
+  [podHealthy, low, high, unlimited, busy] = await Promise.all([
+    // The probe fails while /tmp/sick exists. There is no systemd here to run podman's probe timer:
+    // the test runs the probe itself (`podman healthcheck run`, what the timer runs).
+    lab.podman({
+      name: `${tag}-phc`,
+      extraArgs: ['--health-cmd', 'test ! -e /tmp/sick', '--health-interval', '1h', '--health-retries', '1'],
+    }),
+    lab.docker({ name: `${tag}-low`, labels: { [`${tag}.auto_resume`]: 'true' }, extraArgs: ['--memory', '64m'] }),
+    lab.docker({
+      name: `${tag}-high`,
+      labels: { [`${tag}.auto_resume`]: 'true' },
+      extraArgs: ['--memory', '16m'],
+      cmd: ['sh', '-c', FILL],
+    }),
+    lab.docker({ name: `${tag}-unlimited`, labels: { [`${tag}.auto_resume`]: 'true' } }),
+    lab.docker({ name: `${tag}-busy`, labels: { [`${tag}.auto_resume`]: 'true' }, extraArgs: ['--memory', '64m'] }),
+  ]);
 }, 300_000);
 
 afterAll(async () => {
   try {
-    for (const c of [web, db, other, task, pod, healthy, sick]) {
+    for (const c of [web, db, other, task, pod, healthy, sick, podHealthy, low, high, unlimited, busy]) {
       // Never leave a lab container frozen, whatever a failed test did; a container gone already is fine.
       if (c !== undefined && existsSync(c.freezeFile) && kernelFreezerState(c.cgroupDir) !== 'thawed')
         cg(['unpause', '--cgroup', c.cgroupDir]);
@@ -155,7 +184,7 @@ describe('pause and unpause containers of three engines', () => {
     expect(none).toEqual({
       status: 1,
       stdout: '',
-      stderr: `Error: no running container matches --filter label=${tag}.tier=nowhere\n`,
+      stderr: `Error: No running container matches --filter label=${tag}.tier=nowhere\n`,
     });
   });
 });
@@ -214,9 +243,9 @@ describe('status: the kernel next to the engine', () => {
       const r = cg(['status', web.name]);
       expect(r.status).toBe(0);
       expect(r.stdout).toContain(`  Kernel:      frozen (by itself)\n  Engine:      docker reports running\n`);
-      expect(r.stdout).toContain("Warning:    frozen behind docker's back: docker still reports it running");
-      const j = JSON.parse(cg(['inspect', web.name]).stdout) as Array<Record<string, unknown>>;
-      expect(j[0]).toMatchObject({
+      expect(r.stdout).toContain("Warning:    Frozen behind docker's back: docker still reports it running");
+      const j = JSON.parse(cg(['inspect', web.name]).stdout) as { results: Array<Record<string, unknown>> };
+      expect(j.results[0]).toMatchObject({
         target: web.name,
         kernel: { state: 'frozen', self: true, version: 'v1' },
         engine: { engine: 'docker', id: web.id, state: 'running', pausedByEngine: false },
@@ -234,7 +263,7 @@ describe('status: the kernel next to the engine', () => {
         stderr: expect.stringContaining('is not paused') as string,
       });
       const ls = cg(['ls', '--filter', `label=${tag}.tier=front`]);
-      expect(ls.stdout).toMatch(new RegExp(`^docker +${web.name} +${web.id.slice(0, 12)} +frozen ! +running$`, 'm'));
+      expect(ls.stdout).toMatch(new RegExp(`^docker +${web.name} +${web.id.slice(0, 12)} +frozen ! +running +`, 'm'));
       expect(ls.stdout).toMatch(/^! the kernel and the engine disagree/m);
     } finally {
       cg(['unpause', web.name]);
@@ -271,10 +300,10 @@ describe('status on a hybrid host', () => {
       expect(kernelFreezerState(web.cgroupDir)).toBe('thawed');
       const r = cg(['status', web.name]);
       expect(r.status).toBe(0);
-      expect(r.stdout).toContain(`its cgroup2 twin ${twin} is frozen too (cgroup.freeze)`);
-      expect(JSON.parse(cg(['inspect', web.name]).stdout)).toMatchObject([
-        { kernel: { state: 'thawed', frozenTwin: twin } },
-      ]);
+      expect(r.stdout).toContain(`Its cgroup2 twin ${twin} is frozen too (cgroup.freeze)`);
+      expect(JSON.parse(cg(['inspect', web.name]).stdout)).toMatchObject({
+        results: [{ kernel: { state: 'thawed', frozenTwin: twin } }],
+      });
     } finally {
       writeFileSync(`${twin}/cgroup.freeze`, '0');
     }
@@ -285,14 +314,22 @@ describe('ls', () => {
   it('lists engine, name, short ID, kernel state and engine state; -a adds stopped containers; json lines', () => {
     const r = cg(['ls']);
     expect(r.status).toBe(0);
-    expect(r.stdout.split('\n')[0]).toMatch(/^ENGINE +NAME +CONTAINER ID +FREEZER +ENGINE STATE$/);
-    expect(r.stdout).toMatch(new RegExp(`^docker +${other.name} +${other.id.slice(0, 12)} +thawed +running$`, 'm'));
+    expect(r.stdout.split('\n')[0]).toMatch(
+      /^ENGINE +NAME +CONTAINER ID +FREEZER +ENGINE STATE +MEMORY +MEM % +CPU TIME$/,
+    );
+    // No limit given: `<use> / no limit`, and no share of it.
+    const usage = String.raw`\d+(\.\d)?[KMG]?i?B / no limit +- +\d+(ms|s|\.\ds|m\d*s?)`;
+    expect(r.stdout).toMatch(
+      new RegExp(`^docker +${other.name} +${other.id.slice(0, 12)} +thawed +running +${usage}$`, 'm'),
+    );
     // containerd has no names and its IDs are not hex: the ID shows in full, in both columns.
-    expect(r.stdout).toMatch(new RegExp(`^containerd +${task.name} +${task.name} +thawed +running$`, 'm'));
-    expect(r.stdout).toMatch(new RegExp(`^podman +${pod.name} +${pod.id.slice(0, 12)} +thawed +running$`, 'm'));
+    expect(r.stdout).toMatch(new RegExp(`^containerd +${task.name} +${task.name} +thawed +running +${usage}$`, 'm'));
+    expect(r.stdout).toMatch(
+      new RegExp(`^podman +${pod.name} +${pod.id.slice(0, 12)} +thawed +running +${usage}$`, 'm'),
+    );
     expect(r.stdout).not.toContain(stopped.name);
     expect(cg(['ls', '-a']).stdout).toMatch(
-      new RegExp(`^docker +${stopped.name} +${stopped.id.slice(0, 12)} +- +exited$`, 'm'),
+      new RegExp(`^docker +${stopped.name} +${stopped.id.slice(0, 12)} +- +exited +- +- +-$`, 'm'),
     );
     const lines = cg(['ls', '--format', 'json', '--filter', `label=${tag}.tier=back`])
       .stdout.trim()
@@ -305,12 +342,15 @@ describe('ls', () => {
         freezer: 'thawed',
         engineState: 'running',
         mismatch: false,
+        memory: { usageBytes: expect.any(Number) as unknown, limitBytes: null },
+        cpuTimeUs: expect.any(Number) as unknown,
       }),
     ]);
     expect(cg(['ls', '-q', '--filter', `label=${tag}.tier=back`]).stdout).toBe(`${other.id.slice(0, 12)}\n`);
-    expect(cg(['ps', '--filter', `label=${tag}.tier=back`]).stdout).toBe(
-      cg(['ls', '--filter', `label=${tag}.tier=back`]).stdout,
-    );
+    // ps is ls (memory and CPU time move between two runs, and column widths with them).
+    expect(cg(['ps', '-q', '--filter', `label=${tag}.tier=back`]).stdout).toBe(`${other.id.slice(0, 12)}\n`);
+    const header = (text: string): string => (text.split('\n')[0] ?? '').replace(/ +/g, ' ');
+    expect(header(cg(['ps', '--filter', `label=${tag}.tier=back`]).stdout)).toBe(header(r.stdout));
   });
 });
 
@@ -346,13 +386,112 @@ describe('unpause --wait-healthy', () => {
     expect(kernelFreezerState(sick.cgroupDir)).toBe('thawed');
   });
 
+  it('waits for podman, whose health is its healthcheck.log, until the probe passes again', async () => {
+    const podman = (args: string[]): ReturnType<typeof spawnSync> =>
+      spawnSync(
+        'podman',
+        ['--root', env.podman.root, '--runroot', env.podman.runroot, '--tmpdir', env.podman.tmpdir, ...args],
+        { encoding: 'utf8', env: { ...process.env, CONTAINERS_CONF: env.podman.conf } },
+      );
+    const health = (): string =>
+      podman(['inspect', '-f', '{{.State.Health.Status}}', podHealthy.name]).stdout as string;
+    expect(podman(['exec', podHealthy.name, 'touch', '/tmp/sick']).status).toBe(0);
+    expect(podman(['healthcheck', 'run', podHealthy.name]).status).toBe(1);
+    expect(health()).toBe('unhealthy\n');
+    expect(cg(['pause', podHealthy.name]).status).toBe(0);
+    const waiting = cliSpawn(['unpause', '--wait-healthy', '--json', '--timeout', '120s', podHealthy.name, ...ROOTS]);
+    await waitFor(() => kernelFreezerState(podHealthy.cgroupDir) === 'thawed', 'the thaw');
+    await sleep(1000);
+    expect(waiting.child.exitCode).toBeNull(); // thawed, and still waiting: podman says unhealthy
+    expect(podman(['exec', podHealthy.name, 'rm', '/tmp/sick']).status).toBe(0);
+    expect(podman(['healthcheck', 'run', podHealthy.name]).status).toBe(0);
+    const r = await waiting.done;
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      ok: true,
+      results: [{ target: podHealthy.name, state: 'thawed', health: 'healthy' }],
+    });
+    expect(health()).toBe('healthy\n');
+  });
+
   it('returns at once for containers without a health check, saying so', () => {
     expect(cg(['pause', other.name, task.name]).status).toBe(0);
     const r = cg(['unpause', '--wait-healthy', other.name, task.name]);
     expect(r).toEqual({
       status: 0,
       stdout: `${other.name}\n${task.name}\n`,
-      stderr: `${other.name}: no health check; not waiting\n${task.name}: no health check cgfreeze can read (containerd); not waiting\n`,
+      stderr:
+        `Warning: ${other.name} has no health check; not waiting\n` +
+        `Warning: ${task.name} is a containerd task: containerd has no health checks (Kubernetes probes run in the kubelet); not waiting\n`,
+    });
+  });
+});
+
+describe("memory-aware bulk resume (the guide's docker stats loop)", () => {
+  const names = (): string[] => [low.name, high.name, unlimited.name];
+
+  it('resumes the paused, labelled containers under 80 % of their own limit, and prints the names it resumed', async () => {
+    await waitFor(() => existsSync(`/proc/${high.pid}/root/tmp/filled`), `${high.name} to fill its memory`);
+    expect(cg(['pause', ...names()]).status).toBe(0);
+    try {
+      const r = cg([
+        'unpause',
+        '--filter',
+        `label=${RESUME_LABEL}`,
+        '--filter',
+        'status=paused',
+        '--filter',
+        'memory<80%',
+      ]);
+      expect(r).toEqual({ status: 0, stdout: `${low.name}\n`, stderr: '' });
+      expect(kernelFreezerState(low.cgroupDir)).toBe('thawed');
+      expect(kernelFreezerState(high.cgroupDir)).toBe('frozen');
+      // No limit: never under a share of it.
+      expect(kernelFreezerState(unlimited.cgroupDir)).toBe('frozen');
+      // Running, never paused: status=paused leaves it be.
+      expect(kernelFreezerState(busy.cgroupDir)).toBe('thawed');
+
+      // The same filters, typed, through the library.
+      const listed = listSync({
+        docker: [{ dataRoot: env.docker.dataRoot, execRoot: env.docker.execRoot }],
+        filter: { label: RESUME_LABEL, status: 'paused', memory: { op: '>', percent: 80 } },
+      });
+      expect(listed.map((c) => c.name)).toEqual([high.name]);
+    } finally {
+      cg(['unpause', high.name, unlimited.name]);
+    }
+  });
+
+  it('ls shows each container its memory use against the limit docker recorded, and filters on it', () => {
+    const out = JSON.parse(cg(['ls', '--json', '--filter', `label=${RESUME_LABEL}`]).stdout) as {
+      ok: boolean;
+      containers: LsRow[];
+      unreadable: unknown[];
+    };
+    expect(out.ok).toBe(true);
+    expect(out.unreadable).toEqual([]);
+    const byName = new Map(out.containers.map((c) => [c.name, c]));
+    for (const c of [low, high, busy]) {
+      const recorded = Number(docker(['inspect', '-f', '{{.HostConfig.Memory}}', c.name]).stdout);
+      expect(byName.get(c.name)?.memory?.limitBytes).toBe(recorded);
+    }
+    expect(byName.get(unlimited.name)?.memory).toEqual({ usageBytes: expect.any(Number) as unknown, limitBytes: null });
+    expect(byName.get(high.name)?.memory?.usageBytes).toBeGreaterThan(14 * MiB);
+    expect(byName.get(low.name)?.cpuTimeUs).toBeGreaterThan(0);
+    const table = cg(['ls', '--filter', `label=${RESUME_LABEL}`]).stdout;
+    expect(table).toMatch(
+      new RegExp(
+        `^docker +${high.name} +\\S+ +thawed +running +1\\d(\\.\\d)?MiB / 16MiB +(8\\d|9\\d|100)\\.\\d% +\\S+$`,
+        'm',
+      ),
+    );
+    expect(table).toMatch(
+      new RegExp(`^docker +${unlimited.name} +\\S+ +thawed +running +\\S+ / no limit +- +\\S+$`, 'm'),
+    );
+    expect(cg(['ls', '-q', '--filter', `label=${RESUME_LABEL}`, '--filter', 'memory>8MiB'])).toEqual({
+      status: 0,
+      stdout: `${high.id.slice(0, 12)}\n`,
+      stderr: '',
     });
   });
 });
@@ -363,5 +502,31 @@ describe('privilege', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^Error: .*run cgfreeze as root.*\n$/);
     expect(kernelFreezerState(web.cgroupDir)).toBe('thawed');
+  });
+
+  it('without root, ls names each engine whose state it could not read instead of printing an empty table', () => {
+    const asNobody = (args: string[]): ReturnType<typeof cli> => cliAsNobody([...args, ...ROOTS]);
+    const missing = [
+      ['docker', `${env.docker.dataRoot}/containers`],
+      ['containerd', `${env.containerd.state}/io.containerd.runtime.v2.task`],
+      ['podman/cri-o', `${env.podman.root}/overlay-containers`],
+    ];
+    expect(asNobody(['ls'])).toEqual({
+      status: 1,
+      stdout: '',
+      stderr: missing
+        .map(
+          ([engine, path]) =>
+            `Error: Cannot read the state of ${engine} (${path}: EACCES); its containers are not listed: run cgfreeze as root\n`,
+        )
+        .join(''),
+    });
+    const json = asNobody(['ls', '--json']);
+    expect(json.status).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      ok: false,
+      containers: [],
+      unreadable: missing.map(([engine, path]) => ({ engines: engine?.split('/'), path, code: 'EACCES' })),
+    });
   });
 });

@@ -109,8 +109,9 @@ export class CgroupWithWorker {
     private readonly counterFile: string,
   ) {}
 
-  static async start(scratch: Scratch, version: 1 | 2, tmp: string): Promise<CgroupWithWorker> {
-    const dir = scratch.make(version);
+  /** `name`: the scratch child to make (nested names make their parents), by default a fresh one. */
+  static async start(scratch: Scratch, version: 1 | 2, tmp: string, name?: string): Promise<CgroupWithWorker> {
+    const dir = scratch.make(version, name);
     const counterFile = join(tmp, `${basename(dir)}-v${version}.count`);
     const loop = `i=0; while :; do i=$((i+1)); echo $i > ${counterFile}; sleep 0.01; done`;
     // The shell joins the cgroup before it starts counting; the scratch's cleanup kills it there.

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,18 +51,26 @@ describe('usage, help and version', () => {
       ['pause'],
       "Error: 'cgfreeze pause' requires at least 1 CONTAINER argument, a --cgroup PATH or a --filter (see 'cgfreeze pause --help')",
     ],
-    [['unpause', '--bogus', 'x'], "Error: unknown flag: --bogus (see 'cgfreeze unpause --help')"],
-    [['pause', '--timeout'], "Error: flag needs an argument: --timeout (see 'cgfreeze pause --help')"],
+    [['unpause', '--bogus', 'x'], "Error: Unknown flag: --bogus (see 'cgfreeze unpause --help')"],
+    [['pause', '--timeout'], "Error: Flag needs an argument: --timeout (see 'cgfreeze pause --help')"],
     [
       ['pause', '--timeout', 'later', 'x'],
-      `Error: invalid duration for --timeout: "later"; use e.g. 30s, 1m30s, 500ms or a number of seconds (see 'cgfreeze pause --help')`,
+      `Error: Invalid duration for --timeout: "later"; use e.g. 30s, 1m30s, 500ms or a number of seconds (see 'cgfreeze pause --help')`,
     ],
     [
-      ['pause', '--filter', 'status=running'],
-      `Error: unsupported filter "status=running"; use --filter label=KEY or --filter label=KEY=VALUE (see 'cgfreeze pause --help')`,
+      ['pause', '--filter', 'name=web'],
+      `Error: Unsupported filter "name=web"; use label=KEY, label=KEY=VALUE, status=running, status=paused, memory<SIZE, memory>SIZE, memory<PERCENT% or memory>PERCENT% (see 'cgfreeze pause --help')`,
     ],
-    [['frobnicate'], "Error: unknown command: frobnicate (see 'cgfreeze --help')"],
-    [['serve', '--no-such-flag'], "Error: unknown flag: --no-such-flag (see 'cgfreeze serve --help')"],
+    [
+      ['unpause', '--filter', 'memory<lots'],
+      `Error: Invalid memory size in filter "memory<lots": use e.g. 512MiB, 2GiB, 512m or a number of bytes (see 'cgfreeze unpause --help')`,
+    ],
+    [
+      ['ls', '--filter', 'status=exited'],
+      `Error: Unsupported status in filter "status=exited"; use status=running or status=paused (see 'cgfreeze ls --help')`,
+    ],
+    [['frobnicate'], "Error: Unknown command: frobnicate (see 'cgfreeze --help')"],
+    [['serve', '--no-such-flag'], "Error: Unknown flag: --no-such-flag (see 'cgfreeze serve --help')"],
     [['serve', '--on-sigterm', 'kill'], "Error: --on-sigterm takes leave or thaw (see 'cgfreeze serve --help')"],
     [
       ['serve', '--tcp', '9000'],
@@ -95,6 +103,76 @@ describe('usage, help and version', () => {
     const r = cli(['pause', '--json']);
     expect(r.status).toBe(2);
     expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, error: { code: 'ERR_INVALID_ARG' } });
+  });
+});
+
+describe('start-up', () => {
+  /** What a process loaded by its exit: the package's files and Node's builtin modules. */
+  function loaded(args: string[]): { files: string[]; builtins: string[] } {
+    const dir = mkdtempSync(join(tmpdir(), 'cgfc-load-'));
+    try {
+      const preload = join(dir, 'loaded.cjs');
+      writeFileSync(
+        preload,
+        "process.on('exit', () => require('fs').writeSync(2, JSON.stringify({ files: Object.keys(require.cache), " +
+          "builtins: process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13)) })));\n",
+      );
+      const r = spawnSync(process.execPath, ['--require', preload, ...args], { encoding: 'utf8', env: cleanEnv() });
+      const seen = JSON.parse(r.stderr) as { files: string[]; builtins: string[] };
+      return { files: seen.files.filter((f) => f !== preload), builtins: seen.builtins };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('the bin is one bundled file, and --version loads nothing node -e 0 does not but parseArgs and os', () => {
+    const bare = new Set(loaded(['-e', '0']).builtins);
+    const version = loaded([CLI, '--version']);
+    expect(version.files).toEqual([CLI]);
+    // Not child_process, net, streams or tty: each costs milliseconds of every run.
+    expect(version.builtins.filter((b) => !bare.has(b)).sort()).toEqual([
+      'internal/util/parse_args/parse_args',
+      'internal/util/parse_args/utils',
+      'os',
+    ]);
+  });
+
+  it('output to a full non-blocking pipe is written whole and in order', async () => {
+    // cgfreeze's stdout is a non-blocking pipe (python3 sets O_NONBLOCK, then execs it) whose reader is
+    // slow: write(2) meets EAGAIN, and the rest goes through Node's stream, which waits for the reader.
+    const targets = Array.from({ length: 3000 }, (_, i) => `/sys/fs/cgroup/freezer/cgfc-none-${i}`);
+    const parent = spawn(
+      'python3',
+      [
+        '-c',
+        'import os, sys; os.set_blocking(1, False); os.execv(sys.argv[1], sys.argv[1:])',
+        process.execPath,
+        CLI,
+        'inspect',
+        ...targets,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'], env: cleanEnv() },
+    );
+    parent.stdout.pause();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    let stdout = '';
+    parent.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    parent.stdout.resume();
+    const status = await new Promise<number | null>((resolve) => parent.on('close', resolve));
+    expect(status).toBe(1);
+    expect(stdout.length).toBeGreaterThan(128 * 1024);
+    const body = JSON.parse(stdout) as { results: Array<{ target: string }> };
+    expect(body.results.map((r) => r.target)).toEqual(targets);
+  });
+
+  it('a reader that goes away early (cgfreeze ... | head) costs no error', () => {
+    const targets = Array.from({ length: 3000 }, (_, i) => `/sys/fs/cgroup/freezer/cgfc-none-${i}`);
+    const r = spawnSync(
+      'sh',
+      ['-c', 'cli="$1"; shift; "$0" "$cli" inspect "$@" | head -c 1 > /dev/null', process.execPath, CLI, ...targets],
+      { encoding: 'utf8', env: cleanEnv() },
+    );
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
   });
 });
 
@@ -149,7 +227,7 @@ describe('a bug in cgfreeze', () => {
         status: 70,
         stdout: '',
         stderr:
-          'Error: internal error in cgfreeze (please report it): an injected bug\n' +
+          'Error: Internal error in cgfreeze (please report it): an injected bug\n' +
           'This is a bug in cgfreeze: please report it, with the stack trace CGFREEZE_DEBUG=1 prints.\n',
       });
       const debug = run({ CGFREEZE_DEBUG: '1' });

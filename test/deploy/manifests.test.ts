@@ -111,4 +111,18 @@ describe('deploy/ as shipped', () => {
     expect(sidecarPod.automountServiceAccountToken).toBe(false);
     expect(clientPod.automountServiceAccountToken).toBe(false);
   });
+
+  it("copies into the build stage every file that npm ci's own scripts run (install, prepare)", () => {
+    const buildStage = dockerfile.slice(0, dockerfile.lastIndexOf('\nFROM '));
+    const copied = buildStage
+      .split('\n')
+      .filter((l) => l.startsWith('COPY '))
+      .flatMap((l) => l.slice('COPY '.length).split(/\s+/).slice(0, -1));
+    const scripts = (
+      JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+    ).scripts;
+    const needed = [scripts['install'], scripts['prepare']].flatMap((cmd) => cmd?.match(/scripts\/[\w./-]+/g) ?? []);
+    expect(needed.length).toBeGreaterThan(0);
+    for (const file of needed) expect(copied, file).toContain(file);
+  });
 });

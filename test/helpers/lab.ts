@@ -127,6 +127,7 @@ export interface PodmanOpts extends CommonOpts {
   name?: string;
   cgroupParent?: string;
   state?: 'running' | 'paused';
+  extraArgs?: string[];
 }
 export type Qos = 'guaranteed' | 'burstable' | 'besteffort';
 export interface K8sPodOpts {
@@ -516,6 +517,7 @@ export function makeLab(env: LabEnv): Lab {
     const name = opts.name ?? randomName();
     const args = ['run', '-d', '--network', 'none', '--name', name, ...kv('--label', opts.labels)];
     if (opts.cgroupParent !== undefined) args.push('--cgroup-parent', opts.cgroupParent);
+    args.push(...(opts.extraArgs ?? []));
     const id = (await sh([...podmanCli, ...args, env.podman.image, ...workloadCmd(opts)])).trim();
     const remove = async (): Promise<void> => {
       await sh([...podmanCli, 'rm', '-f', '-t', '0', id]);

@@ -1,9 +1,9 @@
-import { type DemoReport, formatUs, runDemo } from '../demo.js';
+import type { DemoReport } from '../demo.js';
 import { type Parsed, stringValue, usageError } from '../args.js';
 import { type Command, type CommandContext, EXIT_FAILURE, EXIT_OK } from '../command.js';
 import { formatTable } from '../output.js';
 
-function summaryTable(report: DemoReport): string[] {
+function summaryTable(report: DemoReport, formatUs: (us: number) => string): string[] {
   return formatTable(
     ['CGROUP', 'HELD WHILE FROZEN', 'FREEZE P50', 'THAW P50', 'RESUME P50', 'RESUME P99'],
     report.versions.map((v) => [
@@ -30,6 +30,8 @@ export const demoCommand: Command = {
     if (cycles !== undefined && !(Number.isInteger(cycles) && cycles >= 1 && cycles <= 100_000)) {
       throw usageError('demo', `--cycles takes a whole number from 1 to 100000, got ${JSON.stringify(text)}`);
     }
+    // Loaded when it runs: the demo spawns its workers with child_process, which no other command needs.
+    const { formatUs, runDemo } = await import('../demo.js');
     const report = await runDemo({
       ...(cycles === undefined ? {} : { cycles }),
       ...(ctx.json ? {} : { log: (line: string) => ctx.out.out(line) }),
@@ -38,11 +40,11 @@ export const demoCommand: Command = {
     if (ctx.json) ctx.out.json(report);
     else {
       ctx.out.out('');
-      for (const line of summaryTable(report)) ctx.out.out(line);
+      for (const line of summaryTable(report, formatUs)) ctx.out.out(line);
       ctx.out.out('');
       ctx.out.out('RESUME: from the start of the thaw until the worker answers a byte sent while frozen.');
     }
-    if (!held) ctx.out.error('a worker answered while frozen: the freeze did not hold');
+    if (!held) ctx.out.error('A worker answered while frozen: the freeze did not hold');
     return held ? EXIT_OK : EXIT_FAILURE;
   },
 };

@@ -1,10 +1,19 @@
 import { CgfreezeError, fromSystemError } from '../../errors.js';
-import { type CgroupStatus, type FreezeResult, freeze, state, thaw } from '../../index.js';
-import { durationOption, durationValue, flag, formatMs, type OptionSpecs, type Parsed, usageError } from '../args.js';
+import { type CgroupStatus, type FreezeResult, freeze, type GroupItem, state, thaw } from '../../index.js';
+import {
+  durationOption,
+  durationValue,
+  filterOptionSpec,
+  flag,
+  formatMs,
+  type OptionSpecs,
+  type Parsed,
+  usageError,
+} from '../args.js';
 import { type Command, type CommandContext, exitStatus } from '../command.js';
 import { ENGINE_OPTIONS, hostRootOf, resolveOptionsOf } from '../engines.js';
-import { waitHealthy } from '../health.js';
-import { describeError } from '../messages.js';
+import { noHealthCheck, waitHealthy } from '../health.js';
+import { describeError, sentence } from '../messages.js';
 import { selectTargets, type Selection } from '../targets.js';
 
 type Action = 'pause' | 'unpause';
@@ -15,19 +24,13 @@ export type Outcome =
 
 const COMMON_OPTIONS: OptionSpecs = {
   cgroup: { type: 'string', multiple: true, arg: 'PATH', help: 'A cgroup directory to act on (repeatable)' },
-  filter: {
-    type: 'string',
-    short: 'f',
-    multiple: true,
-    arg: 'label=K[=V]',
-    help: 'Also act on every running container with this label (all filters must match)',
-  },
+  filter: filterOptionSpec('Also act on every running container that matches'),
   timeout: { type: 'string', arg: 'DURATION', help: 'How long to wait for the kernel to settle (default 10s)' },
 };
 
 /** How the noun reads in docker-style messages. */
 function noun(sel: Selection): string {
-  return sel.container === undefined && sel.error === undefined ? `cgroup ${sel.label}` : `Container ${sel.label}`;
+  return sel.container === undefined && sel.error === undefined ? `Cgroup ${sel.label}` : `Container ${sel.label}`;
 }
 
 /**
@@ -92,27 +95,21 @@ export async function changeState(
   });
   const runnable = selections.map((_, i) => i).filter((i) => outcomes[i] === undefined);
   if (opts.atomic && runnable.length < selections.length) {
+    const failed = selections.filter((_, i) => outcomes[i] !== undefined).map((sel) => sel.label);
     for (const i of runnable) {
       outcomes[i] = {
         label: selections[i]?.label ?? '',
         ok: false,
         error: new CgfreezeError(
           'ERR_ATOMIC_ROLLBACK',
-          `${action} not attempted: --atomic and another target failed its check`,
+          `${sentence(action)} not attempted: --atomic, and ${failed.join(', ')} failed its check`,
         ),
       };
     }
   } else if (runnable.length > 0) {
-    const fn = action === 'pause' ? freeze : thaw;
-    const group = await fn(
-      runnable.map((i) => (selections[i] as Selection).target),
-      { atomic: opts.atomic, ...timeoutOf(opts), ...hostRootOpt(opts) },
-    );
-    group.results.forEach((r, k) => {
-      const i = runnable[k] ?? -1;
-      const label = selections[i]?.label ?? r.target;
-      outcomes[i] = r.ok ? { label, ok: true, result: r.result } : { label, ok: false, error: r.error };
-    });
+    const targets = runnable.map((i) => selections[i] as Selection);
+    const items = await (action === 'pause' ? pauseGroup : unpauseGroup)(targets, opts);
+    items.forEach((o, k) => (outcomes[runnable[k] ?? -1] = o));
   }
   const done = outcomes.map(
     (o, i): Outcome =>
@@ -135,6 +132,72 @@ export async function changeState(
     });
   });
   return done;
+}
+
+function groupOptions(opts: ChangeOptions): { timeoutMs?: number; hostRoot?: string } {
+  return { ...timeoutOf(opts), ...hostRootOpt(opts) };
+}
+
+function outcomesOf(selections: Selection[], results: GroupItem[]): Outcome[] {
+  return results.map((r, k) => {
+    const label = selections[k]?.label ?? r.target;
+    return r.ok ? { label, ok: true, result: r.result } : { label, ok: false, error: r.error };
+  });
+}
+
+/** The library's freeze of a group; with --atomic its ERR_ATOMIC_ROLLBACK becomes each target's outcome. */
+async function pauseGroup(selections: Selection[], opts: ChangeOptions): Promise<Outcome[]> {
+  try {
+    const group = await freeze(
+      selections.map((s) => s.target),
+      { atomic: opts.atomic, ...groupOptions(opts) },
+    );
+    return outcomesOf(selections, group.results);
+  } catch (err) {
+    if (!(err instanceof CgfreezeError) || err.code !== 'ERR_ATOMIC_ROLLBACK') throw err;
+    const failures = new Map((err.failures ?? []).map((f) => [f.target, f.error]));
+    const names = [...failures.keys()].join(', ');
+    return selections.map((sel) => ({
+      label: sel.label,
+      ok: false,
+      error:
+        failures.get(sel.label) ??
+        new CgfreezeError('ERR_ATOMIC_ROLLBACK', `Pause rolled back: --atomic, and ${names} failed`, {
+          target: sel.label,
+        }),
+    }));
+  }
+}
+
+/**
+ * Thaws the group. With --atomic, a failure freezes every target again: each was paused by itself
+ * before (the checks made sure), and a thaw that failed may have cleared that too (a child of a frozen
+ * parent stays frozen, but no longer by itself). The targets it had thawed report ERR_ATOMIC_ROLLBACK,
+ * or, if the freeze back failed, that error; the failed ones their own error.
+ */
+async function unpauseGroup(selections: Selection[], opts: ChangeOptions): Promise<Outcome[]> {
+  const targets = selections.map((s) => s.target);
+  const thawed = outcomesOf(selections, (await thaw(targets, groupOptions(opts))).results);
+  if (!opts.atomic || thawed.every((o) => o.ok)) return thawed;
+  const names = thawed.flatMap((o) => (o.ok ? [] : [o.label])).join(', ');
+  const refrozen = await freeze(targets, groupOptions(opts));
+  return thawed.map((o, i): Outcome => {
+    const again = refrozen.results[i];
+    if (!o.ok || again === undefined) return o;
+    const error = again.ok
+      ? new CgfreezeError('ERR_ATOMIC_ROLLBACK', `Unpause rolled back: --atomic, and ${names} failed; paused again`, {
+          target: o.label,
+        })
+      : new CgfreezeError(
+          again.error.code,
+          `Unpaused, but not paused again after ${names} failed: ${again.error.message}`,
+          {
+            target: o.label,
+            cause: again.error,
+          },
+        );
+    return { label: o.label, ok: false, error };
+  });
 }
 
 /** Docker's output: each success's reference on stdout, each failure as `Error: ...` on stderr. */
@@ -248,9 +311,13 @@ function makeCommand(action: Action): Command {
         }
       : {
           ...COMMON_OPTIONS,
+          atomic: {
+            type: 'boolean',
+            help: 'All or none: if any target fails, pause again those it unpaused',
+          },
           'wait-healthy': {
             type: 'boolean',
-            help: 'After the thaw, wait until docker reports each container healthy (bounded by --timeout, default 60s)',
+            help: 'After the thaw, wait until Docker or Podman reports each container healthy (bounded by --timeout, default 60s)',
           },
           ...ENGINE_OPTIONS,
         };
@@ -265,7 +332,8 @@ function makeCommand(action: Action): Command {
     details:
       action === 'pause'
         ? 'Each target is handled on its own: its name is printed on success, an error line\non failure, and the exit status is 1 if any failed.\n\nExamples:\n  cgfreeze pause web db\n  cgfreeze pause --cgroup /sys/fs/cgroup/unified/batch\n  cgfreeze pause --for 30s web'
-        : 'Examples:\n  cgfreeze unpause web db\n  cgfreeze unpause --cgroup /sys/fs/cgroup/unified/batch',
+        : 'Examples:\n  cgfreeze unpause web db\n  cgfreeze unpause --cgroup /sys/fs/cgroup/unified/batch\n' +
+          "  cgfreeze unpause --filter label=auto_resume=true --filter status=paused --filter 'memory<80%'",
     async run(ctx: CommandContext, args: Parsed): Promise<number> {
       // CGFREEZE_TIMEOUT sets the default, for scripts on hosts that are known to be slow.
       const timeoutMs =
@@ -295,10 +363,7 @@ function makeCommand(action: Action): Command {
             try {
               const waited = await waitHealthy(o.label, container, ropts, timeoutMs ?? 60_000);
               health[i] = waited ? 'healthy' : 'none';
-              if (!waited && !ctx.json)
-                ctx.out.err(
-                  `${o.label}: no health check${container.engine === 'docker' ? '' : ` cgfreeze can read (${container.engine})`}; not waiting`,
-                );
+              if (!waited && !ctx.json) ctx.out.warn(`${o.label} ${noHealthCheck(container)}; not waiting`);
               return o;
             } catch (err) {
               return { label: o.label, ok: false, error: fromSystemError(err, o.label) };

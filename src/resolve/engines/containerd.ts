@@ -37,6 +37,7 @@ export function defaultContainerdRoots(host: Host, dockerExecRoots: string[]): C
  */
 export class ContainerdSource implements Source {
   readonly label: string;
+  readonly engines = ['containerd'] as const;
   readonly trust: SourceTrust;
   private readonly tasksDir: string;
   private readonly criContainers: string | undefined;
@@ -78,6 +79,10 @@ export class ContainerdSource implements Source {
     }
     this.cachedEntries = entries;
     return entries;
+  }
+
+  listingDirs(): string[] {
+    return [this.tasksDir, ...(this.criContainers === undefined ? [] : [this.criContainers])];
   }
 
   /** containerd has no names besides IDs; Kubernetes names are matched separately. */

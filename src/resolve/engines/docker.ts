@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { CgfreezeError } from '../../errors.js';
-import type { Candidate, Entry, Source, SourceTrust } from '../candidate.js';
+import { type Candidate, type Entry, healthOf, type Source, type SourceTrust } from '../candidate.js';
 import { isRecord, num, str, stringMap } from '../../json.js';
 import type { Host } from '../host.js';
-import type { Discovered, DockerRoots, HealthStatus } from '../types.js';
+import type { Discovered, DockerRoots } from '../types.js';
 
 const DOCKER_ID = /^[0-9a-f]{64}$/;
 
@@ -64,13 +64,9 @@ function dockerdFlags(host: Host, pidFile: string): Map<string, string> {
   return flags;
 }
 
-function healthOf(health: unknown): { health?: HealthStatus } {
-  const status = isRecord(health) ? health['Status'] : undefined;
-  return status === 'starting' || status === 'healthy' || status === 'unhealthy' ? { health: status } : {};
-}
-
 export class DockerSource implements Source {
   readonly label: string;
+  readonly engines = ['docker'] as const;
   readonly trust: SourceTrust;
   private readonly dataRoot: string;
   private readonly execRoot: string;
@@ -96,6 +92,10 @@ export class DockerSource implements Source {
       .filter((id) => DOCKER_ID.test(id))
       .map((id) => ({ id, key: id }));
     return this.cachedEntries;
+  }
+
+  listingDirs(): string[] {
+    return [`${this.dataRoot}/containers`];
   }
 
   byName(name: string): string[] {

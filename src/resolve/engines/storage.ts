@@ -1,8 +1,15 @@
 import { CgfreezeError } from '../../errors.js';
-import { type Candidate, type Entry, type Source, type SourceTrust, k8sFromAnnotations } from '../candidate.js';
+import {
+  type Candidate,
+  type Entry,
+  healthOf,
+  type Source,
+  type SourceTrust,
+  k8sFromAnnotations,
+} from '../candidate.js';
 import { isRecord, str, stringMap } from '../../json.js';
 import type { Host } from '../host.js';
-import type { Discovered, StorageRoots } from '../types.js';
+import type { Discovered, HealthStatus, StorageRoots } from '../types.js';
 
 /** CRI-O's annotations. */
 const CRIO_KEYS = {
@@ -64,6 +71,7 @@ export function defaultStorageRoots(host: Host): Array<Discovered<StorageRoots>>
  */
 export class StorageSource implements Source {
   readonly label: string;
+  readonly engines = ['podman', 'cri-o'] as const;
   readonly trust: SourceTrust;
   private readonly graphRoot: string;
   private readonly runRoot: string;
@@ -113,6 +121,10 @@ export class StorageSource implements Source {
     return this.cachedEntries;
   }
 
+  listingDirs(): string[] {
+    return [`${this.graphRoot}/overlay-containers`];
+  }
+
   byName(name: string): string[] {
     const keys: string[] = [];
     for (const { key } of this.entries()) {
@@ -160,8 +172,23 @@ export class StorageSource implements Source {
       if (!(err instanceof CgfreezeError)) throw err;
       return { ...base, engine: manager === 'libpod' ? 'podman' : 'cri-o', running: true, error: err };
     }
-    if (manager === 'libpod') return { ...base, labels: annotations, running: pid > 0, pid };
+    if (manager === 'libpod') return { ...base, labels: annotations, running: pid > 0, pid, ...this.health(id) };
     return { ...this.crio(base, annotations), running: pid > 0, pid };
+  }
+
+  /**
+   * Podman's health of a container with a health check: it writes `healthcheck.log` (`{"Status": …}`)
+   * next to the container's run directory when it starts and after every probe; no file, no check.
+   */
+  private health(id: string): { health?: HealthStatus } {
+    let log: unknown;
+    try {
+      log = this.host.readJson(`${this.runRoot}/overlay-containers/${id}/healthcheck.log`, 1024 * 1024);
+    } catch {
+      // Being rewritten, or broken: health is not known, which --wait-healthy reads as "not yet".
+      return { health: 'starting' };
+    }
+    return healthOf(log);
   }
 
   private crio(base: Candidate, annotations: Record<string, string>): Candidate {

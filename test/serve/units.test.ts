@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CgfreezeError } from '../../src/errors.js';
@@ -131,6 +131,8 @@ describe('lease store', () => {
 
   it('journals each change before it counts, folds it into a file of one lease per line, 0600 whatever the umask', () => {
     const file = join(tmp, 'sub', 'leases.json');
+    // The directory first: a umask that takes the owner's write bit would make it unusable.
+    mkdirSync(dirname(file), { mode: 0o700 });
     const old = process.umask(0o277);
     const store = new LeaseStore(file, () => undefined);
     try {

@@ -16,7 +16,20 @@ import {
   errorFromWire,
 } from './protocol.js';
 
-export type * from './protocol.js';
+export type {
+  HealthResponse,
+  ListFilter,
+  ListResponse,
+  OperationResponse,
+  PauseBody,
+  StatusResponse,
+  UnpauseBody,
+  WireContainer,
+  WireError,
+  WireLease,
+  WireResult,
+  WireState,
+} from './protocol.js';
 export { errorFromWire, parseDuration } from './protocol.js';
 export { CgfreezeError } from '../errors.js';
 

@@ -2,7 +2,16 @@
 // when it cannot see. Processes are /bin/sleep copied under the names of host daemons.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeError, assertNotProtected } from '../../src/index.js';
@@ -111,10 +120,18 @@ describe('the guard: cgroups the sidecar never freezes (real cgroups)', () => {
   });
 
   describe('fails closed where it cannot see (a separate process)', () => {
+    // The built library, copied where uid 65534 can read it: the checkout itself may sit in a private directory.
+    let built = '';
+    beforeAll(() => {
+      built = tempDir(0o755);
+      cpSync(join(REPO, 'dist'), join(built, 'dist'), { recursive: true });
+    });
+    afterAll(() => removeTemp(built));
+
     /** Runs the built guard on `dir` in a child under `wrapper` (setpriv, unshare) and prints its verdict. */
     const inChild = (wrapper: string[], dir: string): string => {
       const script = `
-        const { assertNotProtected } = require(${JSON.stringify(join(REPO, 'dist/index.js'))});
+        const { assertNotProtected } = require(${JSON.stringify(join(built, 'dist/index.js'))});
         try { assertNotProtected({ cgroupDir: ${JSON.stringify(dir)} }); console.log('passed'); }
         catch (e) { console.log(e.code + ': ' + e.message); }`;
       const argv = [...wrapper, process.execPath, '-e', script];

@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { readProcs, sleep, sleepSync, thawCgroup, type CgroupVersion } from '../../scripts/workload/cgroupfs.js';
 import { atExit, pidAlive } from '../../scripts/workload/index.js';
 
+export { sleep };
+
 export const FREEZER_V1_MOUNT = '/sys/fs/cgroup/freezer';
 export const CGROUP2_MOUNT = '/sys/fs/cgroup/unified';
 const PARENT_PREFIX = 'cgfreeze-test-';
@@ -290,4 +292,13 @@ export function killAtExit(child: ChildProcess): ChildProcess {
   const unregister = atExit(() => child.kill('SIGKILL'));
   child.once('exit', unregister);
   return child;
+}
+
+/** Polls `check` until it is true; fails after a generous deadline (a liveness bound, not a speed assertion). */
+export async function until(what: string, check: () => boolean, deadlineMs = 20_000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
 }

@@ -2,26 +2,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ServeOptions, type Sidecar, startServer } from '../../src/serve/index.js';
-import { createScratch, killAtExit, makeTempDir, removeTempDir } from '../helpers/scratch.js';
+import { createScratch, killAtExit, makeTempDir, removeTempDir, until } from '../helpers/scratch.js';
 
-export { makeTempDir as tempDir, removeTempDir as removeTemp } from '../helpers/scratch.js';
+export { makeTempDir as tempDir, removeTempDir as removeTemp, sleep, until } from '../helpers/scratch.js';
 
 export const REPO = join(__dirname, '..', '..');
 /** The `cgfreeze` binary as installed (dist/ is built by the kernel tier's global setup). */
 const CLI = join(REPO, 'dist', 'cli', 'main.js');
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Polls `check` until it is true; fails after a generous deadline (a liveness bound, not a speed assertion). */
-export async function until(what: string, check: () => boolean, deadlineMs = 20_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 /**
  * A per-run parent cgroup in both hierarchies (test/helpers/scratch.ts: exit hook and stale sweep) with

@@ -50,6 +50,7 @@ interface Tally {
   /** Caller CPU summed over the samples, and the daemon's where measured (ns). */
   cpu: number;
   daemonCpu: number | undefined;
+  floor: number[];
   failures: number;
   ranAs: RanAs;
 }
@@ -70,6 +71,7 @@ export async function interleave(
     samples: [],
     cpu: 0,
     daemonCpu: undefined,
+    floor: [],
     failures: 0,
     ranAs: {},
   }));
@@ -83,6 +85,7 @@ export async function interleave(
       a.cpu += run.cpuPerCycleNs * run.samples.length;
       a.failures += run.failures ?? 0;
       a.daemonCpu = addUp(a.daemonCpu, run.daemonCpuNs);
+      a.floor.push(...(run.floorNs ?? []));
       const warmSamples = addUp(a.ranAs.warmSamples, run.warmSamples);
       const newConnections = addUp(a.ranAs.newConnections, run.newConnections);
       a.ranAs = {
@@ -98,6 +101,7 @@ export async function interleave(
       samples: a.samples,
       cpuPerCycleNs: a.cpu / a.samples.length,
       ...(a.daemonCpu === undefined ? {} : { daemonCpuPerCycleNs: a.daemonCpu / a.samples.length }),
+      ...(a.floor.length === 0 ? {} : { floorNs: a.floor }),
       failures: a.failures,
       ranAs: a.ranAs,
     }),

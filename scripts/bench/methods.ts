@@ -49,6 +49,11 @@ export interface MethodRun extends RanAs {
   cpuPerCycleNs: number;
   /** The daemon's own CPU time over the whole run, where the method measures it (the sidecar). */
   daemonCpuNs?: number;
+  /**
+   * Round trips of the same client to a Node HTTP server that does no work, right after the samples:
+   * the floor under any sidecar on this machine at this moment (the sidecar's methods).
+   */
+  floorNs?: number[];
 }
 
 /** What a method drives: a cgroup directory and, for engines, a container. */

@@ -14,6 +14,8 @@ export interface MethodResult {
   cpuPerCycleNs: number;
   /** The daemon's CPU time per cycle, where the method measures it (the sidecar). */
   daemonCpuPerCycleNs?: number;
+  /** Round trips to a Node HTTP server that does no work, in the same rounds (the sidecar's floor). */
+  floor?: Summary;
   /** How the samples really ran, checked while they ran. */
   ranAs: RanAs;
   freeze: Summary;
@@ -65,6 +67,7 @@ export function methodResult(run: {
   samples: Sample[];
   cpuPerCycleNs: number;
   daemonCpuPerCycleNs?: number;
+  floorNs?: number[];
   failures?: number;
   ranAs?: RanAs;
 }): MethodResult {
@@ -76,6 +79,7 @@ export function methodResult(run: {
     failures: run.failures ?? 0,
     cpuPerCycleNs: run.cpuPerCycleNs,
     ...(run.daemonCpuPerCycleNs === undefined ? {} : { daemonCpuPerCycleNs: run.daemonCpuPerCycleNs }),
+    ...(run.floorNs === undefined ? {} : { floor: summarize(run.floorNs) }),
     ranAs: run.ranAs ?? {},
     freeze: summarize(samples.map((s) => s.freezeNs)),
     thaw: summarize(samples.map((s) => s.thawNs)),
@@ -297,6 +301,7 @@ export function sidecarTable(cases: readonly CaseResult[], markdown = false): st
         ['resume p50', (m) => formatNs(m.resume.p50)],
         ['CPU/cycle', (m) => formatNs(m.cpuPerCycleNs)],
         ['sidecar CPU/cycle', (m) => (m.daemonCpuPerCycleNs === undefined ? '' : formatNs(m.daemonCpuPerCycleNs))],
+        ['bare HTTP round trip p50', (m) => (m.floor === undefined ? '' : formatNs(m.floor.p50))],
         ratioColumn('pause ÷ direct', c, direct, (m) => m.freeze.p50),
         ratioColumn('unpause ÷ direct', c, direct, (m) => m.thaw.p50),
       ];
@@ -400,7 +405,9 @@ export function targetsTable(report: BenchReport, markdown = false): string {
   ): void => {
     if (a === undefined || base === undefined) return;
     const r = compare(a, base, pick);
-    const measured = `${formatNs(pick(a.m))} (${formatRatio(r.value)} direct)`;
+    // The sidecar's own share: what it adds over a bare HTTP round trip on this machine at that moment.
+    const floor = a.m.floor === undefined ? '' : `; bare HTTP round trip ${formatNs(a.m.floor.p50)}`;
+    const measured = `${formatNs(pick(a.m))} (${formatRatio(r.value)} direct${floor})`;
     row(target, where, measured, `≤ ${formatNs(goalNs)}`, pick(a.m) <= goalNs, r);
   };
   const freeze = (m: MethodResult): number => m.freeze.p50;

@@ -41,6 +41,26 @@ function processCpuNs(pid: number): number {
   return total;
 }
 
+/**
+ * A Node HTTP server on a unix socket that answers every request as the sidecar answers a good one and
+ * does nothing else: the same client's round trip to it is the floor under any sidecar on this machine.
+ */
+const FLOOR_SERVER = `
+const [socketPath] = process.argv.slice(1);
+require('node:http').createServer((req, res) => {
+  let body = '';
+  req.on('data', (d) => (body += d));
+  req.on('end', () => {
+    const target = req.method === 'POST' ? JSON.parse(body).target : undefined;
+    const reply = JSON.stringify(target === undefined ? { ok: true } : {
+      ok: true, results: [{ target, ok: true, cgroupDir: target, version: 'v2', state: 'thawed', elapsedMs: 0 }],
+    }) + '\\n';
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(reply) });
+    res.end(reply);
+  });
+}).listen(socketPath);
+`;
+
 /** Counts the client connections this process opens while it runs (Node's `net.client.socket` channel). */
 function countConnections(): { stop(): number } {
   let opened = 0;
@@ -62,6 +82,9 @@ export class BenchSidecar {
     /** Its socket, lease file, policy and audit log; removed on stop. */
     readonly dir: string,
     readonly client: CgfreezeClient,
+    /** The bare HTTP server beside it (FLOOR_SERVER), and the same client for it. */
+    private readonly floor: ChildProcess,
+    private readonly floorClient: CgfreezeClient,
     private readonly stderr: () => string,
     /** Set when dist/ is older than src/: the sidecar then runs an old build. */
     readonly staleBuild: boolean,
@@ -108,7 +131,19 @@ export class BenchSidecar {
     child.stderr?.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
-    const sidecar = new BenchSidecar(child, dir, new CgfreezeClient({ socketPath }), () => stderr, staleBuild);
+    const floorSocket = join(dir, 'floor.sock');
+    const floor = spawn('setpriv', ['--pdeathsig', 'TERM', process.execPath, '-e', FLOOR_SERVER, floorSocket], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    const sidecar = new BenchSidecar(
+      child,
+      dir,
+      new CgfreezeClient({ socketPath }),
+      floor,
+      new CgfreezeClient({ socketPath: floorSocket }),
+      () => stderr,
+      staleBuild,
+    );
     try {
       await sidecar.ready(20_000);
     } catch (err) {
@@ -125,6 +160,7 @@ export class BenchSidecar {
         throw new Error(`the sidecar exited before it answered: ${this.stderr().trim()}`);
       try {
         await this.client.health();
+        await this.floorClient.health();
         return;
       } catch (err) {
         if (Date.now() > end) throw new Error(`the sidecar did not answer within ${timeoutMs} ms`, { cause: err });
@@ -141,6 +177,8 @@ export class BenchSidecar {
   /** SIGTERM (it thaws what it holds, and writes its CPU profile if asked), then removes its files. */
   async stop(): Promise<void> {
     this.client.close();
+    this.floorClient.close();
+    this.floor.kill('SIGTERM');
     if (this.child.exitCode === null && this.child.signalCode === null) {
       const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
       this.child.kill('SIGTERM');
@@ -181,9 +219,24 @@ export class BenchSidecar {
           connections.stop();
           throw err;
         }
-        return { ...run, newConnections: connections.stop(), daemonCpuNs: this.cpuNs() - cpu0 };
+        const newConnections = connections.stop();
+        const daemonCpuNs = this.cpuNs() - cpu0;
+        return { ...run, newConnections, daemonCpuNs, floorNs: await this.floorRoundTrips(subject.cgroupDir, cycles) };
       },
     };
+  }
+
+  /** `n` unpauses of `target` through the same client, answered by the bare server: each round trip, in ns. */
+  private async floorRoundTrips(target: string, n: number): Promise<number[]> {
+    this.floorClient.close();
+    await this.floorClient.health();
+    const trips: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = process.hrtime.bigint();
+      await this.floorClient.unpause(target);
+      trips.push(Number(process.hrtime.bigint() - t0));
+    }
+    return trips;
   }
 
   methods(): Method[] {

@@ -167,7 +167,8 @@ export function barChartSvg(
   const rowH = series.length * BAR_H + 10;
   const top = 70;
   const height = top + Math.max(1, rows.length) * rowH + 40;
-  const x0 = LABEL_W;
+  // Room for the longest row label (about 7 px a character at 12 px sans-serif), so none is cut off.
+  const x0 = Math.max(LABEL_W, 16 + 7 * Math.max(0, ...rows.map((r) => r.label.length)));
   const x1 = CHART_W - 70;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${CHART_W}" height="${height}" viewBox="0 0 ${CHART_W} ${height}" font-family="sans-serif" font-size="12">`,

@@ -23,6 +23,8 @@ const scratch = Buffer.allocUnsafe(64 * 1024);
 /** The sticky bit (only an entry's owner may remove or rename it), as in /tmp. */
 const S_ISVTX = 0o1000;
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY;
+/** Directories one scan may keep open (see Host.scanning): a bound on its fds, whatever the layout. */
+const MAX_HELD_DIRS = 64;
 
 /** Largest state file we read; real ones are a few KiB (config.v2.json with a big env can reach ~100 KiB). */
 export const MAX_STATE_FILE = 4 * 1024 * 1024;
@@ -70,6 +72,8 @@ export class Host {
   /** Directories engine state lives under: below them, no path component may be a symbolic link. */
   private readonly stateRoots: string[] = [];
   private readonly trustCache = new Map<string, SourceTrust>();
+  /** During {@link scanning}: directories above state files, opened once for the whole scan, by host path. */
+  private heldDirs: Map<string, number> | undefined;
   private users: Map<string, { name: string; home: string }> | undefined;
 
   constructor(hostRoot: string | undefined, mountinfo?: string) {
@@ -174,6 +178,23 @@ export class Host {
   }
 
   /**
+   * Runs `fn`, a synchronous scan of many state files, with the directories above them kept open until
+   * it returns: the walk from a state root to `containers/` is made once, not once per file. The
+   * directories are opened as every walk opens them, and closed at the end, also when `fn` throws.
+   */
+  scanning<T>(fn: () => T): T {
+    if (this.heldDirs !== undefined) return fn();
+    const held = new Map<string, number>();
+    this.heldDirs = held;
+    try {
+      return fn();
+    } finally {
+      this.heldDirs = undefined;
+      for (const fd of held.values()) closeSync(fd);
+    }
+  }
+
+  /**
    * Opens the directory that holds `hostPath`'s last component and returns its fd (the caller closes
    * it) and that component. Below a state root, each directory on the way is opened with O_NOFOLLOW.
    * Throws the fs error (ENOENT, ENOTDIR, and ELOOP for a symbolic link on the way).
@@ -186,20 +207,48 @@ export class Host {
     if (root === undefined || name === '' || name === '.' || name === '..') {
       return { dirFd: openSync(this.path(parent), DIR_FLAGS), name };
     }
-    let dirFd = openSync(this.path(root), DIR_FLAGS);
+    const parts = parent
+      .slice(root.length)
+      .split('/')
+      .filter((part) => part !== '');
+    const held = this.heldDirs;
+    // The deepest directory above the parent that this scan already holds, if any: the walk goes on from it.
+    let at = root;
+    let depth = 0;
+    let dirFd: number | undefined;
+    if (held !== undefined) {
+      for (let i = parts.length - 1; i >= 0 && dirFd === undefined; i--) {
+        const above = `${root}/${parts.slice(0, i).join('/')}`.replace(/\/$/, '');
+        const fd = held.get(above);
+        if (fd !== undefined) [at, depth, dirFd] = [above, i, fd];
+      }
+    }
+    let owned = false;
+    if (dirFd === undefined) {
+      dirFd = openSync(this.path(root), DIR_FLAGS);
+      owned = true;
+    }
     try {
-      for (const part of parent.slice(root.length).split('/')) {
-        if (part === '') continue;
+      for (; depth < parts.length; depth++) {
+        const part = parts[depth] as string;
         if (part === '.' || part === '..')
           throw Object.assign(new Error(`'${part}' in ${hostPath}`), { code: 'ELOOP' });
+        // Kept for the scan: a directory above the parent (never the parent, which the caller closes).
+        if (owned && held !== undefined && held.size < MAX_HELD_DIRS && !held.has(at)) {
+          held.set(at, dirFd);
+          owned = false;
+        }
         const next = openSync(`/proc/self/fd/${dirFd}/${part}`, DIR_FLAGS | constants.O_NOFOLLOW);
-        closeSync(dirFd);
+        if (owned) closeSync(dirFd);
         dirFd = next;
+        owned = true;
+        at = `${at}/${part}`;
       }
     } catch (err) {
-      closeSync(dirFd);
+      if (owned) closeSync(dirFd);
       throw err;
     }
+    // The walk above started at most at the parent's parent, so the parent's fd is always fresh: the caller's.
     return { dirFd, name };
   }
 

@@ -327,8 +327,9 @@ export function clearResolveCache(): void {
 function resolveFresh(ref: string, opts: ResolveOptions): { found: Found; host: Host } {
   const parsed = parseReference(ref);
   const scan = new Scan(opts);
-  const found =
-    parsed.kind === 'plain' ? resolveCandidate(scan, findPlain(scan, parsed, ref), ref) : findK8s(scan, parsed, ref);
+  const found = scan.host.scanning(() =>
+    parsed.kind === 'plain' ? resolveCandidate(scan, findPlain(scan, parsed, ref), ref) : findK8s(scan, parsed, ref),
+  );
   return { found, host: scan.host };
 }
 
@@ -361,7 +362,7 @@ export function listSync(opts: ListOptions = {}): ListedContainer[] {
   const matcher = compileFilter(filter);
   const scan = new Scan(resolveOpts);
   const out: ListedContainer[] = [];
-  for (const c of scan.all()) {
+  for (const c of scan.host.scanning(() => scan.all())) {
     if (!matcher.before(c.engine, c.labels)) continue;
     const item: ListedContainer = {
       engine: c.engine,

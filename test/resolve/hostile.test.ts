@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CgfreezeError } from '../../src/errors.js';
 import { clearResolveCache, listSync, resolveSync } from '../../src/index.js';
@@ -115,6 +116,15 @@ describe('hostile and broken state files give an error for that container only',
   });
   it('a symlinked container directory is not enumerated', () => {
     expect(codeOf(() => resolve('fff0'))).toBe('ERR_CONTAINER_NOT_FOUND');
+  });
+  it('a scan keeps no directory open once it returns or throws', () => {
+    const open = (): number => readdirSync('/proc/self/fd').length;
+    const before = open();
+    // By name, every config is peeked through the directories the scan holds; a miss scans all and throws.
+    expect(resolve('ok').id).toBe(OK);
+    expect(codeOf(() => resolve('no-such-name'))).toBe('ERR_CONTAINER_NOT_FOUND');
+    expect(listSync({ hostRoot: h.root, cache: false }).length).toBeGreaterThan(10);
+    expect(open()).toBe(before);
   });
   it('list reports every broken container with an error and keeps going', () => {
     clearResolveCache();

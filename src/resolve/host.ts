@@ -211,38 +211,29 @@ export class Host {
       .slice(root.length)
       .split('/')
       .filter((part) => part !== '');
+    /** The directory `i` components below the state root. */
+    const dirAt = (i: number): string => (i === 0 ? root : `${root}/${parts.slice(0, i).join('/')}`);
     const held = this.heldDirs;
-    // The deepest directory above the parent that this scan already holds, if any: the walk goes on from it.
-    let at = root;
-    let depth = 0;
-    let dirFd: number | undefined;
-    if (held !== undefined) {
-      for (let i = parts.length - 1; i >= 0 && dirFd === undefined; i--) {
-        const above = `${root}/${parts.slice(0, i).join('/')}`.replace(/\/$/, '');
-        const fd = held.get(above);
-        if (fd !== undefined) [at, depth, dirFd] = [above, i, fd];
-      }
-    }
-    let owned = false;
-    if (dirFd === undefined) {
-      dirFd = openSync(this.path(root), DIR_FLAGS);
-      owned = true;
-    }
+    // The walk goes on from the deepest directory above the parent that this scan already holds, if any.
+    let depth = held === undefined ? -1 : parts.length - 1;
+    while (depth >= 0 && held?.has(dirAt(depth)) !== true) depth--;
+    const kept = depth < 0 ? undefined : held?.get(dirAt(depth));
+    let dirFd = kept ?? openSync(this.path(root), DIR_FLAGS);
+    let owned = kept === undefined;
     try {
-      for (; depth < parts.length; depth++) {
+      for (depth = Math.max(depth, 0); depth < parts.length; depth++) {
         const part = parts[depth] as string;
         if (part === '.' || part === '..')
           throw Object.assign(new Error(`'${part}' in ${hostPath}`), { code: 'ELOOP' });
         // Kept for the scan: a directory above the parent (never the parent, which the caller closes).
-        if (owned && held !== undefined && held.size < MAX_HELD_DIRS && !held.has(at)) {
-          held.set(at, dirFd);
+        if (owned && held !== undefined && held.size < MAX_HELD_DIRS && !held.has(dirAt(depth))) {
+          held.set(dirAt(depth), dirFd);
           owned = false;
         }
         const next = openSync(`/proc/self/fd/${dirFd}/${part}`, DIR_FLAGS | constants.O_NOFOLLOW);
         if (owned) closeSync(dirFd);
         dirFd = next;
         owned = true;
-        at = `${at}/${part}`;
       }
     } catch (err) {
       if (owned) closeSync(dirFd);

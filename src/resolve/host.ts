@@ -324,13 +324,7 @@ export class Host {
   userIds(uid: number): (id: number) => boolean {
     const ranges: Array<[number, number]> = [];
     const name = this.passwd().get(String(uid))?.name;
-    let subuid: string | undefined;
-    try {
-      subuid = this.readState('/etc/subuid');
-    } catch {
-      subuid = undefined;
-    }
-    for (const line of (subuid ?? '').split('\n')) {
+    for (const line of this.systemLines('/etc/subuid')) {
       const [who, start, count] = line.split(':');
       if (who !== String(uid) && (name === undefined || who !== name)) continue;
       const first = Number(start);
@@ -398,17 +392,20 @@ export class Host {
     });
   }
 
+  /** The lines of a host's account file; none when it is missing or cannot be read (nobody is known then). */
+  private systemLines(hostPath: string): string[] {
+    try {
+      return (this.readState(hostPath) ?? '').split('\n');
+    } catch {
+      return [];
+    }
+  }
+
   /** /etc/passwd by uid (the first entry wins), read once per scan. */
   private passwd(): Map<string, { name: string; home: string }> {
     if (this.users !== undefined) return this.users;
     const users = new Map<string, { name: string; home: string }>();
-    let text: string | undefined;
-    try {
-      text = this.readState('/etc/passwd');
-    } catch {
-      text = undefined;
-    }
-    for (const line of (text ?? '').split('\n')) {
+    for (const line of this.systemLines('/etc/passwd')) {
       const f = line.split(':');
       const [name, , uid, , , home] = f;
       if (name !== undefined && uid !== undefined && home?.startsWith('/') === true && !users.has(uid)) {

@@ -16,6 +16,7 @@ import { posix } from 'node:path';
 import { CgfreezeError } from '../errors.js';
 import { type CgroupMount, cgroup2Mount, freezerV1Mount, isUnder, parseMountinfo } from '../cgroup/mountinfo.js';
 import { parseProcStat } from '../cgroup/proc.js';
+import { readProcessIds } from '../cgroup/tasks.js';
 import type { SourceTrust } from './candidate.js';
 
 const scratch = Buffer.allocUnsafe(64 * 1024);
@@ -542,14 +543,13 @@ export class Host {
 
   /** The first process a cgroup directory lists in its cgroup.procs; 0 when it holds none (or is gone). */
   firstTask(cgroupDir: string): number {
-    let text: string;
+    let pid: number | undefined;
     try {
-      text = readFileSync(this.path(`${cgroupDir}/cgroup.procs`), 'utf8');
+      pid = readProcessIds(this.path(cgroupDir))[0];
     } catch {
       return 0;
     }
-    const pid = Number(text.split('\n', 1)[0]);
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : 0;
+    return pid !== undefined && Number.isSafeInteger(pid) && pid > 0 ? pid : 0;
   }
 
   /** Contents of /proc/<pid>/cgroup, undefined if the process is gone. */

@@ -1,8 +1,9 @@
-import { lstatSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync } from 'node:fs';
 import { posix } from 'node:path';
 import { CgfreezeError } from '../errors.js';
 import { entryForMount, parseProcCgroup } from '../cgroup/membership.js';
 import { type CgroupMount, hierarchyPathToDir, isUnder } from '../cgroup/mountinfo.js';
+import { readProcessIds } from '../cgroup/tasks.js';
 import type { Candidate } from './candidate.js';
 import { isRecord, num, str } from '../json.js';
 import type { Host } from './host.js';
@@ -130,9 +131,7 @@ function cgroupHolds(host: Host, mount: CgroupMount, hierarchyPath: string, pid:
   if (dir === undefined) return false;
   const lists = (d: string): boolean => {
     try {
-      return readFileSync(host.path(`${d}/cgroup.procs`), 'utf8')
-        .split('\n')
-        .includes(String(pid));
+      return readProcessIds(host.path(d)).includes(pid);
     } catch {
       return false;
     }

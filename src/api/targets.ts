@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { locateCgroup } from '../cgroup/location.js';
 import { CgfreezeError, describeValue, fromSystemError } from '../errors.js';
+import { isRecord } from '../json.js';
 import type { CgroupTarget } from '../freezer/cgroup-target.js';
 import {
   type Engine,
@@ -93,7 +94,7 @@ export function prepareTarget(target: unknown, opts: TargetOptions, use: Resolut
       const resolution = resolveForUse(target, opts, use);
       return { ...fromResolved(resolution.resolved, hostRoot), forget: () => resolution.forget() };
     }
-  } else if (typeof target === 'object' && target !== null && !Array.isArray(target)) {
+  } else if (isRecord(target)) {
     if (isResolved(target)) return fromResolved(checkResolved(target), hostRoot);
     if ('cgroup' in target) {
       const { cgroup } = target;
